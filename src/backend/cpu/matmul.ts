@@ -1,0 +1,439 @@
+/**
+ * CPU matmul: the public contract and the dispatch between kernels.
+ *
+ *  - f32: WebAssembly SIMD GEMM (kernels assembled at run time by wasm/kernels.ts), optionally
+ *    spread over worker threads that share the wasm memory (see MatmulThreadPool; the Node pool
+ *    lives in threads-node.ts and is installed by its enableCpuThreads()).
+ *  - f64, tiny problems, and engines without wasm SIMD: the pure TypeScript kernel (matmul-js.ts).
+ *
+ * This module must stay free of Node imports (it is bundled for the browser).
+ */
+import { matmulJs } from './matmul-js.js';
+import { hasWasmSimd } from './wasm/emitter.js';
+import type { KernelExports } from './wasm/kernels.js';
+import {
+  buildGemmModuleBytes,
+  gemmShape,
+  J,
+  JOB_PTR,
+  JOB_WORDS,
+  MAX_PAGES,
+  PAGE,
+  runGemmShare,
+  workspaceLayout,
+  type GemmShape,
+} from './wasm/gemm.js';
+
+export type FloatArray = Float32Array | Float64Array;
+
+/** C[b] = op(A[b]) · op(B[b]) where op transposes when the flag is set.
+ *  Per batch b: A is stored row-major as [m, k] (or [k, m] when transA), starting at aOffset + b*aBatchStride;
+ *  B as [k, n] (or [n, k] when transB) at bOffset + b*bBatchStride; C as [m, n] contiguous at cOffset + b*m*n.
+ *  A batch stride of 0 broadcasts that operand. When accumulate is true, C += result instead of C = result. */
+export interface MatmulSpec {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  aOffset: number;
+  bOffset: number;
+  cOffset: number;
+  aBatchStride: number;
+  bBatchStride: number;
+  accumulate: boolean;
+}
+
+/**
+ * A set of helper threads for the f32 wasm GEMM. matmul() hands it the shared wasm memory and the
+ * compiled kernel module once (attach), then per call writes a job descriptor into that memory,
+ * start()s the workers on it, does its own share on the calling thread, and join()s.
+ *
+ * Worker protocol: worker w (thread index t = w + 1 for w < count) must call
+ * `runGemmShare(instanceExports, new Int32Array(memory.buffer, jobPtr, JOB_WORDS), t)` from
+ * wasm/gemm.ts with an instance of `module` importing `{ env: { memory } }`.
+ */
+export interface MatmulThreadPool {
+  /** Receives the shared memory and the compiled kernel module (again whenever matmul.ts replaces them). */
+  attach(memory: WebAssembly.Memory, module: WebAssembly.Module): void;
+  /** Workers attached to the current memory and ready to take work now (must not block). */
+  readyWorkers(): number;
+  /** Starts workers 0..count-1 (thread indices 1..count) on the job at byte offset jobPtr. Must not block. */
+  start(jobPtr: number, count: number): void;
+  /** Blocks until the workers of the last start() are done; throws if one of them failed. */
+  join(): void;
+  /** Called when the pool is replaced/removed via setMatmulThreadPool. */
+  detach?(): void;
+}
+
+// ------------------------------------------------------------------------------------------ tuning
+
+/** Below this many multiply-adds (batch·m·n·k) the pure JS kernel is used (no copies, no calls). */
+export const JS_MAX_MACS = 4096;
+/**
+ * From this many multiply-adds on, the worker threads are used (if a pool is set). Below it the
+ * fork/join handoff (~10-30 µs) costs more than it saves.
+ */
+export const THREAD_MIN_MACS = 1 << 18;
+
+// ------------------------------------------------------------------------------------------ state
+
+interface WasmState {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  exports: KernelExports;
+  shared: boolean;
+  shape: GemmShape;
+  f32: Float32Array;
+  job: Int32Array;
+}
+
+let wasm: WasmState | null = null;
+/** 'none': not tried yet; 'pending': async compilation in flight; 'failed': use JS. */
+let wasmStatus: 'none' | 'pending' | 'ready' | 'failed' = 'none';
+let wasmPromise: Promise<boolean> | null = null;
+let pool: MatmulThreadPool | null = null;
+/** Set to false to force the pure JS kernel (testing, debugging). */
+let wasmEnabled = true;
+/** Budget for staged operands in wasm memory (bytes); only lowered by tests to exercise chunking. */
+let stagingBudget = Infinity;
+
+/** Call counters by path (diagnostics and tests). */
+export const matmulCounters = { js: 0, wasm: 0, threaded: 0, chunks: 0 };
+
+/** Testing hook: caps the bytes of operands staged at once (forces batch / row chunking). null resets. */
+export function _setMatmulStagingBudget(bytes: number | null): void {
+  stagingBudget = bytes ?? Infinity;
+}
+
+function createMemory(): { memory: WebAssembly.Memory; shared: boolean } {
+  const initial = 64; // 4 MiB
+  try {
+    if (typeof SharedArrayBuffer === 'function') {
+      const memory = new WebAssembly.Memory({ initial, maximum: MAX_PAGES, shared: true });
+      if (memory.buffer instanceof SharedArrayBuffer) return { memory, shared: true };
+    }
+  } catch {
+    // no shared memory (e.g. a browser page without cross-origin isolation)
+  }
+  return { memory: new WebAssembly.Memory({ initial, maximum: MAX_PAGES }), shared: false };
+}
+
+function finishState(memory: WebAssembly.Memory, shared: boolean, shape: GemmShape, module: WebAssembly.Module, instance: WebAssembly.Instance): WasmState {
+  const st: WasmState = {
+    memory,
+    module,
+    exports: instance.exports as unknown as KernelExports,
+    shared,
+    shape,
+    f32: new Float32Array(memory.buffer),
+    job: new Int32Array(memory.buffer, JOB_PTR, JOB_WORDS),
+  };
+  wasm = st;
+  wasmStatus = 'ready';
+  if (pool && shared) pool.attach(memory, module);
+  return st;
+}
+
+/** Returns the wasm GEMM state, creating it synchronously when possible. */
+function getWasm(): WasmState | null {
+  if (wasmStatus === 'ready') return wasm;
+  if (wasmStatus !== 'none') return null;
+  if (typeof WebAssembly !== 'object' || !hasWasmSimd()) {
+    wasmStatus = 'failed';
+    return null;
+  }
+  const shape = gemmShape();
+  const { memory, shared } = createMemory();
+  const bytes = buildGemmModuleBytes(shape, shared);
+  try {
+    const module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    return finishState(memory, shared, shape, module, instance);
+  } catch {
+    // Browsers refuse synchronous compilation of larger modules on the main thread: compile
+    // asynchronously and use the JS kernel meanwhile.
+    void initMatmulWasm();
+    return null;
+  }
+}
+
+/**
+ * Prepares the wasm kernels asynchronously (useful in browsers, where the first synchronous
+ * matmul may otherwise run on the JS kernel). Resolves to whether the wasm kernels are usable.
+ */
+export function initMatmulWasm(): Promise<boolean> {
+  if (wasmStatus === 'ready') return Promise.resolve(true);
+  if (wasmStatus === 'failed') return Promise.resolve(false);
+  if (wasmPromise) return wasmPromise;
+  if (typeof WebAssembly !== 'object' || !hasWasmSimd()) {
+    wasmStatus = 'failed';
+    return Promise.resolve(false);
+  }
+  wasmStatus = 'pending';
+  const shape = gemmShape();
+  const { memory, shared } = createMemory();
+  wasmPromise = (async () => {
+    try {
+      const module = await WebAssembly.compile(buildGemmModuleBytes(shape, shared));
+      const instance = await WebAssembly.instantiate(module, { env: { memory } });
+      finishState(memory, shared, shape, module, instance);
+      return true;
+    } catch {
+      wasmStatus = 'failed';
+      return false;
+    }
+  })();
+  return wasmPromise;
+}
+
+/**
+ * Installs (or removes, with null) the helper threads used by large f32 matmuls. The pool is
+ * attached to the shared wasm memory right away (requires shared WebAssembly.Memory support).
+ */
+export function setMatmulThreadPool(p: MatmulThreadPool | null): void {
+  if (pool && pool !== p) pool.detach?.();
+  pool = p;
+  if (!p) return;
+  const st = getWasm();
+  if (st) {
+    if (!st.shared) throw new Error('matmul thread pool needs shared WebAssembly memory (SharedArrayBuffer)');
+    p.attach(st.memory, st.module);
+  }
+  // otherwise the pool is attached when the (async) wasm state becomes ready
+}
+
+export function getMatmulThreadPool(): MatmulThreadPool | null {
+  return pool;
+}
+
+/** Which kernels matmul() may use: 'auto' (default) or 'js' (pure TypeScript only). */
+export function setMatmulKernel(kind: 'auto' | 'js'): void {
+  wasmEnabled = kind === 'auto';
+}
+
+/** Describes the f32 path currently available: for diagnostics and benchmarks. */
+export function matmulInfo(): { wasm: boolean; shared: boolean; tile: string; fma: boolean; threads: number } {
+  const st = getWasm();
+  return {
+    wasm: !!st && wasmEnabled,
+    shared: !!st?.shared,
+    tile: st ? `${st.shape.mr}x${st.shape.nr}` : '',
+    fma: !!st?.shape.fma,
+    threads: 1 + (pool && st?.shared ? pool.readyWorkers() : 0),
+  };
+}
+
+// ------------------------------------------------------------------------------------------ entry
+
+function checkSpec(a: FloatArray, b: FloatArray, c: FloatArray, s: MatmulSpec): void {
+  const { batch, m, n, k } = s;
+  for (const [name, v] of Object.entries({ batch, m, n, k, aOffset: s.aOffset, bOffset: s.bOffset, cOffset: s.cOffset, aBatchStride: s.aBatchStride, bBatchStride: s.bBatchStride })) {
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`matmul: ${name} must be a non-negative integer, got ${v}`);
+  }
+  if (a.constructor !== c.constructor || b.constructor !== c.constructor) throw new TypeError('matmul: a, b and c must have the same element type');
+  if (batch === 0 || m === 0 || n === 0) return;
+  if (k > 0) {
+    if (s.aOffset + (batch - 1) * s.aBatchStride + m * k > a.length) throw new RangeError('matmul: A out of bounds');
+    if (s.bOffset + (batch - 1) * s.bBatchStride + k * n > b.length) throw new RangeError('matmul: B out of bounds');
+  }
+  if (s.cOffset + batch * m * n > c.length) throw new RangeError('matmul: C out of bounds');
+}
+
+export function matmul(a: FloatArray, b: FloatArray, c: FloatArray, spec: MatmulSpec): void {
+  checkSpec(a, b, c, spec);
+  const { batch, m, n, k } = spec;
+  if (batch === 0 || m === 0 || n === 0) return;
+  if (k === 0) {
+    if (!spec.accumulate) c.fill(0, spec.cOffset, spec.cOffset + batch * m * n);
+    return;
+  }
+  if (c instanceof Float32Array && wasmEnabled && batch * m * n * k > JS_MAX_MACS) {
+    const st = getWasm();
+    if (st && matmulWasm(st, a as Float32Array, b as Float32Array, c, spec)) {
+      matmulCounters.wasm++;
+      return;
+    }
+  }
+  matmulCounters.js++;
+  matmulJs(a, b, c, spec);
+}
+
+// ------------------------------------------------------------------------------------------ wasm path
+
+const align64 = (x: number): number => Math.ceil(x / 64) * 64;
+
+function ensureBytes(st: WasmState, bytes: number): boolean {
+  const have = st.memory.buffer.byteLength;
+  if (bytes > have) {
+    const pages = Math.ceil((bytes - have) / PAGE);
+    if (have / PAGE + pages > MAX_PAGES) return false;
+    try {
+      st.memory.grow(pages);
+    } catch {
+      return false;
+    }
+  }
+  if (st.f32.buffer !== st.memory.buffer || st.f32.length * 4 !== st.memory.buffer.byteLength) {
+    st.f32 = new Float32Array(st.memory.buffer);
+    st.job = new Int32Array(st.memory.buffer, JOB_PTR, JOB_WORDS);
+  }
+  return true;
+}
+
+/** Runs the f32 GEMM in wasm; returns false if the operands cannot be staged (caller falls back to JS). */
+function matmulWasm(st: WasmState, a: Float32Array, b: Float32Array, c: Float32Array, spec: MatmulSpec): boolean {
+  const { batch, m, n, k } = spec;
+  const shape = st.shape;
+  const macs = batch * m * n * k;
+  let T = 1;
+  if (pool && st.shared && macs >= THREAD_MIN_MACS) T = 1 + pool.readyWorkers();
+  const ws = workspaceLayout(shape);
+  const wsBase = align64(JOB_PTR + JOB_WORDS * 4);
+  const dataBase = align64(wsBase + T * ws.stride);
+  const limit = Math.min(MAX_PAGES * PAGE - dataBase - PAGE, stagingBudget);
+
+  const aElems = m * k, bElems = k * n, cElems = m * n;
+  const aBcast = spec.aBatchStride === 0 && batch > 1;
+  const bBcast = spec.bBatchStride === 0 && batch > 1;
+  const bytesFor = (bc: number, rows: number): number =>
+    4 * (align64(aBcast ? rows * k : bc * rows * k) + align64(bBcast ? bElems : bc * bElems) + align64(bc * rows * n)) + 3 * 64;
+
+  if (bytesFor(batch, m) <= limit) {
+    return runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, 0, batch, 0, m);
+  }
+  // Too large for one staging: batches in groups, or row slabs of one batch at a time.
+  let bc = Math.floor(batch / 2);
+  while (bc > 0 && bytesFor(bc, m) > limit) bc = Math.floor(bc / 2);
+  if (bc > 0) {
+    for (let b0 = 0; b0 < batch; b0 += bc) {
+      if (!runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, b0, Math.min(bc, batch - b0), 0, m)) return false;
+    }
+    return true;
+  }
+  let rows = Math.floor((limit / 4 - 2 * bElems) / (k + n));
+  rows -= rows % shape.mr;
+  if (rows < shape.mr) return false; // B alone does not fit: leave it to the JS kernel
+  for (let bi = 0; bi < batch; bi++) {
+    for (let r0 = 0; r0 < m; r0 += rows) {
+      if (!runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, bi, 1, r0, Math.min(m, r0 + rows))) return false;
+    }
+  }
+  return true;
+}
+
+/** Stages batches [b0, b0+bc) and op(A)/C rows [r0, r1) into wasm memory, runs the job, copies C back. */
+function runChunk(
+  st: WasmState, a: Float32Array, b: Float32Array, c: Float32Array, spec: MatmulSpec, T: number,
+  ws: ReturnType<typeof workspaceLayout>, wsBase: number, dataBase: number,
+  b0: number, bc: number, r0: number, r1: number,
+): boolean {
+  const { m, n, k, transA, transB } = spec;
+  const rows = r1 - r0;
+  const fullRows = rows === m;
+  const aBcast = spec.aBatchStride === 0;
+  const bBcast = spec.bBatchStride === 0;
+  const aCopies = aBcast ? 1 : bc;
+  const bCopies = bBcast ? 1 : bc;
+  const aPtr = dataBase;
+  const bPtr = align64(aPtr + aCopies * rows * k * 4);
+  const cPtr = align64(bPtr + bCopies * k * n * 4);
+  const end = cPtr + bc * rows * n * 4;
+  if (!ensureBytes(st, end)) return false;
+  const heap = st.f32;
+
+  // ---- stage A (op(A) rows r0..r1 of each batch, dense)
+  const aW = aPtr >> 2;
+  if (fullRows && !aBcast && spec.aBatchStride === m * k) {
+    const s = spec.aOffset + b0 * m * k;
+    heap.set(a.subarray(s, s + bc * m * k), aW);
+  } else {
+    for (let i = 0; i < aCopies; i++) {
+      const ao = spec.aOffset + (b0 + i) * spec.aBatchStride;
+      const dst = aW + i * rows * k;
+      if (fullRows) heap.set(a.subarray(ao, ao + m * k), dst);
+      else if (!transA) heap.set(a.subarray(ao + r0 * k, ao + r1 * k), dst);
+      else for (let p = 0; p < k; p++) heap.set(a.subarray(ao + p * m + r0, ao + p * m + r1), dst + p * rows);
+    }
+  }
+  // ---- stage B
+  const bW = bPtr >> 2;
+  if (!bBcast && spec.bBatchStride === k * n) {
+    const s = spec.bOffset + b0 * k * n;
+    heap.set(b.subarray(s, s + bc * k * n), bW);
+  } else {
+    for (let i = 0; i < bCopies; i++) {
+      const bo = spec.bOffset + (b0 + i) * spec.bBatchStride;
+      heap.set(b.subarray(bo, bo + k * n), bW + i * k * n);
+    }
+  }
+  // ---- stage C (only when accumulating); batches are contiguous in C, rows r0..r1 of each
+  const cW = cPtr >> 2;
+  const cSrc = (i: number): number => spec.cOffset + (b0 + i) * m * n + r0 * n;
+  if (spec.accumulate) {
+    if (fullRows) heap.set(c.subarray(cSrc(0), cSrc(0) + bc * m * n), cW);
+    else for (let i = 0; i < bc; i++) heap.set(c.subarray(cSrc(i), cSrc(i) + rows * n), cW + i * rows * n);
+  }
+
+  // ---- job descriptor
+  const job = st.job;
+  const units = bc;
+  let parts = 1;
+  let splitN = 0;
+  if (T > 1) {
+    if (units % T !== 0 && units < 4 * T) {
+      parts = T;
+      // Split the dimension whose other operand is cheaper to pack twice, if it has enough tiles.
+      const mTiles = Math.ceil(rows / st.shape.mr), nTiles = Math.ceil(n / st.shape.nr);
+      splitN = (rows < n && nTiles >= T) || mTiles < T ? 1 : 0;
+    }
+  }
+  job[J.threads] = T;
+  job[J.batch] = bc;
+  job[J.m] = rows;
+  job[J.n] = n;
+  job[J.k] = k;
+  job[J.parts] = parts;
+  job[J.splitN] = splitN;
+  job[J.accumulate] = spec.accumulate ? 1 : 0;
+  job[J.aPtr] = aPtr;
+  job[J.aBatch] = aBcast ? 0 : rows * k * 4;
+  job[J.ars] = transA ? 4 : k * 4;
+  job[J.acs] = transA ? rows * 4 : 4;
+  job[J.bPtr] = bPtr;
+  job[J.bBatch] = bBcast ? 0 : k * n * 4;
+  job[J.brs] = transB ? 4 : n * 4;
+  job[J.bcs] = transB ? k * 4 : 4;
+  job[J.cPtr] = cPtr;
+  job[J.cBatch] = rows * n * 4;
+  job[J.ldc] = n * 4;
+  job[J.wsBase] = wsBase;
+  job[J.wsStride] = ws.stride;
+  job[J.wsB] = ws.aBytes;
+  job[J.wsTile] = ws.aBytes + ws.bBytes;
+  job[J.mr] = st.shape.mr;
+  job[J.nr] = st.shape.nr;
+  job[J.mc] = st.shape.mc;
+  job[J.kc] = st.shape.kc;
+  job[J.nc] = st.shape.nc;
+
+  matmulCounters.chunks++;
+  if (T > 1) {
+    matmulCounters.threaded++;
+    const p = pool!;
+    p.start(JOB_PTR, T - 1);
+    try {
+      runGemmShare(st.exports, job, 0);
+    } finally {
+      p.join();
+    }
+  } else {
+    runGemmShare(st.exports, job, 0);
+  }
+
+  // ---- copy C back
+  if (fullRows) c.set(heap.subarray(cW, cW + bc * m * n), cSrc(0));
+  else for (let i = 0; i < bc; i++) c.set(heap.subarray(cW + i * rows * n, cW + (i + 1) * rows * n), cSrc(i));
+  return true;
+}
