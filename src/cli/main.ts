@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * The `recur` command line. Each command lives in its own module, src/cli/<command>.ts, exporting
+ * `register<Command>(program: Command)` that adds itself with `program.command(...)` (which
+ * inherits the error handling set up here). To add a command: write the module, add its register
+ * function to COMMANDS below. Errors: throw UserError (errors.ts) for what the user can fix.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { enableCpuThreads } from '../backend/cpu/threads-node.js';
+import { registerBench } from './bench.js';
+import { registerDemo } from './demo.js';
+import { positiveInt, runCli } from './errors.js';
+
+const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerBench];
+
+/** Every command below `cmd` that runs something, with its full name and options: the help's index. */
+function commandIndex(program: Command): string {
+  const help = program.createHelp();
+  const lines: string[] = [];
+  const walk = (cmd: Command, path: string[]): void => {
+    for (const sub of help.visibleCommands(cmd)) {
+      if (sub.name() === 'help') continue;
+      const full = [...path, sub.name()];
+      const children = help.visibleCommands(sub).filter((c) => c.name() !== 'help');
+      if (children.length > 0) {
+        walk(sub, full);
+        continue;
+      }
+      const args = sub.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`)).join(' ');
+      lines.push(`  ${[...full, args].filter(Boolean).join(' ')}`);
+      lines.push(`      ${sub.description()}`);
+      for (const opt of help.visibleOptions(sub)) {
+        if (opt.long === '--help') continue;
+        lines.push(`      ${help.optionTerm(opt).padEnd(26)} ${help.optionDescription(opt)}`);
+      }
+    }
+  };
+  walk(program, ['recur']);
+  return lines.join('\n');
+}
+
+/** Commands added with addCommand() do not inherit settings: give every command the error handling. */
+function applyErrorHandling(cmd: Command): void {
+  cmd.exitOverride().configureOutput({ outputError: () => {} });
+  for (const sub of cmd.commands) applyErrorHandling(sub);
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('recur');
+  program
+    .description('Modern recurrent sequence models (minGRU, minLSTM, LRU, ...) in TypeScript: train, generate, benchmark.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .addOption(new Option('--threads <n>', 'CPU threads for large matmuls (default: all cores)').argParser(positiveInt('--threads')))
+    .showSuggestionAfterError(true);
+
+  program.hook('preAction', () => {
+    const { threads } = program.opts<{ threads?: number }>();
+    enableCpuThreads(threads === undefined ? {} : { threads });
+  });
+
+  for (const register of COMMANDS) register(program);
+  // Parse errors are thrown (not process.exit) and commander's own error text is dropped:
+  // errors.ts prints them as one 'recur: ...' line with exit code 2.
+  applyErrorHandling(program);
+
+  program.addHelpText('after', () => `\nAll commands and their flags:\n${commandIndex(program)}\n\nRun 'recur <command> --help' for details. RECUR_DEBUG=1 prints stack traces on errors.`);
+  return program;
+}
+
+await runCli(async () => {
+  await buildProgram().parseAsync(process.argv);
+});
