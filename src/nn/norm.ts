@@ -1,0 +1,49 @@
+/** Normalisation layers over the last axis: RMSNorm and LayerNorm (weights ones, biases zeros). */
+import { ones, zeros } from '../tensor/creation.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { layerNorm, rmsNorm } from './functional.js';
+import { Module, type LayerOptions } from './module.js';
+
+export interface NormOptions extends LayerOptions {
+  dim: number;
+  eps?: number;
+}
+
+/** y = x / √(mean(x²) + eps) · weight over the last axis; eps defaults to 1e-6. */
+export class RMSNorm extends Module {
+  readonly dim: number;
+  readonly eps: number;
+  readonly weight: Tensor;
+
+  constructor(opts: NormOptions) {
+    super();
+    this.dim = opts.dim;
+    this.eps = opts.eps ?? 1e-6;
+    this.weight = this.param('weight', ones([opts.dim], { dtype: opts.dtype, backend: opts.backend }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return rmsNorm(x, this.weight, this.eps);
+  }
+}
+
+/** y = (x − mean) / √(var + eps) · weight + bias over the last axis (biased variance); eps 1e-5. */
+export class LayerNorm extends Module {
+  readonly dim: number;
+  readonly eps: number;
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+
+  constructor(opts: NormOptions) {
+    super();
+    this.dim = opts.dim;
+    this.eps = opts.eps ?? 1e-5;
+    const where = { dtype: opts.dtype, backend: opts.backend };
+    this.weight = this.param('weight', ones([opts.dim], where));
+    this.bias = this.param('bias', zeros([opts.dim], where));
+  }
+
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
