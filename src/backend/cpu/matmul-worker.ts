@@ -2,13 +2,13 @@
  * Worker thread of the Node matmul pool (spawned by threads-node.ts; not imported by anything).
  *
  * It instantiates the GEMM kernel module against the shared wasm memory, marks itself ready, then
- * loops: wait (spin briefly, then Atomics.wait) for its job sequence number to change, run its
- * share of the job described in wasm memory, publish completion. No postMessage per call.
+ * loops: wait for its wake-up word to change (spinning briefly, then Atomics.wait), try to enter
+ * the current job through its gate, claim and run work units, leave. No postMessage per call.
  */
 import { workerData } from 'node:worker_threads';
-import { JOB_WORDS, runGemmShare } from './wasm/gemm.js';
+import { JOB_WORDS, leaveJob, runGemmShare, tryEnterJob } from './wasm/gemm.js';
 import type { KernelExports } from './wasm/kernels.js';
-import { CTRL, CTRL_STRIDE, CMD_EXIT, STATUS_ERROR, STATUS_OK } from './wasm/threads-protocol.js';
+import { CMD_EXIT, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js';
 
 interface WorkerInit {
   memory: WebAssembly.Memory;
@@ -37,32 +37,29 @@ function main(): void {
   for (;;) {
     let seq = Atomics.load(ctrl, base + CTRL.seq);
     if (seq === seen) {
-      // Spin a little: matmuls in a training loop come back to back, and waking from a futex costs
-      // tens of microseconds.
+      // Spin a little first: matmuls in a training loop come back to back, and waking from a
+      // futex costs tens of microseconds.
       const t0 = performance.now();
       let spins = 0;
       while ((seq = Atomics.load(ctrl, base + CTRL.seq)) === seen) {
-        if ((++spins & 255) === 0 && performance.now() - t0 > spinMs) {
+        if ((++spins & 127) === 0 && performance.now() - t0 > spinMs) {
           Atomics.wait(ctrl, base + CTRL.seq, seen);
-          seq = Atomics.load(ctrl, base + CTRL.seq);
-          if (seq !== seen) break;
         }
       }
     }
     seen = seq;
     if (Atomics.load(ctrl, base + CTRL.cmd) === CMD_EXIT) return;
-    let status = STATUS_OK;
+    const job = new Int32Array(init.memory.buffer, Atomics.load(ctrl, base + CTRL.jobPtr), JOB_WORDS);
+    const t = tryEnterJob(job);
+    if (t === 0) continue; // woken too late: the caller already finished the job alone
+    let ok = true;
     try {
-      const jobPtr = Atomics.load(ctrl, base + CTRL.jobPtr);
-      const t = Atomics.load(ctrl, base + CTRL.thread);
-      runGemmShare(exports, new Int32Array(init.memory.buffer, jobPtr, JOB_WORDS), t);
+      runGemmShare(exports, job, t);
     } catch (e) {
-      status = STATUS_ERROR;
+      ok = false;
       console.error('recur matmul worker failed:', e);
     }
-    Atomics.store(ctrl, base + CTRL.status, status);
-    Atomics.store(ctrl, base + CTRL.done, seq);
-    Atomics.notify(ctrl, base + CTRL.done);
+    leaveJob(job, ok);
   }
 }
 

@@ -13,7 +13,10 @@ import { hasWasmSimd } from './wasm/emitter.js';
 import type { KernelExports } from './wasm/kernels.js';
 import {
   buildGemmModuleBytes,
+  closeJob,
   gemmShape,
+  GATE_CLOSED,
+  openJob,
   J,
   JOB_PTR,
   JOB_WORDS,
@@ -47,22 +50,22 @@ export interface MatmulSpec {
 
 /**
  * A set of helper threads for the f32 wasm GEMM. matmul() hands it the shared wasm memory and the
- * compiled kernel module once (attach), then per call writes a job descriptor into that memory,
- * start()s the workers on it, does its own share on the calling thread, and join()s.
+ * compiled kernel module once (attach); per call it writes a job descriptor into that memory,
+ * opens the job's gate, wake()s helpers, works on the job itself, then closes the gate and waits
+ * for the helpers that entered (so a helper that wakes up late costs nothing).
  *
- * Worker protocol: worker w (thread index t = w + 1 for w < count) must call
- * `runGemmShare(instanceExports, new Int32Array(memory.buffer, jobPtr, JOB_WORDS), t)` from
- * wasm/gemm.ts with an instance of `module` importing `{ env: { memory } }`.
+ * Helper protocol (see wasm/gemm.ts): on wake-up, with
+ * `job = new Int32Array(memory.buffer, jobPtr, JOB_WORDS)` and an instance of `module` importing
+ * `{ env: { memory } }`: `t = tryEnterJob(job)`; if t > 0, `runGemmShare(exports, job, t)` then
+ * `leaveJob(job, ok)`.
  */
 export interface MatmulThreadPool {
   /** Receives the shared memory and the compiled kernel module (again whenever matmul.ts replaces them). */
   attach(memory: WebAssembly.Memory, module: WebAssembly.Module): void;
-  /** Workers attached to the current memory and ready to take work now (must not block). */
+  /** Helpers attached to the current memory and ready to take work now (must not block). */
   readyWorkers(): number;
-  /** Starts workers 0..count-1 (thread indices 1..count) on the job at byte offset jobPtr. Must not block. */
-  start(jobPtr: number, count: number): void;
-  /** Blocks until the workers of the last start() are done; throws if one of them failed. */
-  join(): void;
+  /** Wakes up to `count` ready helpers to join the job at byte offset jobPtr. Must not block. */
+  wake(jobPtr: number, count: number): void;
   /** Called when the pool is replaced/removed via setMatmulThreadPool. */
   detach?(): void;
 }
@@ -100,7 +103,18 @@ let wasmEnabled = true;
 let stagingBudget = Infinity;
 
 /** Call counters by path (diagnostics and tests). */
-export const matmulCounters = { js: 0, wasm: 0, threaded: 0, chunks: 0 };
+export const matmulCounters = {
+  /** calls served by the JS kernel */
+  js: 0,
+  /** calls served by the wasm kernels */
+  wasm: 0,
+  /** staged chunks (one per call unless operands exceed the staging budget) */
+  chunks: 0,
+  /** chunks offered to helper threads */
+  threaded: 0,
+  /** chunks in which at least one helper thread took part */
+  helped: 0,
+};
 
 /** Testing hook: caps the bytes of operands staged at once (forces batch / row chunking). null resets. */
 export function _setMatmulStagingBudget(bytes: number | null): void {
@@ -130,6 +144,7 @@ function finishState(memory: WebAssembly.Memory, shared: boolean, shape: GemmSha
     f32: new Float32Array(memory.buffer),
     job: new Int32Array(memory.buffer, JOB_PTR, JOB_WORDS),
   };
+  st.job[J.gate] = GATE_CLOSED; // helpers may only enter while a job is open
   wasm = st;
   wasmStatus = 'ready';
   if (pool && shared) pool.attach(memory, module);
@@ -294,31 +309,34 @@ function matmulWasm(st: WasmState, a: Float32Array, b: Float32Array, c: Float32A
   const dataBase = align64(wsBase + T * ws.stride);
   const limit = Math.min(MAX_PAGES * PAGE - dataBase - PAGE, stagingBudget);
 
-  const aElems = m * k, bElems = k * n, cElems = m * n;
-  const aBcast = spec.aBatchStride === 0 && batch > 1;
-  const bBcast = spec.bBatchStride === 0 && batch > 1;
-  const bytesFor = (bc: number, rows: number): number =>
-    4 * (align64(aBcast ? rows * k : bc * rows * k) + align64(bBcast ? bElems : bc * bElems) + align64(bc * rows * n)) + 3 * 64;
+  const aBcast = spec.aBatchStride === 0;
+  const bBcast = spec.bBatchStride === 0;
+  const packedB = k * Math.ceil(n / shape.nr) * shape.nr;
+  const bytesFor = (bc: number, rows: number): number => {
+    const bCopies = bBcast ? 1 : bc;
+    return 4 * ((aBcast ? 1 : bc) * rows * k + bCopies * (k * n + packedB) + bc * rows * n) + 4 * 64;
+  };
 
   if (bytesFor(batch, m) <= limit) {
-    return runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, 0, batch, 0, m);
+    runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, 0, batch, 0, m);
+    return true;
   }
-  // Too large for one staging: batches in groups, or row slabs of one batch at a time.
+  // Too large to stage at once: batches in groups, else row slabs of one batch at a time.
+  // The first chunk is always the largest, so if it fits, all of them do (no partial results
+  // are written before a fallback to JS).
   let bc = Math.floor(batch / 2);
   while (bc > 0 && bytesFor(bc, m) > limit) bc = Math.floor(bc / 2);
   if (bc > 0) {
-    for (let b0 = 0; b0 < batch; b0 += bc) {
-      if (!runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, b0, Math.min(bc, batch - b0), 0, m)) return false;
-    }
+    if (!ensureBytes(st, dataBase + bytesFor(bc, m))) return false;
+    for (let b0 = 0; b0 < batch; b0 += bc) runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, b0, Math.min(bc, batch - b0), 0, m);
     return true;
   }
-  let rows = Math.floor((limit / 4 - 2 * bElems) / (k + n));
+  let rows = Math.floor((limit - bytesFor(1, 0)) / 4 / (k + n));
   rows -= rows % shape.mr;
   if (rows < shape.mr) return false; // B alone does not fit: leave it to the JS kernel
+  if (!ensureBytes(st, dataBase + bytesFor(1, rows))) return false;
   for (let bi = 0; bi < batch; bi++) {
-    for (let r0 = 0; r0 < m; r0 += rows) {
-      if (!runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, bi, 1, r0, Math.min(m, r0 + rows))) return false;
-    }
+    for (let r0 = 0; r0 < m; r0 += rows) runChunk(st, a, b, c, spec, T, ws, wsBase, dataBase, bi, 1, r0, Math.min(m, r0 + rows));
   }
   return true;
 }
@@ -328,19 +346,22 @@ function runChunk(
   st: WasmState, a: Float32Array, b: Float32Array, c: Float32Array, spec: MatmulSpec, T: number,
   ws: ReturnType<typeof workspaceLayout>, wsBase: number, dataBase: number,
   b0: number, bc: number, r0: number, r1: number,
-): boolean {
+): void {
   const { m, n, k, transA, transB } = spec;
+  const { mr: MR, nr: NR, mc: MC } = st.shape;
   const rows = r1 - r0;
   const fullRows = rows === m;
   const aBcast = spec.aBatchStride === 0;
   const bBcast = spec.bBatchStride === 0;
   const aCopies = aBcast ? 1 : bc;
   const bCopies = bBcast ? 1 : bc;
+  const packedBBytes = k * Math.ceil(n / NR) * NR * 4;
   const aPtr = dataBase;
   const bPtr = align64(aPtr + aCopies * rows * k * 4);
   const cPtr = align64(bPtr + bCopies * k * n * 4);
-  const end = cPtr + bc * rows * n * 4;
-  if (!ensureBytes(st, end)) return false;
+  const pbPtr = align64(cPtr + bc * rows * n * 4);
+  const end = pbPtr + bCopies * packedBBytes;
+  if (!ensureBytes(st, end)) throw new Error('matmul: wasm memory could not grow'); // checked by the caller
   const heap = st.f32;
 
   // ---- stage A (op(A) rows r0..r1 of each batch, dense)
@@ -376,26 +397,31 @@ function runChunk(
     else for (let i = 0; i < bc; i++) heap.set(c.subarray(cSrc(i), cSrc(i) + rows * n), cW + i * rows * n);
   }
 
+  // ---- work decomposition: about 4 compute units per thread (claimed dynamically)
+  const roundUp = (x: number, q: number): number => Math.ceil(x / q) * q;
+  let rowBlock = Math.min(MC, roundUp(rows, MR));
+  let colBlock = n;
+  let packGroup = roundUp(n, NR);
+  if (T > 1) {
+    const want = 4 * T;
+    if (bc * Math.ceil(rows / rowBlock) < want) {
+      rowBlock = Math.min(rowBlock, Math.max(2 * MR, roundUp(Math.ceil(rows / Math.ceil(want / bc)), MR)));
+    }
+    const rowUnits = bc * Math.ceil(rows / rowBlock);
+    if (rowUnits < want) {
+      colBlock = Math.max(4 * NR, roundUp(Math.ceil(n / Math.ceil(want / rowUnits)), NR));
+      if (colBlock >= n) colBlock = n;
+    }
+    if (bCopies < 2 * T) packGroup = Math.max(NR, roundUp(Math.ceil(n / Math.ceil((2 * T) / bCopies)), NR));
+  }
+
   // ---- job descriptor
   const job = st.job;
-  const units = bc;
-  let parts = 1;
-  let splitN = 0;
-  if (T > 1) {
-    if (units % T !== 0 && units < 4 * T) {
-      parts = T;
-      // Split the dimension whose other operand is cheaper to pack twice, if it has enough tiles.
-      const mTiles = Math.ceil(rows / st.shape.mr), nTiles = Math.ceil(n / st.shape.nr);
-      splitN = (rows < n && nTiles >= T) || mTiles < T ? 1 : 0;
-    }
-  }
   job[J.threads] = T;
   job[J.batch] = bc;
   job[J.m] = rows;
   job[J.n] = n;
   job[J.k] = k;
-  job[J.parts] = parts;
-  job[J.splitN] = splitN;
   job[J.accumulate] = spec.accumulate ? 1 : 0;
   job[J.aPtr] = aPtr;
   job[J.aBatch] = aBcast ? 0 : rows * k * 4;
@@ -408,26 +434,35 @@ function runChunk(
   job[J.cPtr] = cPtr;
   job[J.cBatch] = rows * n * 4;
   job[J.ldc] = n * 4;
+  job[J.pbPtr] = pbPtr;
+  job[J.pbBatch] = bBcast ? 0 : packedBBytes;
+  job[J.bCopies] = bCopies;
+  job[J.packGroup] = packGroup;
+  job[J.rowBlock] = rowBlock;
+  job[J.colBlock] = colBlock;
+  job[J.nextPack] = 0;
+  job[J.packDone] = 0;
+  job[J.nextUnit] = 0;
   job[J.wsBase] = wsBase;
   job[J.wsStride] = ws.stride;
-  job[J.wsB] = ws.aBytes;
-  job[J.wsTile] = ws.aBytes + ws.bBytes;
-  job[J.mr] = st.shape.mr;
-  job[J.nr] = st.shape.nr;
-  job[J.mc] = st.shape.mc;
+  job[J.wsTile] = ws.aBytes;
+  job[J.mr] = MR;
+  job[J.nr] = NR;
   job[J.kc] = st.shape.kc;
-  job[J.nc] = st.shape.nc;
 
   matmulCounters.chunks++;
   if (T > 1) {
     matmulCounters.threaded++;
-    const p = pool!;
-    p.start(JOB_PTR, T - 1);
+    openJob(job);
+    pool!.wake(JOB_PTR, T - 1);
+    let helpers = -1;
     try {
       runGemmShare(st.exports, job, 0);
     } finally {
-      p.join();
+      helpers = closeJob(job);
     }
+    if (helpers > 0) matmulCounters.helped++;
+    if (helpers < 0) throw new Error('matmul: a helper thread failed (see the error printed by the worker)');
   } else {
     runGemmShare(st.exports, job, 0);
   }
@@ -435,5 +470,4 @@ function runChunk(
   // ---- copy C back
   if (fullRows) c.set(heap.subarray(cW, cW + bc * m * n), cSrc(0));
   else for (let i = 0; i < bc; i++) c.set(heap.subarray(cW + i * rows * n, cW + (i + 1) * rows * n), cSrc(i));
-  return true;
 }

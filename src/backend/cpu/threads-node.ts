@@ -3,20 +3,21 @@
  * matmul.ts). The Node entry point calls enableCpuThreads(); the browser bundle never imports this.
  *
  * Handoff is through a small SharedArrayBuffer control block (see wasm/threads-protocol.ts):
- * the main thread bumps a worker's sequence word and Atomics.notify()s it; the worker spins for a
- * short while before falling back to Atomics.wait, runs its share of the job described in the
- * shared wasm memory, and publishes completion the same way. Workers are unref()'d, so they never
- * keep the process alive.
+ * the main thread bumps a worker's wake-up word and Atomics.notify()s it; an idle worker spins
+ * for a short while before falling back to Atomics.wait. A woken worker enters the job described
+ * in the shared wasm memory through its gate and claims work units (wasm/gemm.ts); the calling
+ * thread works on the same job and waits only for helpers that actually entered, so a slow
+ * wake-up never stalls it. Workers are unref()'d, so they never keep the process alive.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { getMatmulThreadPool, setMatmulThreadPool, type MatmulThreadPool } from './matmul.js';
-import { CMD_EXIT, CMD_RUN, CTRL, CTRL_STRIDE, STATUS_ERROR } from './wasm/threads-protocol.js';
+import { CMD_EXIT, CMD_RUN, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js';
 
 export interface CpuThreadOptions {
   /** Total threads including the calling one (default: os.availableParallelism(), at most 16). */
   threads?: number;
-  /** How long an idle worker spins before sleeping in Atomics.wait, in ms (default 1). */
+  /** How long an idle worker spins before sleeping in Atomics.wait, in ms (default 0.25). */
   spinMs?: number;
 }
 
@@ -24,7 +25,6 @@ class NodeMatmulPool implements MatmulThreadPool {
   private ctrl: Int32Array;
   private workers: Worker[] = [];
   private seq: number[];
-  private running: number[] = [];
 
   constructor(readonly size: number, private readonly spinMs: number) {
     this.ctrl = new Int32Array(new SharedArrayBuffer(size * CTRL_STRIDE * 4));
@@ -62,44 +62,20 @@ class NodeMatmulPool implements MatmulThreadPool {
     return n;
   }
 
-  start(jobPtr: number, count: number): void {
+  wake(jobPtr: number, count: number): void {
     const ctrl = this.ctrl;
-    this.running = [];
-    for (let i = 0; i < this.workers.length && this.running.length < count; i++) {
+    let woken = 0;
+    for (let i = 0; i < this.workers.length && woken < count; i++) {
       const base = i * CTRL_STRIDE;
       if (Atomics.load(ctrl, base + CTRL.ready) !== 1) continue;
       ctrl[base + CTRL.jobPtr] = jobPtr;
-      ctrl[base + CTRL.thread] = this.running.length + 1;
       ctrl[base + CTRL.cmd] = CMD_RUN;
       const s = (this.seq[i]! + 1) | 0;
       this.seq[i] = s;
       Atomics.store(ctrl, base + CTRL.seq, s); // seq-cst store publishes the fields above
       Atomics.notify(ctrl, base + CTRL.seq);
-      this.running.push(i);
+      woken++;
     }
-    if (this.running.length !== count) throw new Error(`matmul pool: ${count} workers requested, ${this.running.length} ready`);
-  }
-
-  join(): void {
-    const ctrl = this.ctrl;
-    let failed = false;
-    for (const i of this.running) {
-      const base = i * CTRL_STRIDE;
-      const s = this.seq[i]!;
-      let spins = 0;
-      let d: number;
-      while ((d = Atomics.load(ctrl, base + CTRL.done)) !== s) {
-        if (++spins > 20000) {
-          Atomics.wait(ctrl, base + CTRL.done, d, 50);
-          if (Atomics.load(ctrl, base + CTRL.ready) !== 1 && Atomics.load(ctrl, base + CTRL.done) !== s) {
-            throw new Error('matmul pool: a worker died during a job');
-          }
-        }
-      }
-      if (ctrl[base + CTRL.status] === STATUS_ERROR) failed = true;
-    }
-    this.running = [];
-    if (failed) throw new Error('matmul pool: a worker failed (see the error printed above)');
   }
 
   detach(): void {
@@ -137,7 +113,7 @@ export function enableCpuThreads(options: CpuThreadOptions | number = {}): numbe
     setMatmulThreadPool(null);
     return 1;
   }
-  setMatmulThreadPool(new NodeMatmulPool(total - 1, opts.spinMs ?? 1));
+  setMatmulThreadPool(new NodeMatmulPool(total - 1, opts.spinMs ?? 0.25));
   return total;
 }
 

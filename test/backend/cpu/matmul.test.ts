@@ -194,17 +194,20 @@ test('f32 with the worker-thread pool', async () => {
   assert.equal(await cpuThreadsReady(), 2);
   assert.equal(matmulInfo().threads, 2);
   let seed = 6000;
-  const threaded0 = matmulCounters.threaded;
+  const threaded0 = matmulCounters.threaded, helped0 = matmulCounters.helped;
   for (const [transA, transB] of TRANS) {
-    // large enough to be split: by rows, by columns (m small, n large), by batch, by batch parts
+    // above THREAD_MIN_MACS, split into units by rows, by columns (m small, n large), by batch
     run({ batch: 1, m: 129, n: 127, k: 65, transA, transB }, Float32Array, seed++);
     run({ batch: 1, m: 127, n: 129, k: 65, transA, transB, accumulate: true }, Float32Array, seed++);
-    run({ batch: 1, m: 13, n: 601, k: 64, transA, transB }, Float32Array, seed++);
+    run({ batch: 1, m: 13, n: 1201, k: 80, transA, transB }, Float32Array, seed++);
     run({ batch: 4, m: 65, n: 33, k: 129, transA, transB, bcastB: true }, Float32Array, seed++);
     run({ batch: 3, m: 77, n: 51, k: 100, transA, transB, bcastA: true, accumulate: true }, Float32Array, seed++);
-    run({ batch: 5, m: 33, n: 40, k: 70, transA, transB, gap: 3 }, Float32Array, seed++);
+    run({ batch: 5, m: 45, n: 50, k: 100, transA, transB, gap: 3 }, Float32Array, seed++);
   }
-  assert.equal(matmulCounters.threaded - threaded0, 24, 'all of the above ran on both threads');
+  // operands larger than the initial 4 MiB wasm memory: it grows while the helper is attached
+  run({ batch: 8, m: 200, n: 200, k: 200, transA: false, transB: true, accumulate: true }, Float32Array, seed++);
+  assert.equal(matmulCounters.threaded - threaded0, 25, 'all of the above were offered to the helper');
+  assert.ok(matmulCounters.helped - helped0 > 0, 'the helper thread took part');
   // the small shapes (single-threaded below the threshold) still work with the pool enabled
   sweep(Float32Array, 7000);
   // many calls in a row: the handoff must not lose or reorder jobs

@@ -42,96 +42,163 @@ export function buildGemmModuleBytes(shape: GemmShape, shared: boolean): Uint8Ar
 /** Fixed byte offset of the job descriptor in wasm memory (the first page is reserved for it). */
 export const JOB_PTR = 256;
 
-/** Int32 fields of the job descriptor (index into an Int32Array view at JOB_PTR). */
+/** Int32 fields of the job descriptor (index into an Int32Array view at JOB_PTR). Pointers and strides in bytes. */
 export const J = {
   threads: 0,
   batch: 1,
   m: 2,
   n: 3,
   k: 4,
-  parts: 5,
-  splitN: 6,
-  accumulate: 7,
-  aPtr: 8,
-  aBatch: 9,
-  ars: 10,
-  acs: 11,
-  bPtr: 12,
-  bBatch: 13,
-  brs: 14,
-  bcs: 15,
-  cPtr: 16,
-  cBatch: 17,
-  ldc: 18,
-  wsBase: 19,
-  wsStride: 20,
-  wsB: 21,
-  wsTile: 22,
-  mr: 23,
-  nr: 24,
-  mc: 25,
-  kc: 26,
-  nc: 27,
+  accumulate: 5,
+  aPtr: 6,
+  aBatch: 7,
+  ars: 8,
+  acs: 9,
+  bPtr: 10,
+  bBatch: 11,
+  brs: 12,
+  bcs: 13,
+  cPtr: 14,
+  cBatch: 15,
+  ldc: 16,
+  /** packed op(B): one [ceil(n/NR)][k][NR] block per distinct B */
+  pbPtr: 17,
+  pbBatch: 18,
+  bCopies: 19,
+  /** columns packed per pack unit (multiple of NR) */
+  packGroup: 20,
+  /** rows / columns of C per compute unit (multiples of MR / NR) */
+  rowBlock: 21,
+  colBlock: 22,
+  /** work-claiming counters (Atomics) */
+  nextPack: 23,
+  packDone: 24,
+  nextUnit: 25,
+  wsBase: 26,
+  wsStride: 27,
+  wsTile: 28,
+  mr: 29,
+  nr: 30,
+  kc: 31,
+  /** entry gate for helper threads: GATE_CLOSED bit | number of helpers that entered */
+  gate: 32,
+  /** helpers that entered and finished */
+  finished: 33,
+  /** set when a helper failed */
+  error: 34,
 } as const;
-export const JOB_WORDS = 32;
-
-/** Per-thread workspace layout: packed A block, packed B block, edge tile (bytes, 64-aligned). */
-export function workspaceLayout(s: GemmShape): { aBytes: number; bBytes: number; tileBytes: number; stride: number } {
-  const al = (x: number): number => Math.ceil(x / 64) * 64;
-  const aBytes = al(Math.ceil(s.mc / s.mr) * s.mr * s.kc * 4);
-  const bBytes = al(Math.ceil(s.nc / s.nr) * s.nr * s.kc * 4);
-  const tileBytes = al(s.mr * s.nr * 4);
-  return { aBytes, bBytes, tileBytes, stride: aBytes + bBytes + tileBytes };
-}
+export const JOB_WORDS = 40;
+export const GATE_CLOSED = 1 << 30;
 
 /**
- * Runs thread `t`'s share of the job. Work units are (batch, part) pairs, parts being slices of
- * the m (or n) dimension aligned to the register tile; thread t takes a contiguous range of units.
+ * Helper-thread side of the job gate: enter the current job if it is open and not full.
+ * Returns the helper's thread index (1-based; the calling thread is 0), or 0 if it cannot enter.
+ * A helper woken late simply finds the gate closed, so the calling thread never waits for a
+ * helper that has not started.
  */
-export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): void {
-  const T = job[J.threads]!, batch = job[J.batch]!, P = job[J.parts]!;
-  const m = job[J.m]!, n = job[J.n]!;
-  const splitN = job[J.splitN]! !== 0;
-  const MR = job[J.mr]!, NR = job[J.nr]!;
-  const units = batch * P;
-  const u0 = Math.floor((t * units) / T), u1 = Math.floor(((t + 1) * units) / T);
-  const chunk = splitN ? Math.ceil(Math.ceil(n / P) / NR) * NR : Math.ceil(Math.ceil(m / P) / MR) * MR;
-  for (let u = u0; u < u1; u++) {
-    const b = Math.floor(u / P), part = u - b * P;
-    let m0 = 0, m1 = m, n0 = 0, n1 = n;
-    if (splitN) {
-      n0 = part * chunk;
-      n1 = Math.min(n, n0 + chunk);
-    } else {
-      m0 = part * chunk;
-      m1 = Math.min(m, m0 + chunk);
-    }
-    if (m0 < m1 && n0 < n1) gemmRect(ex, job, t, b, m0, m1, n0, n1);
+export function tryEnterJob(job: Int32Array): number {
+  for (;;) {
+    const s = Atomics.load(job, J.gate);
+    if (s & GATE_CLOSED) return 0;
+    if (s >= job[J.threads]! - 1) return 0;
+    if (Atomics.compareExchange(job, J.gate, s, s + 1) === s) return s + 1;
   }
 }
 
-function gemmRect(ex: KernelExports, job: Int32Array, t: number, b: number, m0: number, m1: number, n0: number, n1: number): void {
-  const k = job[J.k]!;
-  const ars = job[J.ars]!, acs = job[J.acs]!, brs = job[J.brs]!, bcs = job[J.bcs]!, ldc = job[J.ldc]!;
-  const aBase = job[J.aPtr]! + b * job[J.aBatch]!;
-  const bBase = job[J.bPtr]! + b * job[J.bBatch]!;
-  const cBase = job[J.cPtr]! + b * job[J.cBatch]!;
-  const accumulate = job[J.accumulate]!;
-  const ws = job[J.wsBase]! + t * job[J.wsStride]!;
-  const wsA = ws, wsB = ws + job[J.wsB]!, wsTile = ws + job[J.wsTile]!;
-  const MC = job[J.mc]!, KC = job[J.kc]!, NC = job[J.nc]!;
+/** Helper-thread side: report that this helper's share is done (ok = false on failure). */
+export function leaveJob(job: Int32Array, ok: boolean): void {
+  if (!ok) Atomics.store(job, J.error, 1);
+  Atomics.add(job, J.finished, 1);
+  Atomics.notify(job, J.finished);
+}
+
+/** Calling-thread side: open the gate of a freshly written job descriptor. */
+export function openJob(job: Int32Array): void {
+  job[J.finished] = 0;
+  job[J.error] = 0;
+  Atomics.store(job, J.gate, 0);
+}
+
+/**
+ * Calling-thread side, after its own share: close the gate and wait for the helpers that entered.
+ * Blocks with Atomics.wait where allowed (Node main thread, workers); spins otherwise.
+ * Returns the number of helpers that took part, or -1 if one of them reported a failure.
+ */
+export function closeJob(job: Int32Array): number {
+  const entered = Atomics.or(job, J.gate, GATE_CLOSED) & (GATE_CLOSED - 1);
+  let spins = 0;
+  let f: number;
+  while ((f = Atomics.load(job, J.finished)) < entered) {
+    if (++spins > 4000) {
+      try {
+        Atomics.wait(job, J.finished, f, 20);
+      } catch {
+        spins = 0; // Atomics.wait not allowed on this thread (browser main thread): keep spinning
+      }
+    }
+  }
+  return Atomics.load(job, J.error) === 0 ? entered : -1;
+}
+
+/** Per-thread workspace layout: packed A block (MC×KC), edge tile (bytes, 64-aligned). */
+export function workspaceLayout(s: GemmShape): { aBytes: number; tileBytes: number; stride: number } {
+  const al = (x: number): number => Math.ceil(x / 64) * 64;
+  const aBytes = al(Math.ceil(s.mc / s.mr) * s.mr * s.kc * 4);
+  const tileBytes = al(s.mr * s.nr * 4);
+  return { aBytes, tileBytes, stride: aBytes + tileBytes };
+}
+
+/**
+ * Runs thread `t`'s share of the job. Every participating thread calls this; work is claimed
+ * dynamically (Atomics.add on counters in the job), so a late or descheduled thread simply does
+ * less. Phase 1 packs op(B) into shared panels (units of `packGroup` columns); after all of it is
+ * packed (a spin barrier on packDone), phase 2 computes C in units of rowBlock × colBlock, each
+ * packing its own rows of op(A) into the thread's workspace.
+ */
+export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): void {
   const { packA, packB, macro } = ex;
-  for (let jc = n0; jc < n1; jc += NC) {
-    const nc = Math.min(NC, n1 - jc);
+  const batch = job[J.batch]!, m = job[J.m]!, n = job[J.n]!, k = job[J.k]!;
+  const NR = job[J.nr]!, KC = job[J.kc]!;
+  const panelBytes = k * NR * 4; // one packed B panel (all of k)
+
+  // ---- phase 1: pack op(B)
+  const brs = job[J.brs]!, bcs = job[J.bcs]!, bPtr = job[J.bPtr]!, bBatch = job[J.bBatch]!;
+  const pbPtr = job[J.pbPtr]!, pbBatch = job[J.pbBatch]!;
+  const G = job[J.packGroup]!;
+  const perCopy = Math.ceil(n / G);
+  const packUnits = job[J.bCopies]! * perCopy;
+  for (let u = Atomics.add(job, J.nextPack, 1); u < packUnits; u = Atomics.add(job, J.nextPack, 1)) {
+    const copy = Math.floor(u / perCopy);
+    const j0 = (u - copy * perCopy) * G;
+    packB(bPtr + copy * bBatch + j0 * bcs, brs, bcs, k, Math.min(G, n - j0), pbPtr + copy * pbBatch + (j0 / NR) * panelBytes);
+    Atomics.add(job, J.packDone, 1);
+  }
+  while (Atomics.load(job, J.packDone) < packUnits) {
+    // another thread is finishing its last pack unit
+  }
+
+  // ---- phase 2: C in rowBlock × colBlock units
+  const ars = job[J.ars]!, acs = job[J.acs]!, aPtr = job[J.aPtr]!, aBatch = job[J.aBatch]!;
+  const cPtr = job[J.cPtr]!, cBatch = job[J.cBatch]!, ldc = job[J.ldc]!;
+  const accumulate = job[J.accumulate]!;
+  const RB = job[J.rowBlock]!, CB = job[J.colBlock]!;
+  const rb = Math.ceil(m / RB), cb = Math.ceil(n / CB);
+  const perBatch = rb * cb, units = batch * perBatch;
+  const wsA = job[J.wsBase]! + t * job[J.wsStride]!;
+  const wsTile = wsA + job[J.wsTile]!;
+  for (let u = Atomics.add(job, J.nextUnit, 1); u < units; u = Atomics.add(job, J.nextUnit, 1)) {
+    const b = Math.floor(u / perBatch);
+    const r = u - b * perBatch;
+    const ri = Math.floor(r / cb), ci = r - ri * cb;
+    const m0 = ri * RB, n0 = ci * CB;
+    const mc = Math.min(RB, m - m0), nc = Math.min(CB, n - n0);
+    const aBase = aPtr + b * aBatch + m0 * ars;
+    const cBase = cPtr + b * cBatch + m0 * ldc + n0 * 4;
+    const pb = pbPtr + (pbBatch === 0 ? 0 : b * pbBatch) + (n0 / NR) * panelBytes;
     for (let pc = 0; pc < k; pc += KC) {
       const kc = Math.min(KC, k - pc);
-      packB(bBase + pc * brs + jc * bcs, brs, bcs, kc, nc, wsB);
-      const acc = pc > 0 ? 1 : accumulate;
-      for (let ic = m0; ic < m1; ic += MC) {
-        const mc = Math.min(MC, m1 - ic);
-        packA(aBase + ic * ars + pc * acs, ars, acs, mc, kc, wsA);
-        macro(wsA, wsB, cBase + ic * ldc + jc * 4, ldc, mc, nc, kc, acc, wsTile);
-      }
+      packA(aBase + pc * acs, ars, acs, mc, kc, wsA);
+      macro(wsA, pb + pc * NR * 4, cBase, ldc, mc, nc, kc, pc > 0 ? 1 : accumulate, wsTile, panelBytes);
     }
   }
 }

@@ -8,7 +8,8 @@
  *  - packB copies a kc×nc block of op(B) into column panels of NR columns (panel[p*NR + c]);
  *  - micro computes one MR×NR tile of C from one A panel and one B panel, keeping the whole tile
  *    in v128 locals (MR·NR/4 accumulators) and broadcasting A with v128.load32_splat;
- *  - macro loops micro over an mc×nc block of C, routing edge tiles through a scratch tile.
+ *  - macro loops micro over an mc×nc block of C, routing edge tiles through a scratch tile
+ *    (B panels may be further apart than kc·NR, so a k-block of fully packed B can be used).
  * All pointers and strides are byte offsets into the (possibly shared) imported memory.
  */
 import { Code, F32, I32, ModuleBuilder, V128 } from './emitter.js';
@@ -35,8 +36,11 @@ export interface KernelConfig {
 export interface KernelExports {
   /** C[MR×NR] (+)= Apanel · Bpanel. ldc in bytes. acc≠0: accumulate into C. */
   micro(pa: number, pb: number, pc: number, ldc: number, kc: number, acc: number): void;
-  /** C[mc×nc] (+)= packedA · packedB; `tile` is MR·NR·4 bytes of scratch. */
-  macro(pa: number, pb: number, pc: number, ldc: number, mc: number, nc: number, kc: number, acc: number, tile: number): void;
+  /**
+   * C[mc×nc] (+)= packedA · packedB over kc k-steps; `tile` is MR·NR·4 bytes of scratch;
+   * consecutive B panels are `pbStride` bytes apart (kc·NR·4 for a tightly packed block).
+   */
+  macro(pa: number, pb: number, pc: number, ldc: number, mc: number, nc: number, kc: number, acc: number, tile: number, pbStride: number): void;
   /** Pack op(A) block: element (i, p) at src + i*rs + p*cs. */
   packA(src: number, rs: number, cs: number, mc: number, kc: number, dst: number): void;
   /** Pack op(B) block: element (p, j) at src + p*rs + j*cs. */
@@ -71,7 +75,7 @@ export function buildKernelModule(cfg: KernelConfig): Uint8Array<ArrayBuffer> {
 
   const i32x6 = [I32, I32, I32, I32, I32, I32] as const;
   const micro = mb.declare('micro', i32x6);
-  const macro = mb.declare('macro', [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const macro = mb.declare('macro', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
   const packA = mb.declare('packA', i32x6);
   const packB = mb.declare('packB', i32x6);
 
@@ -149,15 +153,14 @@ export function buildKernelModule(cfg: KernelConfig): Uint8Array<ArrayBuffer> {
 
   // ---------------------------------------------------------------- macro-kernel
   mb.define(macro, (c) => {
-    const PA = 0, PB = 1, PC = 2, LDC = 3, MC = 4, NC = 5, KC = 6, ACC = 7, TILE = 8;
+    const PA = 0, PB = 1, PC = 2, LDC = 3, MC = 4, NC = 5, KC = 6, ACC = 7, TILE = 8, PBSTRIDE = 9;
     const jr = c.local(I32), ir = c.local(I32), pbj = c.local(I32), cj = c.local(I32);
     const pai = c.local(I32), ci = c.local(I32), rows = c.local(I32), cols = c.local(I32);
     const i = c.local(I32), j = c.local(I32), dst = c.local(I32), src = c.local(I32);
-    const panelA = c.local(I32), panelB = c.local(I32), rowStep = c.local(I32);
+    const panelA = c.local(I32), rowStep = c.local(I32);
     const v = c.local(F32);
 
     c.get(KC).i32Const(MR * 4).i32Mul().set(panelA);
-    c.get(KC).i32Const(NR * 4).i32Mul().set(panelB);
     c.get(LDC).i32Const(MR).i32Mul().set(rowStep);
     c.i32Const(0).set(jr);
     c.get(PB).set(pbj);
@@ -207,7 +210,7 @@ export function buildKernelModule(cfg: KernelConfig): Uint8Array<ArrayBuffer> {
         addLocal(c, ci, rowStep);
       });
       addImm(c, jr, NR);
-      addLocal(c, pbj, panelB);
+      addLocal(c, pbj, PBSTRIDE);
       addImm(c, cj, NR * 4);
     });
   });
