@@ -1,0 +1,118 @@
+/**
+ * The backend seam. A backend owns device memory and runs a small, fixed set of kernels; every
+ * op above this interface is written once in terms of these and never branches on the backend.
+ *
+ * Shapes arrive pre-digested: the op layer resolves broadcasting into strides and reshapes
+ * reductions into (outer, size, inner) form, so a backend implements loops, not shape logic.
+ * Every `out` buffer is freshly allocated by the caller and fully written by the kernel.
+ */
+export type DType = 'f32' | 'f64' | 'i32' | 'bf16';
+
+/** An opaque handle to a buffer in a backend's memory. */
+export interface BackendBuffer {
+  readonly length: number;
+  readonly dtype: DType;
+}
+
+export type HostArray = Float32Array | Float64Array | Int32Array;
+
+export type UnaryOp =
+  | 'neg' | 'abs' | 'sign' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'reciprocal'
+  | 'sin' | 'cos' | 'sigmoid' | 'logSigmoid' | 'tanh' | 'relu' | 'gelu' | 'geluTanh' | 'silu'
+  | 'softplus' | 'minGruG' | 'minGruLogG';
+
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'gt' | 'ge' | 'lt' | 'le' | 'eq';
+
+export type ReduceOp = 'sum' | 'max' | 'min';
+
+/** Strided view of a buffer: element (i0..in) lives at offset + Σ i_k·strides[k]. */
+export interface StridedView {
+  buffer: BackendBuffer;
+  offset: number;
+  strides: readonly number[];
+}
+
+/** Per batch b: C[b] = op(A[b])·op(B[b]); see src/backend/cpu/matmul.ts for the layout. */
+export interface MatmulSpec {
+  batch: number; m: number; n: number; k: number;
+  transA: boolean; transB: boolean;
+  aOffset: number; bOffset: number; cOffset: number;
+  aBatchStride: number; bBatchStride: number;
+  accumulate: boolean;
+}
+
+/** (outer, size, inner) layout: the axis of length `size` is reduced/scanned. */
+export interface AxisLayout { outer: number; size: number; inner: number }
+
+export interface AdamWHyper {
+  lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
+  /** bias corrections 1 − β^t, precomputed by the optimizer */
+  correction1: number; correction2: number;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  // memory
+  alloc(length: number, dtype: DType): BackendBuffer;
+  free(buffer: BackendBuffer): void;
+  write(buffer: BackendBuffer, data: HostArray): void;
+  read(buffer: BackendBuffer): Promise<HostArray>;
+  /** Synchronous readback where the backend can offer it (CPU); undefined elsewhere. */
+  readSync?(buffer: BackendBuffer): HostArray;
+  /** Buffers handed out and not yet freed (the leak check of the tests). */
+  liveBuffers(): number;
+
+  // kernels
+  fill(out: BackendBuffer, value: number): void;
+  cast(x: BackendBuffer, out: BackendBuffer): void;
+  /** out[i] = x viewed through `src` strides, for the logical `shape`; out is written through `dst`. */
+  copy(src: StridedView, dst: StridedView, shape: readonly number[]): void;
+  unary(op: UnaryOp, x: BackendBuffer, out: BackendBuffer): void;
+  /** out = dy · f'(x) (y = f(x) is passed for ops whose derivative is cheaper from it). */
+  unaryGrad(op: UnaryOp, x: BackendBuffer, y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer): void;
+  /** Elementwise with broadcasting: a and b are read through strides over `shape` (0 = broadcast). */
+  binary(op: BinaryOp, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void;
+  /** out = cond ≠ 0 ? a : b, all three read through strides over `shape`. */
+  where(cond: StridedView, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void;
+  reduce(op: ReduceOp, x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void;
+  /** Index of the maximum along the axis, written as i32. */
+  argmax(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void;
+  matmul(a: BackendBuffer, b: BackendBuffer, out: BackendBuffer, spec: MatmulSpec): void;
+  cumsum(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout, reverse: boolean): void;
+  logcumsumexp(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void;
+  /**
+   * First-order linear recurrence along the axis: h_t = a_t·h_{t−1} + b_t (real space), or
+   * log h_t = logaddexp(a_t + log h_{t−1}, b_t) with a, b, h0 holding logs (log space).
+   * h0 has shape (outer, inner); null means h_0 = 0 (−∞ in log space).
+   */
+  scan(a: BackendBuffer, b: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
+       layout: AxisLayout, logSpace: boolean): void;
+  /** Reverse scan: gradients of the scan w.r.t. a, b and h0 (gh0 may be null) given dL/dh. */
+  scanGrad(a: BackendBuffer, b: BackendBuffer, h: BackendBuffer, h0: BackendBuffer | null, dh: BackendBuffer,
+           da: BackendBuffer, db: BackendBuffer, dh0: BackendBuffer | null,
+           layout: AxisLayout, logSpace: boolean): void;
+  /** Softmax (or log-softmax) over the last axis of a [rows, cols] matrix. */
+  softmax(x: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void;
+  softmaxGrad(y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void;
+  /** Per-row −log softmax(logits)[target]; rows whose target is ignoreIndex get 0. */
+  crossEntropy(logits: BackendBuffer, targets: BackendBuffer, out: BackendBuffer,
+               rows: number, cols: number, ignoreIndex: number): void;
+  /** d loss / d logits = dloss_row · (softmax − onehot). */
+  crossEntropyGrad(logits: BackendBuffer, targets: BackendBuffer, dloss: BackendBuffer, out: BackendBuffer,
+                   rows: number, cols: number, ignoreIndex: number): void;
+  /**
+   * out[o, j, i] = x[o, index[o·indexOuterStride + j], i]: x has layout (outer, size, inner), out
+   * (outer, k, inner); index is i32 and shared by all `outer` rows when indexOuterStride is 0.
+   * Covers embedding lookup (outer 1) and picking along the last axis (inner 1).
+   */
+  gather(x: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number,
+         indexOuterStride: number): void;
+  /** The transpose of gather: out = 0, then out[o, index[..], i] += src[o, j, i]. */
+  scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number,
+             indexOuterStride: number): void;
+  /** Fused AdamW update, in place on param, m and v. */
+  adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, hyper: AdamWHyper): void;
+}

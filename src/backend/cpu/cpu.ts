@@ -1,0 +1,126 @@
+/**
+ * The portable CPU backend: host typed arrays, a size-keyed caching allocator, and kernels in
+ * plain TypeScript (matmul in WebAssembly SIMD where available). Runs in Node and in browsers.
+ * bf16 is not a CPU dtype: compute in f32 here.
+ */
+import type {
+  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
+  StridedView, UnaryOp,
+} from '../backend.js';
+import * as ew from './elementwise.js';
+import * as red from './reduce.js';
+import { scan, scanGrad } from './scan.js';
+import { matmul } from './matmul.js';
+
+class CpuBuffer implements BackendBuffer {
+  constructor(readonly data: HostArray, readonly dtype: DType) {}
+  get length(): number { return this.data.length; }
+}
+
+function newArray(length: number, dtype: DType): HostArray {
+  switch (dtype) {
+    case 'f32': return new Float32Array(length);
+    case 'f64': return new Float64Array(length);
+    case 'i32': return new Int32Array(length);
+    default: throw new Error(`the CPU backend has no ${dtype} storage; use f32 (bf16 is for the CUDA backend)`);
+  }
+}
+
+const d = (b: BackendBuffer): HostArray => (b as CpuBuffer).data;
+const f = (b: BackendBuffer): Float32Array | Float64Array => (b as CpuBuffer).data as Float32Array | Float64Array;
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  private pool = new Map<string, HostArray[]>();
+  private live = 0;
+  /** Cached bytes are kept up to this bound; beyond it freed arrays are left to the GC. */
+  private poolLimitBytes = 256 * 1024 * 1024;
+  private pooledBytes = 0;
+
+  alloc(length: number, dtype: DType): BackendBuffer {
+    const free = this.pool.get(`${dtype}:${length}`);
+    const data = free?.pop();
+    if (data) this.pooledBytes -= data.byteLength;
+    this.live++;
+    return new CpuBuffer(data ?? newArray(length, dtype), dtype);
+  }
+
+  free(buffer: BackendBuffer): void {
+    const data = d(buffer);
+    this.live--;
+    if (this.pooledBytes + data.byteLength > this.poolLimitBytes) return;
+    const key = `${buffer.dtype}:${data.length}`;
+    let list = this.pool.get(key);
+    if (!list) this.pool.set(key, (list = []));
+    list.push(data);
+    this.pooledBytes += data.byteLength;
+  }
+
+  write(buffer: BackendBuffer, data: HostArray): void {
+    if (data.length !== buffer.length) throw new Error(`write: ${data.length} values into a buffer of ${buffer.length}`);
+    d(buffer).set(data);
+  }
+  read(buffer: BackendBuffer): Promise<HostArray> { return Promise.resolve(this.readSync(buffer)); }
+  readSync(buffer: BackendBuffer): HostArray { return d(buffer).slice(); }
+  liveBuffers(): number { return this.live; }
+
+  fill(out: BackendBuffer, value: number): void { d(out).fill(value); }
+  cast(x: BackendBuffer, out: BackendBuffer): void {
+    const src = d(x), dst = d(out);
+    if (out.dtype === 'i32') for (let i = 0; i < src.length; i++) dst[i] = Math.trunc(src[i]);
+    else dst.set(src);
+  }
+  copy(src: StridedView, dst: StridedView, shape: readonly number[]): void {
+    ew.copy(d(src.buffer), src.offset, src.strides, d(dst.buffer), dst.offset, dst.strides, shape);
+  }
+  unary(op: UnaryOp, x: BackendBuffer, out: BackendBuffer): void { ew.unary(op, d(x), d(out)); }
+  unaryGrad(op: UnaryOp, x: BackendBuffer, y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer): void {
+    ew.unaryGrad(op, d(x), d(y), d(dy), d(out));
+  }
+  binary(op: BinaryOp, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void {
+    ew.binary(op, d(a.buffer), a.offset, a.strides, d(b.buffer), b.offset, b.strides, d(out), shape);
+  }
+  where(c: StridedView, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void {
+    ew.where(d(c.buffer), c.offset, c.strides, d(a.buffer), a.offset, a.strides, d(b.buffer), b.offset, b.strides, d(out), shape);
+  }
+  reduce(op: ReduceOp, x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void { red.reduce(op, d(x), d(out), layout); }
+  argmax(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void { red.argmax(d(x), d(out), layout); }
+  matmul(a: BackendBuffer, b: BackendBuffer, out: BackendBuffer, spec: MatmulSpec): void { matmul(f(a), f(b), f(out), spec); }
+  cumsum(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout, reverse: boolean): void { red.cumsum(d(x), d(out), layout, reverse); }
+  logcumsumexp(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void { red.logcumsumexp(d(x), d(out), layout); }
+  scan(a: BackendBuffer, b: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout, logSpace: boolean): void {
+    scan(d(a), d(b), h0 && d(h0), d(out), layout, logSpace);
+  }
+  scanGrad(a: BackendBuffer, b: BackendBuffer, h: BackendBuffer, h0: BackendBuffer | null, dh: BackendBuffer,
+           da: BackendBuffer, db: BackendBuffer, dh0: BackendBuffer | null, layout: AxisLayout, logSpace: boolean): void {
+    scanGrad(d(a), d(b), d(h), h0 && d(h0), d(dh), d(da), d(db), dh0 && d(dh0), layout, logSpace);
+  }
+  softmax(x: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void { red.softmax(d(x), d(out), rows, cols, log); }
+  softmaxGrad(y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void {
+    red.softmaxGrad(d(y), d(dy), d(out), rows, cols, log);
+  }
+  crossEntropy(logits: BackendBuffer, targets: BackendBuffer, out: BackendBuffer, rows: number, cols: number, ignoreIndex: number): void {
+    red.crossEntropy(d(logits), d(targets), d(out), rows, cols, ignoreIndex);
+  }
+  crossEntropyGrad(logits: BackendBuffer, targets: BackendBuffer, dloss: BackendBuffer, out: BackendBuffer, rows: number, cols: number, ignoreIndex: number): void {
+    red.crossEntropyGrad(d(logits), d(targets), d(dloss), d(out), rows, cols, ignoreIndex);
+  }
+  gather(x: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number, indexOuterStride: number): void {
+    red.gather(d(x), d(index), d(out), layout, k, indexOuterStride);
+  }
+  scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number, indexOuterStride: number): void {
+    red.scatterAdd(d(src), d(index), d(out), layout, k, indexOuterStride);
+  }
+  adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, h: AdamWHyper): void {
+    const p = d(param), g = d(grad), mm = d(m), vv = d(v);
+    const decay = 1 - h.lr * h.weightDecay;
+    const step = h.lr / h.correction1;
+    const c2 = 1 / Math.sqrt(h.correction2);
+    for (let i = 0; i < p.length; i++) {
+      const gi = g[i];
+      mm[i] = h.beta1 * mm[i] + (1 - h.beta1) * gi;
+      vv[i] = h.beta2 * vv[i] + (1 - h.beta2) * gi * gi;
+      p[i] = p[i] * decay - step * mm[i] / (Math.sqrt(vv[i]) * c2 + h.eps);
+    }
+  }
+}

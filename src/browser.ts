@@ -1,0 +1,39 @@
+/**
+ * The portable core of Recur: tensors, autograd, the CPU backend, layers, cells, models and
+ * optimizers. Nothing here imports Node APIs, so it bundles for browsers; `recur` (index.ts)
+ * re-exports all of it and adds the Node-only pieces (files, worker threads, CUDA).
+ */
+export type { Backend, BackendBuffer, DType, HostArray } from './backend/backend.js';
+export { CpuBackend } from './backend/cpu/cpu.js';
+export { registerBackend, setBackend, getBackend, backend, noGrad, isGradEnabled } from './tensor/engine.js';
+export { Tensor, scope, describe, formatShape, sizeOf } from './tensor/tensor.js';
+export type { Shape, NestedArray, GradNode } from './tensor/tensor.js';
+export { tensor, fromHost, full, zeros, ones, zerosLike, onesLike, arange, randn, rand } from './tensor/creation.js';
+export type { CreateOptions, RandomOptions } from './tensor/creation.js';
+export { Rng, manualSeed, globalRng } from './tensor/random.js';
+export * as ops from './tensor/ops.js';
+export {
+  add, sub, mul, div, pow, neg, exp, log, sqrt, square, abs, sigmoid, tanh, relu, gelu, silu, softplus,
+  maximum, minimum, where, sum, mean, max, min, logsumexp, argmax, reshape, permute, transpose, slice,
+  concat, stack, pad, matmul, softmax, logSoftmax, crossEntropy, embedding, cumsum, logcumsumexp,
+  linearScan, logScan, dropout, cast,
+} from './tensor/ops.js';
+export {
+  parseSafetensors, serializeSafetensors, serializeSafetensorsAsync, safetensorsChunks, parseSafetensorsHeader,
+  parseHeaderLength, decodeTensorData, MAX_HEADER_BYTES,
+} from './io/safetensors.js';
+export type {
+  ParsedSafetensors, ParseOptions, SerializeOptions, SafetensorsEntry, SafetensorsHeader, SafetensorsDtype,
+} from './io/safetensors.js';
+export {
+  Module, ModuleList, Linear, Embedding, Dropout, FeedForward, GLU, RMSNorm, LayerNorm, CausalConv1d,
+  linear, rmsNorm, layerNorm, glu, causalConv1d, causalConv1dStep,
+} from './nn/index.js';
+export type {
+  LayerOptions, LoadStateDictOptions, LoadStateDictResult, LinearOptions, EmbeddingOptions, DropoutOptions,
+  FeedForwardOptions, GLUOptions, NormOptions, CausalConv1dOptions, ConvResult,
+} from './nn/index.js';
+export { Optimizer, AdamW, Adam, SGD, constantSchedule, warmupCosineSchedule, clipGradNorm } from './optim/index.js';
+export type {
+  ParamGroup, Params, OptimizerState, OptimizerMeta, AdamWOptions, SGDOptions, Schedule, WarmupCosineOptions,
+} from './optim/index.js';

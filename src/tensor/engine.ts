@@ -1,0 +1,70 @@
+/**
+ * Global engine state: the backend registry, gradient mode and the stack of memory scopes.
+ * Kept apart from Tensor so that ops, autograd and backends can all reach it without cycles.
+ */
+import type { Backend } from '../backend/backend.js';
+import { CpuBackend } from '../backend/cpu/cpu.js';
+
+type BackendFactory = () => Backend;
+const factories = new Map<string, BackendFactory>([['cpu', () => new CpuBackend()]]);
+const instances = new Map<string, Backend>();
+let current: Backend | null = null;
+
+/** Makes a backend available under a name (the CUDA backend registers itself from the Node entry). */
+export function registerBackend(name: string, factory: BackendFactory): void {
+  factories.set(name, factory);
+}
+
+/** The backend instance for a name, created on first use. */
+export function backend(name: string): Backend {
+  let b = instances.get(name);
+  if (!b) {
+    const factory = factories.get(name);
+    if (!factory) throw new Error(`unknown backend '${name}' (available: ${[...factories.keys()].join(', ')})`);
+    b = factory();
+    instances.set(name, b);
+  }
+  return b;
+}
+
+/** Selects the backend that new tensors are created on. */
+export function setBackend(name: string): Backend {
+  current = backend(name);
+  return current;
+}
+
+export function getBackend(): Backend {
+  return (current ??= backend('cpu'));
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording operations for autograd (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const before = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = before;
+  }
+}
+
+/** Something a scope can dispose. */
+export interface Disposable {
+  dispose(): void;
+}
+
+export const scopeStack: Set<Disposable>[] = [];
+
+export function track(t: Disposable): void {
+  scopeStack[scopeStack.length - 1]?.add(t);
+}
+
+export function untrack(t: Disposable): void {
+  for (const s of scopeStack) s.delete(t);
+}
