@@ -205,7 +205,9 @@ export const eq = (a: Tensor | number, b: Tensor | number): Tensor => binary('eq
 
 /** cond ≠ 0 ? a : b, broadcasting all three. */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  const A = typeof a === 'number' ? (typeof b === 'number' ? scalarLike(cond.dtype === 'i32' ? full([], 0) : cond, a) : scalarLike(b, a)) : a;
+  const A = typeof a === 'number'
+    ? (typeof b === 'number' ? (cond.dtype === 'i32' ? full([], a, { backend: cond.backend }) : scalarLike(cond, a)) : scalarLike(b, a))
+    : a;
   const B = asTensor(A, b);
   sameBackend('where', cond, A, B);
   if (A.dtype !== B.dtype) throw new Error(`where: dtypes differ: ${describe(A)} and ${describe(B)}`);
