@@ -37,3 +37,18 @@ export { Optimizer, AdamW, Adam, SGD, constantSchedule, warmupCosineSchedule, cl
 export type {
   ParamGroup, Params, OptimizerState, OptimizerMeta, AdamWOptions, SGDOptions, Schedule, WarmupCosineOptions,
 } from './optim/index.js';
+export { MinGRU, MinLSTM } from './cells/min-rnn.js';
+export type { MinRnnOptions } from './cells/min-rnn.js';
+export type { RecurrentCell, CellState, CellOutput, ScanMode } from './cells/cell.js';
+export { createCell, registerCell, cellNames } from './cells/registry.js';
+export type { CellConfig } from './cells/registry.js';
+export { RecurrentLM, resolveLMConfig, disposeState, sampleToken } from './models/recurrent-lm.js';
+export type { RecurrentLMConfig, ResolvedLMConfig, LMState, BlockState, GenerateOptions } from './models/recurrent-lm.js';
+export { CharTokenizer, ByteTokenizer, tokenizerFromJSON } from './data/tokenizer.js';
+export type { Tokenizer, TokenizerJSON } from './data/tokenizer.js';
+export { selectiveCopyBatch, checkSelectiveCopyConfig, IGNORE_INDEX } from './data/selective-copy.js';
+export type { SelectiveCopyConfig, SelectiveCopyBatch } from './data/selective-copy.js';
+export { trainStep, NonFiniteError } from './train/step.js';
+export type { StepOptions, StepResult } from './train/step.js';
+export { trainSelectiveCopy, evaluateSelectiveCopy } from './train/selective-copy.js';
+export type { SelectiveCopyRunConfig, SelectiveCopyResult, StepInfo, EvalInfo } from './train/selective-copy.js';
