@@ -4,10 +4,12 @@
  *
  *  - matmul: square f32 GEMM at 256/512/1024 (bench/matmul.ts), GFLOP/s, with the reference
  *    figures of REFERENCE.md §8 (TensorFlow.js WASM, PyTorch 1.13 CPU) as ratios;
- *  - scan: linearScan and logScan, forward and forward+backward, elements/s.
+ *  - scan: linearScan and logScan, forward and forward+backward, elements/s;
+ *  - train-step: one recurrent layer + Linear with Adam, tokens/s (bench/train-step.ts), with the
+ *    PyTorch and TensorFlow.js figures of REFERENCE.md §8.
  *
- * To add a section (e.g. training-step tokens/s): write `async function benchX(opts): Promise<BenchRow[]>`
- * and add it to SECTIONS.
+ * To add a section: write `async function benchX(opts): Promise<BenchRow[]>` (here or in its own
+ * bench/*.ts) and add it to SECTIONS.
  */
 import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +19,7 @@ import { linearScan, logScan } from '../src/tensor/ops.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { cpuThreadsReady, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
 import { benchMatmul } from './matmul.js';
+import { benchTrainStep } from './train-step.js';
 import { createReport, makeRow, measure, rowFromThroughput, toMarkdown, writeReport, type BenchReport, type BenchRow, type Reference } from './report.js';
 
 export interface CpuBenchOptions {
@@ -96,6 +99,7 @@ const benchScanSection: Section = async ({ runs, warmup, quick }) => {
 export const SECTIONS: Record<string, Section> = {
   matmul: benchMatmulSection,
   scan: benchScanSection,
+  'train-step': benchTrainStep,
 };
 
 export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<BenchReport> {
@@ -110,9 +114,11 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<BenchRepo
     opts.onSection?.(n);
     rows.push(...(await SECTIONS[n]!(settings)));
   }
+  // Reference figures hold for the full shapes only.
+  if (quick) for (const row of rows) row.references = [];
   const notes = [
     `median of ${settings.runs} timed runs after ${settings.warmup} warm-up runs (matmul: bench/matmul.ts's own run counts)`,
-    `CPU threads for matmul: ${ready} ready of ${threads} (the scan kernels are single-threaded)`,
+    `CPU threads for matmul: ${ready} ready of ${threads} (the scan and elementwise kernels are single-threaded)`,
   ];
   if (quick) notes.push('--quick: reduced shapes, a smoke test rather than a measurement');
   return createReport('cpu', rows, notes);

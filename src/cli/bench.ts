@@ -7,10 +7,10 @@ export function registerBench(program: Command): void {
 
   bench
     .command('cpu')
-    .description('CPU benchmark: f32 matmul GFLOP/s (vs TF.js WASM and PyTorch) and the linear/log scans, elements/s')
+    .description('CPU benchmark: f32 matmul GFLOP/s, linear/log scans elements/s, training step tokens/s (vs PyTorch and TF.js figures)')
     .option('--runs <n>', 'timed runs per case; the median is reported (default 7)', positiveInt('--runs'))
     .option('--warmup <n>', 'untimed runs before timing (default 2)', positiveInt('--warmup'))
-    .option('--section <name...>', 'only these sections: matmul, scan (default: all)')
+    .option('--section <name...>', 'only these sections: matmul, scan, train-step (default: all)')
     .option('--quick', 'small shapes and few runs: checks the benchmark runs, measures nothing')
     .option('--out <dir>', 'also write <dir>/cpu.json and <dir>/cpu.md')
     .action(async (opts: { runs?: number; warmup?: number; section?: string[]; quick?: boolean; out?: string }) => {
