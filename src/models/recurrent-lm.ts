@@ -10,7 +10,7 @@ import { LayerNorm, RMSNorm } from '../nn/norm.js';
 import { CausalConv1d } from '../nn/conv.js';
 import { createCell } from '../cells/registry.js';
 import type { CellState, RecurrentCell, ScanMode } from '../cells/cell.js';
-import { add, matmul, reshape, slice } from '../tensor/ops.js';
+import { add, crossEntropy, matmul, reshape, slice } from '../tensor/ops.js';
 import { Tensor, describe, scope } from '../tensor/tensor.js';
 import { fromHost } from '../tensor/creation.js';
 import { Rng, globalRng } from '../tensor/random.js';
@@ -128,6 +128,19 @@ export class RecurrentLM extends Module {
   forward(tokens: Tensor, state?: LMState | null): { logits: Tensor; state: LMState } {
     this.checkTokens(tokens, 2, 'forward');
     return this.run(tokens, state ?? null, 'forward');
+  }
+
+  /**
+   * Next-token cross-entropy (nats per token, mean) of a batch of windows tokens i32 [B, T + 1]:
+   * positions 0..T−1 are the inputs and 1..T the targets. Returns the state after position T−1.
+   */
+  loss(tokens: Tensor, state?: LMState | null): { loss: Tensor; state: LMState } {
+    this.checkTokens(tokens, 2, 'loss');
+    const [B, T1] = tokens.shape;
+    if (T1 < 2) throw new Error(`RecurrentLM.loss: tokens ${describe(tokens)} need at least 2 positions (inputs and targets)`);
+    const { logits, state: next } = this.forward(slice(tokens, 1, 0, T1 - 1), state);
+    const targets = reshape(slice(tokens, 1, 1, T1), [B * (T1 - 1)]);
+    return { loss: crossEntropy(reshape(logits, [B * (T1 - 1), this.config.vocabSize]), targets), state: next };
   }
 
   /** One token per sequence: tokens i32 [B] → logits [B, vocab] and the next state. */

@@ -36,6 +36,7 @@ test('RecurrentLM loads the PyTorch minLM checkpoint and reproduces logits, loss
     const V = cfg.vocab;
     const loss = crossEntropy(reshape(slice(logits, 1, 0, T - 1), [B * (T - 1), V]), reshape(slice(f.tokens, 1, 1, T), [B * (T - 1)]));
     close(loss, f.loss, 1e-5, 'loss');
+    close(model.loss(f.tokens).loss, f.loss, 1e-5, 'model.loss');
     model.zeroGrad();
     loss.backward();
     for (const [name, p] of model.namedParameters()) close(p.grad!, f[`grad.${name}`], 2e-5, `grad.${name}`);
