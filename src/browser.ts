@@ -52,3 +52,4 @@ export { trainStep, NonFiniteError } from './train/step.js';
 export type { StepOptions, StepResult } from './train/step.js';
 export { trainSelectiveCopy, evaluateSelectiveCopy } from './train/selective-copy.js';
 export type { SelectiveCopyRunConfig, SelectiveCopyResult, StepInfo, EvalInfo } from './train/selective-copy.js';
+export { parameterSummary } from './nn/summary.js';
