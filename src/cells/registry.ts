@@ -2,6 +2,9 @@
 import type { LayerOptions } from '../nn/module.js';
 import type { RecurrentCell, ScanMode } from './cell.js';
 import { MinGRU, MinLSTM } from './min-rnn.js';
+import { LSTM } from './lstm.js';
+import { GRU } from './gru.js';
+import { MSMR, SMR } from './smr.js';
 
 export interface CellConfig extends LayerOptions {
   dim: number;
@@ -14,6 +17,12 @@ type CellFactory = (config: CellConfig) => RecurrentCell;
 const cells = new Map<string, CellFactory>([
   ['mingru', ({ expansion, ...c }) => new MinGRU({ ...c, expansionFactor: expansion })],
   ['minlstm', ({ expansion, ...c }) => new MinLSTM({ ...c, expansionFactor: expansion })],
+  // The classic and multiplicative cells run at the residual width: hidden = units = dim, and
+  // `expansion` (and `scan`) do not apply to them.
+  ['lstm', ({ dim, rng, dtype, backend }) => new LSTM({ rng, dtype, backend, inputSize: dim, hiddenSize: dim })],
+  ['gru', ({ dim, rng, dtype, backend }) => new GRU({ rng, dtype, backend, inputSize: dim, hiddenSize: dim })],
+  ['smr', ({ dim, rng, dtype, backend }) => new SMR({ rng, dtype, backend, inputSize: dim, units: dim })],
+  ['msmr', ({ dim, rng, dtype, backend }) => new MSMR({ rng, dtype, backend, inputSize: dim, units: dim })],
 ]);
 
 export function registerCell(name: string, factory: CellFactory): void {

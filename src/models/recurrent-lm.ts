@@ -2,6 +2,7 @@
  * RecurrentLM: a character/byte language model built from pre-norm residual blocks around any
  * recurrent cell (REFERENCE.md §1, as minGRU-pytorch's minLM):
  *   [x = x + conv(x)] → x = x + drop(cell(norm1(x))) → x = x + ff(norm2(x)); final norm; logits.
+ * (With residual 'mul' the cell sub-block is x = x ⊙ drop(cell(norm1(x))) instead.)
  * Parallel `forward` for training, `step` for streaming generation with constant memory.
  */
 import { Module, ModuleList, type LayerOptions } from '../nn/module.js';
@@ -10,7 +11,7 @@ import { LayerNorm, RMSNorm } from '../nn/norm.js';
 import { CausalConv1d } from '../nn/conv.js';
 import { createCell } from '../cells/registry.js';
 import type { CellState, RecurrentCell, ScanMode } from '../cells/cell.js';
-import { add, crossEntropy, matmul, reshape, slice } from '../tensor/ops.js';
+import { add, crossEntropy, matmul, mul, reshape, slice } from '../tensor/ops.js';
 import { Tensor, describe, scope } from '../tensor/tensor.js';
 import { fromHost } from '../tensor/creation.js';
 import { Rng, globalRng } from '../tensor/random.js';
@@ -33,6 +34,11 @@ export interface RecurrentLMConfig {
   /** Share the token embedding with the output head. Default false. */
   tieEmbeddings?: boolean;
   scan?: ScanMode;
+  /**
+   * How the cell's sub-block joins the residual stream: 'add' (default) x = x + cell(norm1(x)),
+   * or 'mul' x = x ⊙ cell(norm1(x)), the multiplicative residual of the SMR articles (REFERENCE.md §5).
+   */
+  residual?: 'add' | 'mul';
 }
 
 /** The config with every default filled in (what checkpoints store). */
@@ -43,6 +49,7 @@ export function resolveLMConfig(c: RecurrentLMConfig): ResolvedLMConfig {
     vocabSize: c.vocabSize, dim: c.dim, depth: c.depth, cell: c.cell ?? 'mingru', expansion: c.expansion ?? 1.5,
     convKernel: c.convKernel ?? 0, ffMult: c.ffMult ?? 4, dropout: c.dropout ?? 0, norm: c.norm ?? 'rms',
     normEps: c.normEps ?? (c.norm === 'layer' ? 1e-5 : 1e-6), tieEmbeddings: c.tieEmbeddings ?? false, scan: c.scan ?? 'log',
+    residual: c.residual ?? 'add',
   };
   for (const key of ['vocabSize', 'dim', 'depth'] as const) {
     if (!Number.isInteger(r[key]) || r[key] <= 0) throw new Error(`RecurrentLM: ${key} must be a positive integer, got ${r[key]}`);
@@ -50,6 +57,7 @@ export function resolveLMConfig(c: RecurrentLMConfig): ResolvedLMConfig {
   if (!Number.isInteger(r.convKernel) || r.convKernel < 0) throw new Error(`RecurrentLM: convKernel must be a non-negative integer, got ${r.convKernel}`);
   if (!(r.dropout >= 0 && r.dropout < 1)) throw new Error(`RecurrentLM: dropout must be in [0, 1), got ${r.dropout}`);
   if (r.norm !== 'rms' && r.norm !== 'layer') throw new Error(`RecurrentLM: norm must be 'rms' or 'layer', got ${r.norm}`);
+  if (r.residual !== 'add' && r.residual !== 'mul') throw new Error(`RecurrentLM: residual must be 'add' or 'mul', got ${r.residual}`);
   return r;
 }
 
@@ -71,9 +79,11 @@ class Block extends Module {
   readonly norm2: RMSNorm | LayerNorm;
   readonly ff: FeedForward;
   readonly drop: Dropout;
+  readonly residual: 'add' | 'mul';
 
   constructor(c: ResolvedLMConfig, o: LayerOptions) {
     super();
+    this.residual = c.residual;
     this.conv = c.convKernel > 0 ? this.module('conv', new CausalConv1d({ ...o, channels: c.dim, kernelSize: c.convKernel })) : null;
     this.norm1 = this.module('norm1', makeNorm(c, o));
     this.rnn = this.module('rnn', createCell(c.cell, { ...o, dim: c.dim, expansion: c.expansion, scan: c.scan }));
@@ -90,7 +100,7 @@ class Block extends Module {
       convState = c.state;
     }
     const r = this.rnn[mode](this.norm1.forward(x), state?.cell ?? null);
-    x = add(x, this.drop.forward(r.output));
+    x = (this.residual === 'mul' ? mul : add)(x, this.drop.forward(r.output));
     x = add(x, this.ff.forward(this.norm2.forward(x)));
     return { output: x, state: { conv: convState, cell: r.state } };
   }
