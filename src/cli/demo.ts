@@ -13,7 +13,7 @@ import { noGrad } from '../tensor/engine.js';
 import { argmax } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import { scope } from '../tensor/tensor.js';
-import { trainSelectiveCopy } from '../train/selective-copy.js';
+import { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } from '../train/selective-copy.js';
 import { positiveInt } from './errors.js';
 import { Progress } from './progress.js';
 
@@ -77,11 +77,12 @@ export async function runDemo(o: DemoOptions): Promise<void> {
   console.log(`Each sequence hides ${o.tokens} letters among ${o.seqLength - o.tokens} positions of noise (·); after the`);
   console.log(`context come ${o.tokens} markers (?), where the model must repeat the letters in order.\n`);
   const progress = new Progress({ total: o.steps, label: 'train' });
+  const preset = SELECTIVE_COPY_PRESETS.demo;
   const result = await trainSelectiveCopy({
+    ...preset,
     task,
-    model: { dim: o.dim, depth: o.depth, cell: o.cell, expansion: 2, ffMult: 2, scan: 'real' },
-    batch: o.batch, steps: o.steps, lr: o.lr, clip: 1, seed: o.seed,
-    evalEvery: 25, evalSize: 128, targetAccuracy: 0.995,
+    model: { ...preset.model, dim: o.dim, depth: o.depth, cell: o.cell },
+    batch: o.batch, steps: o.steps, lr: o.lr, seed: o.seed,
   }, {
     onStep: (s) => progress.update(s.step, { loss: s.loss, tokensPerSec: s.tokensPerSec }),
     onEval: (e) => progress.log(`step ${e.step}: answer accuracy ${(100 * e.accuracy).toFixed(1)}% (loss ${e.loss.toFixed(3)})`),
@@ -111,18 +112,19 @@ function positiveNumber(flag: string): (v: string) => number {
 }
 
 export function registerDemo(program: Command): void {
+  const d = SELECTIVE_COPY_PRESETS.demo;
   program
     .command('demo')
     .description('train a small minGRU on selective copying (CPU, no download), then watch it stream its answers')
     .addOption(new Option('--cell <name>', 'recurrent cell').choices(['mingru', 'minlstm']).default('mingru'))
-    .option('--steps <n>', 'maximum training steps (stops early at 99.5% accuracy)', positiveInt('--steps'), 1500)
-    .option('--seq-length <n>', 'sequence length (context + answer)', positiveInt('--seq-length'), 64)
-    .option('--tokens <n>', 'letters to copy', positiveInt('--tokens'), 8)
-    .option('--dim <n>', 'model width', positiveInt('--dim'), 64)
-    .option('--depth <n>', 'layers', positiveInt('--depth'), 2)
-    .option('--batch <n>', 'sequences per step', positiveInt('--batch'), 32)
-    .option('--lr <x>', 'AdamW learning rate', positiveNumber('--lr'), 3e-3)
-    .option('--seed <n>', 'random seed', positiveInt('--seed'), 1)
+    .option('--steps <n>', 'maximum training steps (stops early at 99.5% accuracy)', positiveInt('--steps'), d.steps)
+    .option('--seq-length <n>', 'sequence length (context + answer)', positiveInt('--seq-length'), d.task.seqLength)
+    .option('--tokens <n>', 'letters to copy', positiveInt('--tokens'), d.task.numTokens)
+    .option('--dim <n>', 'model width', positiveInt('--dim'), d.model.dim)
+    .option('--depth <n>', 'layers', positiveInt('--depth'), d.model.depth)
+    .option('--batch <n>', 'sequences per step', positiveInt('--batch'), d.batch)
+    .option('--lr <x>', 'peak AdamW learning rate (warm-up, then cosine decay)', positiveNumber('--lr'), d.lr)
+    .option('--seed <n>', 'random seed', positiveInt('--seed'), d.seed ?? 1)
     .option('--examples <n>', 'examples to stream after training', positiveInt('--examples'), 3)
     .action(async (opts: DemoOptions) => {
       if (opts.seqLength < 2 * opts.tokens) throw new InvalidArgumentError(`--seq-length must be at least twice --tokens`);

@@ -3,6 +3,7 @@
  * every step, cross-entropy on the answer positions only, token accuracy on held-out batches.
  */
 import { AdamW } from '../optim/adamw.js';
+import { warmupCosineSchedule } from '../optim/schedule.js';
 import { RecurrentLM, type RecurrentLMConfig } from '../models/recurrent-lm.js';
 import { IGNORE_INDEX, checkSelectiveCopyConfig, selectiveCopyBatch, type SelectiveCopyConfig } from '../data/selective-copy.js';
 import { fromHost } from '../tensor/creation.js';
@@ -28,7 +29,33 @@ export interface SelectiveCopyRunConfig {
   evalSize?: number;
   /** Stop early once evaluation accuracy reaches this. */
   targetAccuracy?: number;
+  /** Linear warm-up steps before the cosine decay to 10% of lr over `steps` (default min(100, steps/10)). */
+  warmupSteps?: number;
 }
+
+/**
+ * Named configurations. `paper` is the minGRU paper's setting (REFERENCE.md §1: T = 4096, 16
+ * tokens, 3 layers, dim 64, expansion 6, dropout 0.1, Adam 1e-4, clip 1; batch size is not given
+ * there: 64 here) — a GPU run. `cpu` is the scaled-down setting measured on the 2-core machine
+ * (BENCHMARKS.md); `demo` is what `recur demo` trains in a minute or two.
+ */
+export const SELECTIVE_COPY_PRESETS: Record<'demo' | 'cpu' | 'paper', SelectiveCopyRunConfig> = {
+  demo: {
+    task: { seqLength: 32, numTokens: 4 },
+    model: { dim: 64, depth: 2, cell: 'mingru', expansion: 2, ffMult: 2, scan: 'real' },
+    batch: 32, steps: 1200, lr: 3e-3, clip: 1, seed: 1, evalEvery: 25, evalSize: 128, targetAccuracy: 0.995,
+  },
+  cpu: {
+    task: { seqLength: 256, numTokens: 16 },
+    model: { dim: 64, depth: 2, cell: 'mingru', expansion: 2, ffMult: 2, scan: 'real' },
+    batch: 32, steps: 5000, lr: 3e-3, clip: 1, seed: 1, evalEvery: 100, evalSize: 128, targetAccuracy: 0.99,
+  },
+  paper: {
+    task: { seqLength: 4096, numTokens: 16 },
+    model: { dim: 64, depth: 3, cell: 'mingru', expansion: 6, ffMult: 4, dropout: 0.1, scan: 'log' },
+    batch: 64, steps: 400000, lr: 1e-4, clip: 1, weightDecay: 0, seed: 1, evalEvery: 1000, evalSize: 256, targetAccuracy: 0.99,
+  },
+};
 
 export interface StepInfo { step: number; loss: number; gradNorm: number; tokensPerSec: number }
 export interface EvalInfo { step: number; accuracy: number; loss: number }
@@ -79,6 +106,9 @@ export async function trainSelectiveCopy(
   const model = new RecurrentLM({ ...run.model, vocabSize: task.vocabSize }, { rng });
   const optimizer = new AdamW(model.parameters(), { lr: run.lr, weightDecay: run.weightDecay ?? 0 });
   const evalEvery = run.evalEvery ?? 50;
+  const schedule = warmupCosineSchedule({
+    warmupSteps: run.warmupSteps ?? Math.min(100, Math.floor(run.steps / 10)), totalSteps: run.steps, minFactor: 0.1,
+  });
   const evals: EvalInfo[] = [];
   const started = performance.now();
   let step = 0;
@@ -87,6 +117,7 @@ export async function trainSelectiveCopy(
     while (step < run.steps) {
       const t0 = performance.now();
       const data = selectiveCopyBatch(task, run.batch, rng);
+      optimizer.lr = run.lr * schedule(step);
       const { loss, gradNorm } = await trainStep(model, optimizer, () => {
         const { logits } = model.forward(fromHost(data.inputs, [run.batch, task.seqLength]));
         return crossEntropy(reshape(logits, [run.batch * task.seqLength, task.vocabSize]), fromHost(data.targets, [run.batch * task.seqLength]), { ignoreIndex: IGNORE_INDEX });
