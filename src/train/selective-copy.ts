@@ -42,13 +42,13 @@ export interface SelectiveCopyRunConfig {
 export const SELECTIVE_COPY_PRESETS: Record<'demo' | 'cpu' | 'paper', SelectiveCopyRunConfig> = {
   demo: {
     task: { seqLength: 32, numTokens: 4 },
-    model: { dim: 64, depth: 2, cell: 'mingru', expansion: 2, ffMult: 2, scan: 'real' },
+    model: { dim: 64, depth: 3, cell: 'mingru', expansion: 2, ffMult: 2, scan: 'real' },
     batch: 32, steps: 1200, lr: 3e-3, clip: 1, seed: 1, evalEvery: 25, evalSize: 128, targetAccuracy: 0.995,
   },
   cpu: {
     task: { seqLength: 256, numTokens: 16 },
     model: { dim: 64, depth: 2, cell: 'mingru', expansion: 2, ffMult: 2, scan: 'real' },
-    batch: 32, steps: 5000, lr: 3e-3, clip: 1, seed: 1, evalEvery: 100, evalSize: 128, targetAccuracy: 0.99,
+    batch: 32, steps: 4000, lr: 3e-3, clip: 1, seed: 1, evalEvery: 100, evalSize: 128, targetAccuracy: 0.99,
   },
   paper: {
     task: { seqLength: 4096, numTokens: 16 },
