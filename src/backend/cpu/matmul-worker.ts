@@ -34,16 +34,30 @@ function main(): void {
   let seen = Atomics.load(ctrl, base + CTRL.seq);
   Atomics.store(ctrl, base + CTRL.ready, 1);
   const spinMs = init.spinMs;
+  let noSpinUntil = 0;
+  // Spin only right after a job this worker took part in (a burst of matmuls is under way).
+  let spinNext = false;
   for (;;) {
     let seq = Atomics.load(ctrl, base + CTRL.seq);
     if (seq === seen) {
-      // Spin a little first: matmuls in a training loop come back to back, and waking from a
-      // futex costs tens of microseconds.
-      const t0 = performance.now();
+      // Spinning briefly saves the futex wake-up (tens of µs) when matmuls come back to back.
+      // But if the spin itself gets descheduled (cores oversubscribed), spinning only steals CPU
+      // from the caller: then sleep right away, and do not spin again for a while.
+      let tLast = performance.now();
+      const t0 = tLast;
       let spins = 0;
+      let spin = spinNext && spinMs > 0 && tLast >= noSpinUntil;
       while ((seq = Atomics.load(ctrl, base + CTRL.seq)) === seen) {
-        if ((++spins & 127) === 0 && performance.now() - t0 > spinMs) {
+        if (!spin) {
           Atomics.wait(ctrl, base + CTRL.seq, seen);
+          continue;
+        }
+        if ((++spins & 127) === 0) {
+          const now = performance.now();
+          const preempted = now - tLast > 0.3;
+          if (preempted) noSpinUntil = now + 100;
+          if (preempted || now - t0 > spinMs) spin = false;
+          tLast = now;
         }
       }
     }
@@ -51,7 +65,12 @@ function main(): void {
     if (Atomics.load(ctrl, base + CTRL.cmd) === CMD_EXIT) return;
     const job = new Int32Array(init.memory.buffer, Atomics.load(ctrl, base + CTRL.jobPtr), JOB_WORDS);
     const t = tryEnterJob(job);
-    if (t === 0) continue; // woken too late: the caller already finished the job alone
+    if (t === 0) {
+      // Woken too late: the caller already finished the job alone. Do not spin (the caller's
+      // core may be the one this thread would be spinning on).
+      spinNext = false;
+      continue;
+    }
     let ok = true;
     try {
       runGemmShare(exports, job, t);
@@ -60,6 +79,7 @@ function main(): void {
       console.error('recur matmul worker failed:', e);
     }
     leaveJob(job, ok);
+    spinNext = true;
   }
 }
 

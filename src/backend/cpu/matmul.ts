@@ -78,7 +78,7 @@ export const JS_MAX_MACS = 4096;
  * From this many multiply-adds on, the worker threads are used (if a pool is set). Below it the
  * fork/join handoff (~10-30 µs) costs more than it saves.
  */
-export const THREAD_MIN_MACS = 1 << 18;
+export const THREAD_MIN_MACS = 1 << 16;
 
 // ------------------------------------------------------------------------------------------ state
 
@@ -114,7 +114,54 @@ export const matmulCounters = {
   threaded: 0,
   /** chunks in which at least one helper thread took part */
   helped: 0,
+  /** threaded chunks where the caller waited long for a descheduled helper (see back-off) */
+  stalls: 0,
+  /** threaded chunks where the helpers did less than half their share (see back-off) */
+  lateHelpers: 0,
 };
+
+/**
+ * Contention back-off. Work units are claimed dynamically and late helpers are never waited for,
+ * but when other processes compete for the cores a helper may wake up too late to take its share,
+ * or be descheduled while it holds a unit (stalling the caller for a scheduler time slice). A
+ * threaded call counts as ineffective when the helpers did less than half of their fair share of
+ * the units, or when the caller waited for them longer than it worked itself (and over 0.2 ms).
+ * After an ineffective call, calls up to that size run single-threaded for a while: 25 ms,
+ * doubling on each further ineffective call up to 1.6 s; an effective threaded call resets it.
+ */
+let backoffUntil = 0;
+let backoffMs = 0;
+let backoffMacs = 0;
+let backoffEnabled = true;
+
+function threadsBackingOff(macs: number): boolean {
+  return backoffMs > 0 && macs <= backoffMacs && performance.now() < backoffUntil;
+}
+
+function noteThreadedCall(macs: number, T: number, units: number, ownUnits: number, ownMs: number, waitMs: number): void {
+  if (!backoffEnabled) return;
+  const helperShare = (units - ownUnits) / units;
+  const stalled = waitMs > 0.2 && waitMs > ownMs;
+  if (stalled || helperShare < (0.5 * (T - 1)) / T) {
+    const now = performance.now();
+    const active = backoffMs > 0 && now < backoffUntil;
+    backoffMs = Math.min(1600, backoffMs > 0 ? backoffMs * 2 : 25);
+    backoffUntil = now + backoffMs;
+    backoffMacs = active ? Math.max(backoffMacs, macs) : macs;
+    if (stalled) matmulCounters.stalls++;
+    else matmulCounters.lateHelpers++;
+  } else {
+    backoffMs = 0;
+    backoffMacs = 0;
+  }
+}
+
+/** Testing hook: disable the contention back-off (so that every large call is offered to helpers). */
+export function _setMatmulThreadBackoff(enabled: boolean): void {
+  backoffEnabled = enabled;
+  backoffMs = 0;
+  backoffMacs = 0;
+}
 
 /** Testing hook: caps the bytes of operands staged at once (forces batch / row chunking). null resets. */
 export function _setMatmulStagingBudget(bytes: number | null): void {
@@ -303,7 +350,7 @@ function matmulWasm(st: WasmState, a: Float32Array, b: Float32Array, c: Float32A
   const shape = st.shape;
   const macs = batch * m * n * k;
   let T = 1;
-  if (pool && st.shared && macs >= THREAD_MIN_MACS) T = 1 + pool.readyWorkers();
+  if (pool && st.shared && macs >= THREAD_MIN_MACS && !threadsBackingOff(macs)) T = 1 + pool.readyWorkers();
   const ws = workspaceLayout(shape);
   const wsBase = align64(JOB_PTR + JOB_WORDS * 4);
   const dataBase = align64(wsBase + T * ws.stride);
@@ -314,7 +361,7 @@ function matmulWasm(st: WasmState, a: Float32Array, b: Float32Array, c: Float32A
   const packedB = k * Math.ceil(n / shape.nr) * shape.nr;
   const bytesFor = (bc: number, rows: number): number => {
     const bCopies = bBcast ? 1 : bc;
-    return 4 * ((aBcast ? 1 : bc) * rows * k + bCopies * (k * n + packedB) + bc * rows * n) + 4 * 64;
+    return 4 * ((aBcast ? 1 : bc) * rows * k + bCopies * (k * n + packedB + n) + bc * rows * n) + 5 * 64;
   };
 
   if (bytesFor(batch, m) <= limit) {
@@ -360,7 +407,8 @@ function runChunk(
   const bPtr = align64(aPtr + aCopies * rows * k * 4);
   const cPtr = align64(bPtr + bCopies * k * n * 4);
   const pbPtr = align64(cPtr + bc * rows * n * 4);
-  const end = pbPtr + bCopies * packedBBytes;
+  const flagsPtr = align64(pbPtr + bCopies * packedBBytes);
+  const end = flagsPtr + bCopies * n * 4; // ≥ one flag per pack unit
   if (!ensureBytes(st, end)) throw new Error('matmul: wasm memory could not grow'); // checked by the caller
   const heap = st.f32;
 
@@ -441,8 +489,9 @@ function runChunk(
   job[J.rowBlock] = rowBlock;
   job[J.colBlock] = colBlock;
   job[J.nextPack] = 0;
-  job[J.packDone] = 0;
   job[J.nextUnit] = 0;
+  job[J.packFlags] = flagsPtr;
+  heap.fill(0, flagsPtr >> 2, (flagsPtr >> 2) + bCopies * Math.ceil(n / packGroup));
   job[J.wsBase] = wsBase;
   job[J.wsStride] = ws.stride;
   job[J.wsTile] = ws.aBytes;
@@ -456,13 +505,19 @@ function runChunk(
     openJob(job);
     pool!.wake(JOB_PTR, T - 1);
     let helpers = -1;
+    const t0 = performance.now();
+    let t1 = t0;
+    let ownUnits = 0;
     try {
-      runGemmShare(st.exports, job, 0);
+      ownUnits = runGemmShare(st.exports, job, 0);
     } finally {
+      t1 = performance.now();
       helpers = closeJob(job);
     }
-    if (helpers > 0) matmulCounters.helped++;
     if (helpers < 0) throw new Error('matmul: a helper thread failed (see the error printed by the worker)');
+    if (helpers > 0) matmulCounters.helped++;
+    const units = bc * Math.ceil(rows / rowBlock) * Math.ceil(n / colBlock);
+    noteThreadedCall(bc * rows * n * k, T, units, ownUnits, t1 - t0, performance.now() - t1);
   } else {
     runGemmShare(st.exports, job, 0);
   }

@@ -72,7 +72,8 @@ export const J = {
   colBlock: 22,
   /** work-claiming counters (Atomics) */
   nextPack: 23,
-  packDone: 24,
+  /** (unused) */
+  reserved24: 24,
   nextUnit: 25,
   wsBase: 26,
   wsStride: 27,
@@ -86,6 +87,8 @@ export const J = {
   finished: 33,
   /** set when a helper failed */
   error: 34,
+  /** Int32 done-flag per pack unit (zeroed by the caller) */
+  packFlags: 35,
 } as const;
 export const JOB_WORDS = 40;
 export const GATE_CLOSED = 1 << 30;
@@ -151,11 +154,12 @@ export function workspaceLayout(s: GemmShape): { aBytes: number; tileBytes: numb
 /**
  * Runs thread `t`'s share of the job. Every participating thread calls this; work is claimed
  * dynamically (Atomics.add on counters in the job), so a late or descheduled thread simply does
- * less. Phase 1 packs op(B) into shared panels (units of `packGroup` columns); after all of it is
- * packed (a spin barrier on packDone), phase 2 computes C in units of rowBlock × colBlock, each
- * packing its own rows of op(A) into the thread's workspace.
+ * less. Phase 1 packs op(B) into shared panels (units of `packGroup` columns); once every unit is
+ * packed (finishing other threads' stragglers if needed), phase 2 computes C in units of
+ * rowBlock × colBlock, each packing its own rows of op(A) into the thread's workspace.
+ * Returns the number of compute units this thread did.
  */
-export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): void {
+export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): number {
   const { packA, packB, macro } = ex;
   const batch = job[J.batch]!, m = job[J.m]!, n = job[J.n]!, k = job[J.k]!;
   const NR = job[J.nr]!, KC = job[J.kc]!;
@@ -167,14 +171,29 @@ export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): voi
   const G = job[J.packGroup]!;
   const perCopy = Math.ceil(n / G);
   const packUnits = job[J.bCopies]! * perCopy;
-  for (let u = Atomics.add(job, J.nextPack, 1); u < packUnits; u = Atomics.add(job, J.nextPack, 1)) {
+  const flags = new Int32Array(job.buffer, job[J.packFlags]!, packUnits);
+  const packUnit = (u: number): void => {
     const copy = Math.floor(u / perCopy);
     const j0 = (u - copy * perCopy) * G;
     packB(bPtr + copy * bBatch + j0 * bcs, brs, bcs, k, Math.min(G, n - j0), pbPtr + copy * pbBatch + (j0 / NR) * panelBytes);
-    Atomics.add(job, J.packDone, 1);
+    Atomics.store(flags, u, 1);
+  };
+  let unitMs = 0;
+  for (let u = Atomics.add(job, J.nextPack, 1); u < packUnits; u = Atomics.add(job, J.nextPack, 1)) {
+    const t0 = performance.now();
+    packUnit(u);
+    unitMs = Math.max(unitMs, performance.now() - t0);
   }
-  while (Atomics.load(job, J.packDone) < packUnits) {
-    // another thread is finishing its last pack unit
+  // No barrier: a unit still being packed by another thread is given about the time one unit
+  // took here, then packed again by this thread (packing is idempotent: same bytes), so a
+  // descheduled thread never holds the others up.
+  for (let u = 0; u < packUnits; u++) {
+    if (Atomics.load(flags, u) !== 0) continue;
+    const deadline = performance.now() + 2 * unitMs + 0.005;
+    while (Atomics.load(flags, u) === 0 && performance.now() < deadline) {
+      // spin
+    }
+    if (Atomics.load(flags, u) === 0) packUnit(u);
   }
 
   // ---- phase 2: C in rowBlock × colBlock units
@@ -186,7 +205,9 @@ export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): voi
   const perBatch = rb * cb, units = batch * perBatch;
   const wsA = job[J.wsBase]! + t * job[J.wsStride]!;
   const wsTile = wsA + job[J.wsTile]!;
+  let done = 0;
   for (let u = Atomics.add(job, J.nextUnit, 1); u < units; u = Atomics.add(job, J.nextUnit, 1)) {
+    done++;
     const b = Math.floor(u / perBatch);
     const r = u - b * perBatch;
     const ri = Math.floor(r / cb), ci = r - ri * cb;
@@ -201,4 +222,5 @@ export function runGemmShare(ex: KernelExports, job: Int32Array, t: number): voi
       macro(wsA, pb + pc * NR * 4, cBase, ldc, mc, nc, kc, pc > 0 ? 1 : accumulate, wsTile, panelBytes);
     }
   }
+  return done;
 }
