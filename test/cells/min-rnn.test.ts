@@ -8,22 +8,9 @@ import { Rng } from '../../src/tensor/random.js';
 import { randn, rand, fromHost } from '../../src/tensor/creation.js';
 import { concat, mul, reshape, slice, stack, sum } from '../../src/tensor/ops.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
+import { assertTensorClose } from '../helpers/assert.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../../test/fixtures/${name}.safetensors`, import.meta.url));
-
-/** max |a − b| / max(1, |b|) over all elements */
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'lengths differ');
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return worst;
-}
-
-function close(actual: Tensor, expected: Tensor, tol: number, what: string): void {
-  assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
-  const err = maxRelErr(actual.dataSync(), expected.dataSync());
-  assert.ok(err <= tol, `${what}: max relative error ${err.toExponential(2)} > ${tol}`);
-}
 
 const cases = [
   { file: 'mingru', make: (dim: number, e: number, scan: ScanMode) => new MinGRU({ dim, expansionFactor: e, scan }), expansion: 1 },
@@ -46,22 +33,22 @@ for (const c of cases) {
       const inner = layer.innerDim;
       scope(() => {
         const free = layer.forward(f.x);
-        close(free.output, f.out_no_state, TOL, 'out_no_state');
-        close(free.state, reshape(f.next_state_no_state, [B, inner]), TOL, 'next_state_no_state');
+        assertTensorClose(free.output, f.out_no_state, TOL, 'out_no_state');
+        assertTensorClose(free.state, reshape(f.next_state_no_state, [B, inner]), TOL, 'next_state_no_state');
 
         const x = f.x.detach();
         x.requiresGrad = true;
         const h0 = reshape(f.h0, [B, inner]).detach();
         h0.requiresGrad = true;
         const withState = layer.forward(x, h0);
-        close(withState.output, f.out_with_state, TOL, 'out_with_state');
-        close(withState.state, reshape(f.next_state_with_state, [B, inner]), TOL, 'next_state_with_state');
+        assertTensorClose(withState.output, f.out_with_state, TOL, 'out_with_state');
+        assertTensorClose(withState.state, reshape(f.next_state_with_state, [B, inner]), TOL, 'next_state_with_state');
 
         layer.zeroGrad();
         sum(mul(withState.output, f.r)).backward();
-        close(x.grad!, f['grad.x'], TOL, 'grad.x');
-        close(h0.grad!, reshape(f['grad.h0'], [B, inner]), TOL, 'grad.h0');
-        for (const [name, p] of layer.namedParameters()) close(p.grad!, f[`grad.${name}`], TOL, `grad.${name}`);
+        assertTensorClose(x.grad!, f['grad.x'], TOL, 'grad.x');
+        assertTensorClose(h0.grad!, reshape(f['grad.h0'], [B, inner]), TOL, 'grad.h0');
+        for (const [name, p] of layer.namedParameters()) assertTensorClose(p.grad!, f[`grad.${name}`], TOL, `grad.${name}`);
         assert.equal(T, 7);
       });
       layer.dispose();
@@ -92,8 +79,8 @@ for (const Cell of [MinGRU, MinLSTM]) {
         for (const state of [null, h0]) {
           const par = layer.forward(x, state);
           const seq = runSteps(layer, x, state);
-          close(par.output, seq.output, 1e-5, 'output');
-          close(par.state, seq.state, 1e-5, 'state');
+          assertTensorClose(par.output, seq.output, 1e-5, 'output');
+          assertTensorClose(par.state, seq.state, 1e-5, 'state');
         }
       });
       layer.dispose();
@@ -113,10 +100,10 @@ for (const Cell of [MinGRU, MinLSTM]) {
         pieces.push(r.output);
         state = r.state;
       }
-      close(concat(pieces, 1), whole.output, 1e-5, 'chunked output');
-      close(state!, whole.state, 1e-5, 'chunked state');
+      assertTensorClose(concat(pieces, 1), whole.output, 1e-5, 'chunked output');
+      assertTensorClose(state!, whole.state, 1e-5, 'chunked state');
       layer.scanMode = 'real';
-      close(layer.forward(x).output, whole.output, 1e-5, 'real vs log scan');
+      assertTensorClose(layer.forward(x).output, whole.output, 1e-5, 'real vs log scan');
     });
     layer.dispose();
   });

@@ -11,17 +11,9 @@ import { fromHost, randn } from '../../src/tensor/creation.js';
 import { concat, mul, reshape, slice, stack, sum } from '../../src/tensor/ops.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
 import { checkOp, type Ref } from '../helpers/gradcheck.js';
+import { assertTensorClose } from '../helpers/assert.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../../test/fixtures/${name}.safetensors`, import.meta.url));
-
-/** max |a − b| / max(1, |b|) */
-function close(actual: Tensor, expected: Tensor, tol: number, what: string): void {
-  assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
-  const a = actual.dataSync(), b = expected.dataSync();
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  assert.ok(worst <= tol, `${what}: max relative error ${worst.toExponential(2)} > ${tol}`);
-}
 
 const asList = (s: Tensor | readonly Tensor[]): readonly Tensor[] => (Array.isArray(s) ? s : [s as Tensor]);
 
@@ -37,12 +29,12 @@ test('LSTM loads nn.LSTM weights and reproduces its outputs and final h, c (with
   scope(() => {
     const h0 = reshape(f['lstm.h0'], [B, H]), c0 = reshape(f['lstm.c0'], [B, H]);
     const r = lstm.forward(f.x, [h0, c0]);
-    close(r.output, f['lstm.out'], 1e-5, 'lstm.out');
-    close(r.state[0], reshape(f['lstm.hn'], [B, H]), 1e-5, 'lstm.hn');
-    close(r.state[1], reshape(f['lstm.cn'], [B, H]), 1e-5, 'lstm.cn');
+    assertTensorClose(r.output, f['lstm.out'], 1e-5, 'lstm.out');
+    assertTensorClose(r.state[0], reshape(f['lstm.hn'], [B, H]), 1e-5, 'lstm.hn');
+    assertTensorClose(r.state[1], reshape(f['lstm.cn'], [B, H]), 1e-5, 'lstm.cn');
     // No state means zeros.
     const zeroState = lstm.forward(f.x, [mul(h0, 0), mul(c0, 0)]);
-    close(lstm.forward(f.x).output, zeroState.output, 0, 'no state = zero state');
+    assertTensorClose(lstm.forward(f.x).output, zeroState.output, 0, 'no state = zero state');
   });
   lstm.dispose();
 });
@@ -56,9 +48,9 @@ test('GRU loads nn.GRU weights and reproduces its outputs and final h (reset-aft
   scope(() => {
     const h0 = reshape(f['gru.h0'], [B, H]);
     const r = gru.forward(f.x, h0);
-    close(r.output, f['gru.out'], 1e-5, 'gru.out');
-    close(r.state, reshape(f['gru.hn'], [B, H]), 1e-5, 'gru.hn');
-    close(gru.forward(f.x).output, gru.forward(f.x, mul(h0, 0)).output, 0, 'no state = zero state');
+    assertTensorClose(r.output, f['gru.out'], 1e-5, 'gru.out');
+    assertTensorClose(r.state, reshape(f['gru.hn'], [B, H]), 1e-5, 'gru.hn');
+    assertTensorClose(gru.forward(f.x).output, gru.forward(f.x, mul(h0, 0)).output, 0, 'no state = zero state');
   });
   gru.dispose();
 });
@@ -95,8 +87,8 @@ for (const [name, make] of makers) {
           outs.push(r.output);
           s = r.state;
         }
-        close(stack(outs, 1), whole.output, 1e-5, 'step outputs');
-        asList(s!).forEach((t, i) => close(t, asList(whole.state)[i], 1e-5, `step state ${i}`));
+        assertTensorClose(stack(outs, 1), whole.output, 1e-5, 'step outputs');
+        asList(s!).forEach((t, i) => assertTensorClose(t, asList(whole.state)[i], 1e-5, `step state ${i}`));
 
         s = state;
         const pieces: Tensor[] = [];
@@ -105,8 +97,8 @@ for (const [name, make] of makers) {
           pieces.push(r.output);
           s = r.state;
         }
-        close(concat(pieces, 1), whole.output, 1e-5, 'chunked outputs');
-        asList(s!).forEach((t, i) => close(t, asList(whole.state)[i], 1e-5, `chunked state ${i}`));
+        assertTensorClose(concat(pieces, 1), whole.output, 1e-5, 'chunked outputs');
+        asList(s!).forEach((t, i) => assertTensorClose(t, asList(whole.state)[i], 1e-5, `chunked state ${i}`));
       }
     });
     assert.equal(getBackend().liveBuffers(), before, 'no buffers leak');
@@ -129,7 +121,7 @@ test('heads: a multi-head cell equals the single-head cell with the block-diagon
       }
       single.loadStateDict({ ...multi.stateDict(), weight_hh_l0: fromHost(full, [G * H, H]) });
       const x = randn([2, 9, 4], { rng });
-      close((multi as LSTM).forward(x).output, (single as LSTM).forward(x).output, 1e-6, `${Cell.name} heads ${N} vs block-diagonal`);
+      assertTensorClose((multi as LSTM).forward(x).output, (single as LSTM).forward(x).output, 1e-6, `${Cell.name} heads ${N} vs block-diagonal`);
     });
     multi.dispose();
     single.dispose();

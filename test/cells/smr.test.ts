@@ -8,14 +8,7 @@ import { randn } from '../../src/tensor/creation.js';
 import { concat, reshape, slice, stack } from '../../src/tensor/ops.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
 import { checkOp, type Ref } from '../helpers/gradcheck.js';
-
-function close(actual: Tensor, expected: Tensor, tol: number, what: string): void {
-  assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
-  const a = actual.dataSync(), b = expected.dataSync();
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  assert.ok(worst <= tol, `${what}: max relative error ${worst.toExponential(2)} > ${tol}`);
-}
+import { assertTensorClose } from '../helpers/assert.js';
 
 // ---------------------------------------------------------------------------------------------
 // Plain-JS references, written from REFERENCE.md §5 with scalar loops (no tensor ops).
@@ -128,8 +121,8 @@ for (const [name, make, state] of [
           outs.push(r.output);
           s = r.state;
         }
-        close(stack(outs, 1), whole.output, 1e-5, 'step outputs');
-        asList(s as Tensor).forEach((t, i) => close(t, asList(whole.state)[i], 1e-5, `step state ${i}`));
+        assertTensorClose(stack(outs, 1), whole.output, 1e-5, 'step outputs');
+        asList(s as Tensor).forEach((t, i) => assertTensorClose(t, asList(whole.state)[i], 1e-5, `step state ${i}`));
         s = s0;
         const pieces: Tensor[] = [];
         for (const [a, b] of [[0, 1], [1, 33], [33, 64]]) {
@@ -137,8 +130,8 @@ for (const [name, make, state] of [
           pieces.push(r.output);
           s = r.state;
         }
-        close(concat(pieces, 1), whole.output, 1e-5, 'chunked outputs');
-        asList(s as Tensor).forEach((t, i) => close(t, asList(whole.state)[i], 1e-5, `chunked state ${i}`));
+        assertTensorClose(concat(pieces, 1), whole.output, 1e-5, 'chunked outputs');
+        asList(s as Tensor).forEach((t, i) => assertTensorClose(t, asList(whole.state)[i], 1e-5, `chunked state ${i}`));
         // The output stays bounded over 64 steps at the documented init (no blow-up, no collapse).
         const o = Array.from(whole.output.dataSync());
         const rms = Math.sqrt(o.reduce((acc, v) => acc + v * v, 0) / o.length);

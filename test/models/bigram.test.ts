@@ -15,6 +15,7 @@ import { Rng } from '../../src/tensor/random.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { add, mul, reshape, slice, stack } from '../../src/tensor/ops.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
+import { assertTensorClose } from '../helpers/assert.js';
 
 const TEXT = 'the cat sat on the mat; the rat ate the hat. '.repeat(20);
 const CHARS = [...new Set(TEXT)];
@@ -30,14 +31,6 @@ function bigramEntropy(ids: Int32Array, vocab: number): number {
   return h / (ids.length - 1);
 }
 const H2 = bigramEntropy(IDS, V);
-
-function close(actual: Tensor, expected: Tensor, tol: number, what: string): void {
-  assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
-  const a = actual.dataSync(), b = expected.dataSync();
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  assert.ok(worst <= tol, `${what}: max relative error ${worst.toExponential(2)} > ${tol}`);
-}
 
 test('BigramLM reaches the empirical bigram entropy of the text (its optimum) and never goes below it', async () => {
   assert.ok(H2 > 0.5 && H2 < 1.2, `H2 = ${H2}`);
@@ -67,7 +60,7 @@ test('BigramLM has RecurrentLM\'s API shape: forward, step, loss, generate, empt
     assert.deepEqual([...f.logits.shape], [2, 3, 5]);
     assert.deepEqual(f.state, []);
     const st = model.step(reshape(slice(tokens, 1, 2, 3), [2]), f.state);
-    close(st.logits, reshape(slice(f.logits, 1, 2, 3), [2, 5]), 0, 'step = last forward position');
+    assertTensorClose(st.logits, reshape(slice(f.logits, 1, 2, 3), [2, 5]), 0, 'step = last forward position');
     const { loss } = model.loss(fromHost(Int32Array.from([0, 1, 2, 3, 4, 0]), [1, 6]));
     const expected = -(3 - Math.log(Math.exp(3) + 4)); // every target is the likely successor
     assert.ok(Math.abs(loss.dataSync()[0] - expected) < 1e-5);
@@ -96,7 +89,7 @@ test('resolveLMConfig: residual defaults to add and is validated; mul computes x
     let x = model.tokenEmb.forward(tokens);
     x = mul(x, block.rnn.forward(block.norm1.forward(x)).output);
     x = add(x, block.ff.forward(block.norm2.forward(x)));
-    close(model.forward(tokens).logits, model.toLogits!.forward(model.norm.forward(x)), 1e-6, 'mul residual');
+    assertTensorClose(model.forward(tokens).logits, model.toLogits!.forward(model.norm.forward(x)), 1e-6, 'mul residual');
   });
   model.dispose();
 });
@@ -128,9 +121,9 @@ for (const cell of ['lstm', 'gru', 'smr', 'msmr']) {
           logits.push(r.logits);
           state = r.state;
         }
-        close(stack(logits, 1), whole.logits, 1e-4, 'step vs forward');
+        assertTensorClose(stack(logits, 1), whole.logits, 1e-4, 'step vs forward');
         const first = deep.forward(slice(tokens, 1, 0, 7));
-        close(deep.forward(slice(tokens, 1, 7, 20), first.state).logits, slice(whole.logits, 1, 7, 20), 1e-4, 'chunked forward');
+        assertTensorClose(deep.forward(slice(tokens, 1, 7, 20), first.state).logits, slice(whole.logits, 1, 7, 20), 1e-4, 'chunked forward');
       });
       deep.dispose();
       // 2. it learns: 30 AdamW steps on windows of the repeated text

@@ -8,16 +8,9 @@ import { fromHost } from '../../src/tensor/creation.js';
 import { crossEntropy, reshape, slice, stack } from '../../src/tensor/ops.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
+import { assertTensorClose } from '../helpers/assert.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../../test/fixtures/${name}.safetensors`, import.meta.url));
-
-function close(actual: Tensor, expected: Tensor, tol: number, what: string): void {
-  assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
-  const a = actual.dataSync(), b = expected.dataSync();
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  assert.ok(worst <= tol, `${what}: max relative error ${worst.toExponential(2)} > ${tol}`);
-}
 
 test('RecurrentLM loads the PyTorch minLM checkpoint and reproduces logits, loss and every gradient', async () => {
   const { tensors: f, metadata } = await readSafetensorsWithMetadata(fixture('minlm'));
@@ -31,15 +24,15 @@ test('RecurrentLM loads the PyTorch minLM checkpoint and reproduces logits, loss
   assert.equal(model.numParameters(), Object.values(params).reduce((n, t) => n + t.size, 0));
   scope(() => {
     const { logits } = model.forward(f.tokens);
-    close(logits, f.logits, 1e-5, 'logits');
+    assertTensorClose(logits, f.logits, 1e-5, 'logits');
     const [B, T] = f.tokens.shape;
     const V = cfg.vocab;
     const loss = crossEntropy(reshape(slice(logits, 1, 0, T - 1), [B * (T - 1), V]), reshape(slice(f.tokens, 1, 1, T), [B * (T - 1)]));
-    close(loss, f.loss, 1e-5, 'loss');
-    close(model.loss(f.tokens).loss, f.loss, 1e-5, 'model.loss');
+    assertTensorClose(loss, f.loss, 1e-5, 'loss');
+    assertTensorClose(model.loss(f.tokens).loss, f.loss, 1e-5, 'model.loss');
     model.zeroGrad();
     loss.backward();
-    for (const [name, p] of model.namedParameters()) close(p.grad!, f[`grad.${name}`], 2e-5, `grad.${name}`);
+    for (const [name, p] of model.namedParameters()) assertTensorClose(p.grad!, f[`grad.${name}`], 2e-5, `grad.${name}`);
   });
   model.dispose();
 });
@@ -60,11 +53,11 @@ for (const cell of ['mingru', 'minlstm']) {
         stepLogits.push(r.logits);
         state = r.state;
       }
-      close(stack(stepLogits, 1), whole.logits, 1e-4, 'step vs forward');
+      assertTensorClose(stack(stepLogits, 1), whole.logits, 1e-4, 'step vs forward');
       // two halves with the state carried
       const first = model.forward(slice(tokens, 1, 0, 11));
       const second = model.forward(slice(tokens, 1, 11, 30), first.state);
-      close(second.logits, slice(whole.logits, 1, 11, 30), 1e-4, 'chunked forward');
+      assertTensorClose(second.logits, slice(whole.logits, 1, 11, 30), 1e-4, 'chunked forward');
     });
     model.dispose();
   });

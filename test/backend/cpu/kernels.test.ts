@@ -11,6 +11,7 @@ import { CpuBackend } from '../../../src/backend/cpu/cpu.js';
 import { UNARY, erf } from '../../../src/backend/cpu/elementwise.js';
 import type { BackendBuffer, BinaryOp, DType, HostArray, UnaryOp } from '../../../src/backend/backend.js';
 import { Rng } from '../../../src/tensor/random.js';
+import { assertClose } from '../../helpers/assert.js';
 
 const cpu = new CpuBackend();
 const rng = new Rng(31);
@@ -28,15 +29,6 @@ const out = (n: number, dtype: DType = 'f64') => {
 };
 const read = (b: BackendBuffer): number[] => Array.from(cpu.readSync(b) as HostArray);
 const randArray = (n: number, lo = -2, hi = 2) => Float64Array.from({ length: n }, () => lo + (hi - lo) * rng.uniform());
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i], e = expected[i];
-    if (Object.is(a, e) || a === e) continue;
-    assert.ok(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)), `${what}[${i}]: ${a}, expected ${e}`);
-  }
-}
 
 test('alloc / free / liveBuffers, the size-keyed pool, read copies, write checks lengths', () => {
   const c = new CpuBackend();
@@ -110,7 +102,7 @@ test('unary: every op against its scalar definition; the fast paths agree with t
     const dx = out(xs.length);
     cpu.unaryGrad(op, x, y, dy, dx);
     const dyv = read(dy), yv = read(y);
-    close(read(dx), xs.map((v, i) => dyv[i] * UNARY[op].df(v, yv[i])), 1e-15, `unaryGrad ${op}`);
+    assertClose(read(dx), xs.map((v, i) => dyv[i] * UNARY[op].df(v, yv[i])), 1e-15, `unaryGrad ${op}`);
   }
 });
 
@@ -125,10 +117,10 @@ test('unary ops stay finite and exact in the tails (±800)', () => {
     cpu.unary(op, x, y);
     const v = read(y);
     assert.ok(v.every(Number.isFinite), `${op} finite: ${v}`);
-    close(v, want, 1e-15, op);
+    assertClose(v, want, 1e-15, op);
   }
   // erf: odd, saturates, and matches known values to the stated 1.2e-7.
-  close([erf(0), erf(0.5), erf(-1), erf(2), erf(6)], [0, 0.5204998778130465, -0.8427007929497149, 0.9953222650189527, 1], 1.2e-7, 'erf');
+  assertClose([erf(0), erf(0.5), erf(-1), erf(2), erf(6)], [0, 0.5204998778130465, -0.8427007929497149, 0.9953222650189527, 1], 1.2e-7, 'erf');
 });
 
 /** Reference of the broadcasting binary kernel: reads a and b through offsets and strides. */
@@ -221,7 +213,7 @@ test('reduce sum / max / min and argmax in (outer, size, inner) layout', () => {
     ] as const) {
       const o = out(outer * inner);
       cpu.reduce(op, x, o, layout);
-      close(read(o), layoutRef(xs, outer, size, inner, f), 1e-15, `reduce ${op} ${outer},${size},${inner}`);
+      assertClose(read(o), layoutRef(xs, outer, size, inner, f), 1e-15, `reduce ${op} ${outer},${size},${inner}`);
     }
     if (size > 0) {
       const o = out(outer * inner, 'i32');
@@ -260,10 +252,10 @@ test('cumsum (both directions) and logcumsumexp in (outer, size, inner) layout',
     let acc = 0;
     for (let s = 0; s < size; s++) { const p = (a * size + s) * inner + i; acc += Math.exp(xs[p]); want[p] = Math.log(acc); }
   }
-  close(read(o), want, 1e-14, 'logcumsumexp');
+  assertClose(read(o), want, 1e-14, 'logcumsumexp');
   const big = out(4);
   cpu.logcumsumexp(buf([-Infinity, 1000, -Infinity, 1000]), big, { outer: 1, size: 4, inner: 1 });
-  close(read(big), [-Infinity, 1000, 1000, 1000 + Math.LN2], 1e-15, 'logcumsumexp with −∞ and large values');
+  assertClose(read(big), [-Infinity, 1000, 1000, 1000 + Math.LN2], 1e-15, 'logcumsumexp with −∞ and large values');
 });
 
 test('softmax / log-softmax rows and their gradients', () => {
@@ -281,8 +273,8 @@ test('softmax / log-softmax rows and their gradients', () => {
     const z = row.reduce((s, v) => s + Math.exp(v - m), 0);
     for (const v of row) { wantSm.push(Math.exp(v - m) / z); wantLsm.push(v - m - Math.log(z)); }
   }
-  close(read(sm), wantSm, 1e-15, 'softmax');
-  close(read(lsm), wantLsm, 1e-14, 'logSoftmax');
+  assertClose(read(sm), wantSm, 1e-15, 'softmax');
+  assertClose(read(lsm), wantLsm, 1e-14, 'logSoftmax');
   const dys = Array.from(randArray(xs.length));
   const dy = buf(dys);
   const g = out(xs.length), gl = out(xs.length);
@@ -294,8 +286,8 @@ test('softmax / log-softmax rows and their gradients', () => {
     const dot = y.reduce((s, v, c) => s + v * d[c], 0), sd = d.reduce((s, v) => s + v, 0);
     y.forEach((v, c) => { wantG.push(v * (d[c] - dot)); wantGl.push(d[c] - v * sd); });
   }
-  close(read(g), wantG, 1e-14, 'softmaxGrad');
-  close(read(gl), wantGl, 1e-14, 'logSoftmaxGrad');
+  assertClose(read(g), wantG, 1e-14, 'softmaxGrad');
+  assertClose(read(gl), wantGl, 1e-14, 'logSoftmaxGrad');
 });
 
 test('crossEntropy and its gradient, with ignored rows and range checks', () => {
@@ -306,13 +298,13 @@ test('crossEntropy and its gradient, with ignored rows and range checks', () => 
   const loss = out(rows);
   cpu.crossEntropy(logits, targets, loss, rows, cols, -100);
   const lse = (r: number) => Math.log(xs.slice(r * cols, (r + 1) * cols).reduce((s, v) => s + Math.exp(v), 0));
-  close(read(loss), tg.map((t, r) => (t === -100 ? 0 : lse(r) - xs[r * cols + t])), 1e-14, 'crossEntropy');
+  assertClose(read(loss), tg.map((t, r) => (t === -100 ? 0 : lse(r) - xs[r * cols + t])), 1e-14, 'crossEntropy');
   const dl = [0.5, 9, -1, 2];
   const grad = out(rows * cols);
   cpu.crossEntropyGrad(logits, targets, buf(dl), grad, rows, cols, -100);
   const want: number[] = [];
   tg.forEach((t, r) => { for (let c = 0; c < cols; c++) want.push(t === -100 ? 0 : dl[r] * (Math.exp(xs[r * cols + c] - lse(r)) - (c === t ? 1 : 0))); });
-  close(read(grad), want, 1e-14, 'crossEntropyGrad');
+  assertClose(read(grad), want, 1e-14, 'crossEntropyGrad');
   assert.throws(() => cpu.crossEntropy(logits, buf([0, 3, 0, 0], 'i32'), loss, rows, cols, -100), /target 3 at row 1 is outside \[0, 3\)/);
   assert.throws(() => cpu.crossEntropy(logits, buf([0, -1, 0, 0], 'i32'), loss, rows, cols, -100), /target -1 at row 1/);
 });
@@ -376,7 +368,7 @@ test('scan forward equals plain loops for T up to 4096, real and log space, with
         const o = out(n);
         cpu.scan(buf(a), buf(b), h0 && buf(h0), o, c, log);
         const want = scanLoop(a, b, h0, c, log);
-        if (log) close(read(o), want, 1e-14, `logScan ${JSON.stringify(c)}`);
+        if (log) assertClose(read(o), want, 1e-14, `logScan ${JSON.stringify(c)}`);
         else assert.deepEqual(read(o), want, `scan ${JSON.stringify(c)} h0=${!!h0}`);
       }
     }
@@ -399,7 +391,7 @@ test('log-space scan over T = 4096 with gates near 1 and near 0 matches the real
   // A gate of exactly 0 (log a = −∞) resets the state: h_t = b_t.
   const o = out(3);
   cpu.scan(buf([0, -Infinity, 0]), buf([0, Math.log(2), Math.log(3)]), buf([Math.log(5)]), o, { outer: 1, size: 3, inner: 1 }, true);
-  close(read(o), [Math.log(6), Math.log(2), Math.log(5)], 1e-15, 'log a = −∞');
+  assertClose(read(o), [Math.log(6), Math.log(2), Math.log(5)], 1e-15, 'log a = −∞');
 });
 
 test('scanGrad equals central differences of the scan kernel (real and log space, with h0)', () => {
@@ -450,7 +442,7 @@ test('adamw: one fused step equals the textbook AdamW update', () => {
   const wantM = m0.map((x, i) => h.beta1 * x + (1 - h.beta1) * g[i]);
   const wantV = v0.map((x, i) => h.beta2 * x + (1 - h.beta2) * g[i] ** 2);
   const wantP = p0.map((x, i) => x * (1 - h.lr * h.weightDecay) - h.lr * (wantM[i] / h.correction1) / (Math.sqrt(wantV[i] / h.correction2) + h.eps));
-  close(read(m), wantM, 1e-15, 'adamw m');
-  close(read(v), wantV, 1e-15, 'adamw v');
-  close(read(p), wantP, 1e-13, 'adamw param');
+  assertClose(read(m), wantM, 1e-15, 'adamw m');
+  assertClose(read(v), wantV, 1e-15, 'adamw v');
+  assertClose(read(p), wantP, 1e-13, 'adamw param');
 });
