@@ -9,7 +9,7 @@ test('a 2-layer minGRU learns a small selective-copying task (T = 12, 2 tokens) 
   const result = await trainSelectiveCopy({
     ...base,
     task: { seqLength: 12, numTokens: 2 },
-    model: { ...base.model, dim: 32 },
+    model: { ...base.model, dim: 32, depth: 2 },
     steps: 500, evalEvery: 100, evalSize: 256, targetAccuracy: 0.99,
   });
   // Measured here: 100% at step 300 with seed 1 (46% → 78% → 100% at steps 100/200/300).
