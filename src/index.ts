@@ -5,3 +5,15 @@
 export * from './browser.js';
 export { readSafetensors, readSafetensorsWithMetadata, writeSafetensors, writeFileAtomic } from './io/files.js';
 export type { ReadOptions, AtomicData } from './io/files.js';
+export { CudaBackend, registerCudaBackend, cudaStatus } from './backend/cuda/cuda.js';
+export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
+export { minRnnScan } from './tensor/fused.js';
+export type { MinRnnKind, MinRnnScanOptions, FusedBackend } from './tensor/fused.js';
+
+import { registerCudaBackend as registerCuda } from './backend/cuda/cuda.js';
+import { setBackend as selectBackend } from './tensor/engine.js';
+
+// 'cuda' is selectable by name; nothing native is loaded until it is selected. RECUR_DEVICE
+// (cpu | cuda) picks the default backend for the process.
+registerCuda();
+if (process.env.RECUR_DEVICE) selectBackend(process.env.RECUR_DEVICE);

@@ -1,0 +1,641 @@
+/**
+ * The CUDA backend: the Backend interface (src/backend/backend.ts) on an NVIDIA GPU, driven from
+ * TypeScript through koffi (ffi.ts). Kernels are CUDA C templates (kernels/*.ts) compiled by NVRTC
+ * at first use for the device's architecture and cached on disk (compiler.ts); GEMMs go to cuBLAS;
+ * memory comes from a stream-ordered caching allocator (allocator.ts). Everything runs on the
+ * legacy default stream, so launches are ordered and a freed block can be reused at once.
+ *
+ * dtypes: f32, f64, i32 and bf16 storage (bf16 computes in f32; its GEMMs take bf16 and accumulate
+ * in f32). TF32 GEMMs for f32 are opt-in: `allowTF32` (or RECUR_CUDA_TF32=1), like PyTorch's
+ * allow_tf32. Debugging: RECUR_CUDA_SYNC=1 synchronizes and checks after every launch.
+ *
+ * Beyond the interface: `minRnnScan`/`minRnnScanGrad`, the fused minGRU/minLSTM gate math + scan
+ * (used by src/tensor/fused.ts), and synchronize(), emptyCache(), memoryStats().
+ */
+import type {
+  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
+  StridedView, UnaryOp,
+} from '../backend.js';
+import { registerBackend } from '../../tensor/engine.js';
+import { CachingAllocator, type AllocatorStats, type Block } from './allocator.js';
+import { compile, nvrtcArch } from './compiler.js';
+import {
+  CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT, CUBLAS_OP_N, CUBLAS_OP_T,
+  CUDA_R_16BF, CUDA_R_32F, CUDA_R_64F, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, check, checkCublas,
+  loadCublas, loadDriver, ptrNumber, type Cublas, type Driver,
+} from './ffi.js';
+import { ELEM_BYTES, SUFFIX } from './kernels/common.js';
+import { BINARY_OPS, ELEMENTWISE_SOURCE, MAX_DIMS, MAX_OPERANDS, STRIDED_WORDS, UNARY_OPS } from './kernels/elementwise.js';
+import { REDUCE_OPS, REDUCE_SOURCE } from './kernels/reduce.js';
+import { SCAN_SOURCE } from './kernels/scan.js';
+
+/** The kernel modules, compiled on first use. */
+export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE } as const;
+type ModuleName = keyof typeof MODULES;
+
+export type MinRnnKind = 'gru' | 'lstm';
+
+class CudaBuffer implements BackendBuffer {
+  freed = false;
+  constructor(readonly length: number, readonly dtype: DType, readonly block: Block) {}
+  get ptr(): number { return this.block.ptr; }
+}
+
+const buf = (b: BackendBuffer): CudaBuffer => {
+  if (!(b instanceof CudaBuffer)) throw new Error('cuda: a buffer from another backend was passed to the CUDA backend');
+  if (b.freed) throw new Error('cuda: use of a freed buffer');
+  return b;
+};
+
+// ------------------------------------------------------------------------------ kernel arguments
+
+const TWO32 = 4294967296;
+function i64(v: number): Int32Array {
+  const a = new Int32Array(2);
+  const hi = Math.floor(v / TWO32);
+  a[0] = (v - hi * TWO32) | 0;
+  a[1] = hi;
+  return a;
+}
+const i32 = (v: number): Int32Array => Int32Array.of(v);
+const f64 = (v: number): Float64Array => Float64Array.of(v);
+/** A device pointer to element `offset` of a buffer (or null). */
+function ptr(b: BackendBuffer | null, offset = 0): Int32Array {
+  if (!b) return i64(0);
+  const c = buf(b);
+  return i64(c.ptr + offset * ELEM_BYTES[c.dtype]);
+}
+
+/**
+ * Merges axes that are contiguous in every operand and drops unit axes, so a kernel walks as few
+ * axes as possible (a contiguous tensor becomes one axis).
+ */
+export function collapseAxes(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const n = outShape.length;
+    if (n > 0 && strides.every((st, k) => outStrides[k][n - 1] === st[d] * shape[d])) {
+      outShape[n - 1] *= shape[d];
+      strides.forEach((st, k) => { outStrides[k][n - 1] = st[d]; });
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((st, k) => outStrides[k].push(st[d]));
+    }
+  }
+  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
+  return { shape: outShape, strides: outStrides };
+}
+
+/** The kernels' `Strided` struct (all int64): shape[8], strides[3][8], offsets[3], rank, total. */
+function stridedArg(shape: readonly number[], views: readonly { offset: number; strides: readonly number[] }[]): { arg: Int32Array; total: number } {
+  const total = shape.reduce((n, s) => n * s, 1);
+  const c = collapseAxes(shape, views.map((v) => v.strides));
+  if (c.shape.length > MAX_DIMS) throw new Error(`cuda: a strided operation over ${c.shape.length} non-mergeable axes (at most ${MAX_DIMS})`);
+  const words = new Int32Array(STRIDED_WORDS * 2);
+  const put = (w: number, v: number) => words.set(i64(v), 2 * w);
+  c.shape.forEach((s, d) => put(d, s));
+  c.strides.forEach((st, k) => st.forEach((s, d) => put(MAX_DIMS * (1 + k) + d, s)));
+  views.forEach((v, k) => put(MAX_DIMS * (1 + MAX_OPERANDS) + k, v.offset));
+  put(MAX_DIMS * (1 + MAX_OPERANDS) + MAX_OPERANDS, c.shape.length);
+  put(MAX_DIMS * (1 + MAX_OPERANDS) + MAX_OPERANDS + 1, total);
+  return { arg: words, total };
+}
+
+// ------------------------------------------------------------------------------ availability
+
+export interface CudaStatus {
+  available: boolean;
+  /** Why not, in one sentence (when unavailable). */
+  reason?: string;
+  devices?: number;
+}
+
+/** Whether a CUDA device can be used here (driver library present, initialised, ≥ 1 device). */
+export function cudaStatus(): CudaStatus {
+  let drv: Driver;
+  try {
+    drv = loadDriver();
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+  const rc = drv.cuInit(0);
+  if (rc !== 0) return { available: false, reason: `the NVIDIA driver did not initialise (cuInit returned ${rc})` };
+  const n = [0];
+  if (drv.cuDeviceGetCount(n) !== 0 || n[0] < 1) return { available: false, reason: 'no CUDA device is present' };
+  return { available: true, devices: n[0] };
+}
+
+export interface CudaOptions {
+  /** Device ordinal (default 0, or RECUR_CUDA_DEVICE). */
+  device?: number;
+  /** Let f32 GEMMs use TF32 tensor cores (default false, or RECUR_CUDA_TF32=1). */
+  allowTF32?: boolean;
+}
+
+export interface DeviceInfo {
+  name: string;
+  ordinal: number;
+  computeCapability: string;
+  arch: string;
+  multiprocessors: number;
+}
+
+// ------------------------------------------------------------------------------ the backend
+
+export class CudaBackend implements Backend {
+  readonly name = 'cuda';
+  /** f32 GEMMs on TF32 tensor cores (opt-in, like torch.backends.cuda.matmul.allow_tf32). */
+  allowTF32: boolean;
+  readonly device: DeviceInfo;
+  private readonly drv: Driver;
+  private readonly allocator: CachingAllocator;
+  private readonly modules = new Map<ModuleName, unknown>();
+  private readonly functions = new Map<string, unknown>();
+  private cublas: { lib: Cublas; handle: unknown } | null = null;
+  /** 8 bytes of device memory where kernels record the first bad index (all ones: none). */
+  private readonly errWord: number;
+  private readonly syncEachLaunch = process.env.RECUR_CUDA_SYNC === '1';
+
+  constructor(opts: CudaOptions = {}) {
+    const status = cudaStatus();
+    if (!status.available) {
+      throw new Error(`The CUDA backend is unavailable on this machine (${status.reason?.replace(/\.$/, '')}); use the 'cpu' backend.`);
+    }
+    this.drv = loadDriver();
+    const ordinal = opts.device ?? Number(process.env.RECUR_CUDA_DEVICE ?? 0);
+    this.allowTF32 = opts.allowTF32 ?? process.env.RECUR_CUDA_TF32 === '1';
+    const dev = [0];
+    check(this.drv.cuDeviceGet(dev, ordinal), `cuDeviceGet(${ordinal})`);
+    const attr = (a: number) => { const v = [0]; check(this.drv.cuDeviceGetAttribute(v, a, dev[0]), 'cuDeviceGetAttribute'); return v[0]; };
+    const major = attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR), minor = attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+    const nameBytes = new Uint8Array(256);
+    check(this.drv.cuDeviceGetName(nameBytes, 256, dev[0]), 'cuDeviceGetName');
+    const ctx: unknown[] = [null];
+    check(this.drv.cuDevicePrimaryCtxRetain(ctx, dev[0]), 'cuDevicePrimaryCtxRetain');
+    check(this.drv.cuCtxSetCurrent(ctx[0]), 'cuCtxSetCurrent');
+    this.device = {
+      name: Buffer.from(nameBytes.subarray(0, nameBytes.indexOf(0))).toString('utf8'),
+      ordinal,
+      computeCapability: `${major}.${minor}`,
+      arch: nvrtcArch(major, minor),
+      multiprocessors: attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+    };
+    const drv = this.drv;
+    this.allocator = new CachingAllocator({
+      alloc: (bytes) => { const p = [0]; check(drv.cuMemAlloc(p, bytes), `cuMemAlloc(${bytes} bytes)`); return ptrNumber(p[0]); },
+      free: (p) => check(drv.cuMemFree(p), 'cuMemFree'),
+      synchronize: () => this.synchronize(),
+    });
+    const e = [0];
+    check(drv.cuMemAlloc(e, 8), 'cuMemAlloc(error word)');
+    this.errWord = ptrNumber(e[0]);
+    check(drv.cuMemsetD8(this.errWord, 0xff, 8), 'cuMemsetD8');
+  }
+
+  // ---------------------------------------------------------------------------- plumbing
+
+  /** Waits for every queued kernel and copy; surfaces asynchronous kernel errors. */
+  synchronize(): void {
+    check(this.drv.cuCtxSynchronize(), 'cuCtxSynchronize (a kernel failed, or an earlier launch did)');
+  }
+
+  /** Returns cached device memory to the driver. */
+  emptyCache(): void {
+    this.allocator.emptyCache();
+  }
+
+  memoryStats(): AllocatorStats {
+    return this.allocator.stats();
+  }
+
+  private fn(module: ModuleName, name: string): unknown {
+    let f = this.functions.get(name);
+    if (f) return f;
+    let mod = this.modules.get(module);
+    if (!mod) {
+      const { cubin } = compile(MODULES[module], `recur-${module}`, { arch: this.device.arch });
+      const m: unknown[] = [null];
+      check(this.drv.cuModuleLoadData(m, cubin), `cuModuleLoadData(${module})`);
+      mod = m[0];
+      this.modules.set(module, mod);
+    }
+    const out: unknown[] = [null];
+    check(this.drv.cuModuleGetFunction(out, mod, name), `cuModuleGetFunction(${name})`);
+    f = out[0];
+    this.functions.set(name, f);
+    return f;
+  }
+
+  /** Compiles (or loads from the disk cache) every kernel module now rather than at first use. */
+  warmup(): void {
+    for (const m of Object.keys(MODULES) as ModuleName[]) {
+      if (this.modules.has(m)) continue;
+      const { cubin } = compile(MODULES[m], `recur-${m}`, { arch: this.device.arch });
+      const out: unknown[] = [null];
+      check(this.drv.cuModuleLoadData(out, cubin), `cuModuleLoadData(${m})`);
+      this.modules.set(m, out[0]);
+    }
+  }
+
+  private launch(module: ModuleName, name: string, grid: readonly [number, number?], block: number, args: ArrayBufferView[]): void {
+    const f = this.fn(module, name);
+    check(this.drv.cuLaunchKernel(f, grid[0], grid[1] ?? 1, 1, block, 1, 1, 0, null, args, null), `launch of ${name}`);
+    if (this.syncEachLaunch) check(this.drv.cuCtxSynchronize(), `kernel ${name}`);
+  }
+
+  /** Blocks for a grid-stride loop over n items. */
+  private blocks(n: number, perBlock = 256): number {
+    return Math.max(1, Math.min(Math.ceil(n / perBlock), this.device.multiprocessors * 16));
+  }
+
+  /** Throws the first index error a kernel recorded (synchronizes); `describe` builds the message. */
+  private checkIndexError(describe: (position: number) => Error): void {
+    const word = new Uint32Array(2);
+    check(this.drv.cuMemcpyDtoH(word, this.errWord, 8), 'reading the index-error word');
+    if (word[0] === 0xffffffff && word[1] === 0xffffffff) return;
+    check(this.drv.cuMemsetD8(this.errWord, 0xff, 8), 'cuMemsetD8');
+    throw describe(word[1] * TWO32 + word[0]);
+  }
+
+  private readInt(b: CudaBuffer, index: number): number {
+    const v = new Int32Array(1);
+    check(this.drv.cuMemcpyDtoH(v, b.ptr + index * 4, 4), 'reading an index');
+    return v[0];
+  }
+
+  private temp(length: number, dtype: DType): CudaBuffer {
+    return this.alloc(length, dtype) as CudaBuffer;
+  }
+
+  // ---------------------------------------------------------------------------- memory
+
+  alloc(length: number, dtype: DType): BackendBuffer {
+    if (!Number.isInteger(length) || length < 0) throw new Error(`cuda: cannot allocate ${length} elements`);
+    return new CudaBuffer(length, dtype, this.allocator.alloc(length * ELEM_BYTES[dtype]));
+  }
+
+  free(buffer: BackendBuffer): void {
+    const b = buf(buffer);
+    b.freed = true;
+    this.allocator.free(b.block);
+  }
+
+  write(buffer: BackendBuffer, data: HostArray): void {
+    const b = buf(buffer);
+    if (data.length !== b.length) throw new Error(`write: ${data.length} values into a buffer of ${b.length}`);
+    if (b.length === 0) return;
+    let host: ArrayBufferView;
+    switch (b.dtype) {
+      case 'f32': host = data instanceof Float32Array ? data : Float32Array.from(data); break;
+      case 'f64': host = data instanceof Float64Array ? data : Float64Array.from(data); break;
+      case 'i32': host = data instanceof Int32Array ? data : Int32Array.from(data); break;
+      case 'bf16': host = toBf16(data instanceof Float32Array ? data : Float32Array.from(data)); break;
+    }
+    check(this.drv.cuMemcpyHtoD(b.ptr, host, b.length * ELEM_BYTES[b.dtype]), 'cuMemcpyHtoD');
+  }
+
+  readSync(buffer: BackendBuffer): HostArray {
+    const b = buf(buffer);
+    const n = b.length;
+    let out: HostArray;
+    if (b.dtype === 'bf16') {
+      const raw = new Uint16Array(n);
+      if (n) check(this.drv.cuMemcpyDtoH(raw, b.ptr, n * 2), 'cuMemcpyDtoH (or an earlier kernel)');
+      out = fromBf16(raw);
+    } else {
+      out = b.dtype === 'f64' ? new Float64Array(n) : b.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
+      if (n) check(this.drv.cuMemcpyDtoH(out, b.ptr, n * ELEM_BYTES[b.dtype]), 'cuMemcpyDtoH (or an earlier kernel)');
+    }
+    return out;
+  }
+
+  read(buffer: BackendBuffer): Promise<HostArray> {
+    try {
+      return Promise.resolve(this.readSync(buffer));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  liveBuffers(): number {
+    return this.allocator.liveBlocks();
+  }
+
+  // ---------------------------------------------------------------------------- elementwise
+
+  fill(out: BackendBuffer, value: number): void {
+    const o = buf(out);
+    if (o.length === 0) return;
+    this.launch('elementwise', `fill_${SUFFIX[o.dtype]}`, [this.blocks(o.length)], 256, [ptr(o), i64(o.length), f64(value)]);
+  }
+
+  cast(x: BackendBuffer, out: BackendBuffer): void {
+    const a = buf(x), o = buf(out);
+    if (o.length === 0) return;
+    this.launch('elementwise', `cast_${SUFFIX[a.dtype]}_${SUFFIX[o.dtype]}`, [this.blocks(o.length)], 256, [ptr(a), ptr(o), i64(o.length)]);
+  }
+
+  copy(src: StridedView, dst: StridedView, shape: readonly number[]): void {
+    const s = buf(src.buffer), d = buf(dst.buffer);
+    if (s.dtype !== d.dtype) throw new Error(`cuda copy: ${s.dtype} into ${d.dtype}`);
+    const { arg, total } = stridedArg(shape, [src, dst]);
+    if (total === 0) return;
+    this.launch('elementwise', `copy_${ELEM_BYTES[s.dtype]}`, [this.blocks(total)], 256, [ptr(s), ptr(d), arg]);
+  }
+
+  unary(op: UnaryOp, x: BackendBuffer, out: BackendBuffer): void {
+    const o = buf(out);
+    if (o.length === 0) return;
+    this.launch('elementwise', `unary_${floatSuffix(o.dtype, op)}`, [this.blocks(o.length)], 256, [i32(UNARY_OPS.indexOf(op)), ptr(x), ptr(o), i64(o.length)]);
+  }
+
+  unaryGrad(op: UnaryOp, x: BackendBuffer, y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer): void {
+    const o = buf(out);
+    if (o.length === 0) return;
+    this.launch('elementwise', `unary_grad_${floatSuffix(o.dtype, op)}`, [this.blocks(o.length)], 256,
+      [i32(UNARY_OPS.indexOf(op)), ptr(x), ptr(y), ptr(dy), ptr(o), i64(o.length)]);
+  }
+
+  binary(op: BinaryOp, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void {
+    const o = buf(out);
+    const { arg, total } = stridedArg(shape, [a, b]);
+    if (total === 0) return;
+    this.launch('elementwise', `binary_${SUFFIX[o.dtype]}`, [this.blocks(total)], 256, [i32(BINARY_OPS.indexOf(op)), ptr(a.buffer), ptr(b.buffer), ptr(o), arg]);
+  }
+
+  where(cond: StridedView, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void {
+    const o = buf(out);
+    const { arg, total } = stridedArg(shape, [cond, a, b]);
+    if (total === 0) return;
+    this.launch('elementwise', `where_${SUFFIX[buf(cond.buffer).dtype]}_${SUFFIX[o.dtype]}`, [this.blocks(total)], 256,
+      [ptr(cond.buffer), ptr(a.buffer), ptr(b.buffer), ptr(o), arg]);
+  }
+
+  adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, h: AdamWHyper): void {
+    const p = buf(param);
+    if (p.length === 0) return;
+    this.launch('elementwise', `adamw_${floatSuffix(p.dtype, 'adamw')}`, [this.blocks(p.length)], 256, [
+      ptr(p), ptr(grad), ptr(m), ptr(v), i64(p.length), f64(h.beta1), f64(h.beta2), f64(h.eps),
+      f64(1 - h.lr * h.weightDecay), f64(h.lr / h.correction1), f64(1 / Math.sqrt(h.correction2)),
+    ]);
+  }
+
+  // ---------------------------------------------------------------------------- reductions
+
+  reduce(op: ReduceOp, x: BackendBuffer, out: BackendBuffer, { outer, size, inner }: AxisLayout): void {
+    const xb = buf(x), ob = buf(out);
+    if (outer * inner === 0) return;
+    if (size === 0) { this.fill(ob, op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity); return; }
+    const code = REDUCE_OPS.indexOf(op);
+    const sm = this.device.multiprocessors;
+    let nsplit = inner === 1
+      ? Math.min(Math.ceil((2 * sm) / outer), Math.ceil(size / 4096))
+      : Math.min(Math.ceil((sm * 1024) / (outer * inner)), Math.ceil(size / 64));
+    nsplit = Math.max(1, nsplit);
+    const chunk = Math.ceil(size / nsplit);
+    nsplit = Math.ceil(size / chunk);
+    const partialType: DType = xb.dtype === 'f64' ? 'f64' : 'f32';
+    const pass = (src: CudaBuffer, dst: CudaBuffer, sz: number, ns: number, ch: number) => {
+      const name = `${SUFFIX[floatType(src.dtype, 'reduce')]}_${SUFFIX[dst.dtype]}`;
+      if (inner === 1) {
+        const rows = outer * ns;
+        this.launch('reduce', `reduce_rows_${name}`, [Math.min(rows, sm * 32)], 256, [i32(code), ptr(src), ptr(dst), i64(outer), i64(sz), i64(ns), i64(ch)]);
+      } else {
+        this.launch('reduce', `reduce_cols_${name}`, [this.blocks(outer * ns * inner)], 256,
+          [i32(code), ptr(src), ptr(dst), i64(outer), i64(sz), i64(inner), i64(ns), i64(ch)]);
+      }
+    };
+    if (nsplit === 1) { pass(xb, ob, size, 1, size); return; }
+    const partial = this.temp(outer * nsplit * inner, partialType);
+    pass(xb, partial, size, nsplit, chunk);
+    pass(partial, ob, nsplit, 1, nsplit);
+    this.free(partial);
+  }
+
+  argmax(x: BackendBuffer, out: BackendBuffer, { outer, size, inner }: AxisLayout): void {
+    const xb = buf(x);
+    const s = SUFFIX[floatType(xb.dtype, 'argmax')];
+    if (outer * inner === 0) return;
+    if (inner === 1) {
+      this.launch('reduce', `argmax_rows_${s}`, [this.blocks(outer * 32)], 256, [ptr(xb), ptr(out), i64(outer), i64(size)]);
+    } else {
+      this.launch('reduce', `argmax_cols_${s}`, [this.blocks(outer * inner)], 256, [ptr(xb), ptr(out), i64(outer), i64(size), i64(inner)]);
+    }
+  }
+
+  softmax(x: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void {
+    if (rows * cols === 0) return;
+    const s = SUFFIX[floatType(buf(x).dtype, 'softmax')];
+    this.launch('reduce', `softmax_${s}`, [this.blocks(rows * 32)], 256, [ptr(x), ptr(out), i64(rows), i64(cols), i32(log ? 1 : 0)]);
+  }
+
+  softmaxGrad(y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void {
+    if (rows * cols === 0) return;
+    const s = SUFFIX[floatType(buf(y).dtype, 'softmaxGrad')];
+    this.launch('reduce', `softmax_grad_${s}`, [this.blocks(rows * 32)], 256, [ptr(y), ptr(dy), ptr(out), i64(rows), i64(cols), i32(log ? 1 : 0)]);
+  }
+
+  crossEntropy(logits: BackendBuffer, targets: BackendBuffer, out: BackendBuffer, rows: number, cols: number, ignoreIndex: number): void {
+    if (rows === 0) return;
+    const s = SUFFIX[floatType(buf(logits).dtype, 'crossEntropy')];
+    this.launch('reduce', `cross_entropy_${s}`, [this.blocks(rows * 32)], 256,
+      [ptr(logits), ptr(targets), ptr(out), i64(rows), i64(cols), i32(ignoreIndex), i64(this.errWord)]);
+    this.checkIndexError((r) => new RangeError(`crossEntropy: target ${this.readInt(buf(targets), r)} at row ${r} is outside [0, ${cols})`));
+  }
+
+  crossEntropyGrad(logits: BackendBuffer, targets: BackendBuffer, dloss: BackendBuffer, out: BackendBuffer, rows: number, cols: number, ignoreIndex: number): void {
+    if (rows * cols === 0) return;
+    const s = SUFFIX[floatType(buf(logits).dtype, 'crossEntropyGrad')];
+    this.launch('reduce', `cross_entropy_grad_${s}`, [this.blocks(rows * 32)], 256,
+      [ptr(logits), ptr(targets), ptr(dloss), ptr(out), i64(rows), i64(cols), i32(ignoreIndex)]);
+  }
+
+  gather(x: BackendBuffer, index: BackendBuffer, out: BackendBuffer, { outer, size, inner }: AxisLayout, k: number, indexOuterStride: number): void {
+    const xb = buf(x);
+    const n = outer * k * inner;
+    if (n === 0) return;
+    this.launch('reduce', `gather_${ELEM_BYTES[xb.dtype]}`, [this.blocks(n)], 256,
+      [ptr(xb), ptr(index), ptr(out), i64(outer), i64(size), i64(inner), i64(k), i64(indexOuterStride), i64(this.errWord)]);
+    this.checkIndexError((r) => new RangeError(`index ${this.indexAt(index, r, k, indexOuterStride)} is out of range [0, ${size})`));
+  }
+
+  scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, { outer, size, inner }: AxisLayout, k: number, indexOuterStride: number): void {
+    const ob = buf(out);
+    this.fill(ob, 0);
+    const n = outer * k * inner;
+    if (n === 0) return;
+    this.launch('reduce', `scatter_add_${SUFFIX[ob.dtype]}`, [this.blocks(n)], 256,
+      [ptr(src), ptr(index), ptr(ob), i64(outer), i64(size), i64(inner), i64(k), i64(indexOuterStride), i64(this.errWord)]);
+    this.checkIndexError((r) => new RangeError(`index ${this.indexAt(index, r, k, indexOuterStride)} is out of range [0, ${size})`));
+  }
+
+  /** The index value at position r = o·k + j of a gather/scatter. */
+  private indexAt(index: BackendBuffer, r: number, k: number, indexOuterStride: number): number {
+    const o = Math.floor(r / k), j = r % k;
+    return this.readInt(buf(index), o * indexOuterStride + j);
+  }
+
+  // ---------------------------------------------------------------------------- matmul
+
+  matmul(a: BackendBuffer, b: BackendBuffer, out: BackendBuffer, spec: MatmulSpec): void {
+    const A = buf(a), B = buf(b), C = buf(out);
+    const { batch, m, n, k } = spec;
+    if (batch * m * n === 0) return;
+    if (k === 0) {
+      if (!spec.accumulate) this.fillRange(C, spec.cOffset, batch * m * n, 0);
+      return;
+    }
+    if (!this.cublas) {
+      const lib = loadCublas();
+      const h: unknown[] = [null];
+      checkCublas(lib.cublasCreate(h), 'cublasCreate');
+      this.cublas = { lib, handle: h[0] };
+    }
+    let type: number, compute: number, one: Float32Array | Float64Array, beta: Float32Array | Float64Array;
+    switch (C.dtype) {
+      case 'f32': type = CUDA_R_32F; compute = this.allowTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F; break;
+      case 'bf16': type = CUDA_R_16BF; compute = CUBLAS_COMPUTE_32F; break;
+      case 'f64': type = CUDA_R_64F; compute = CUBLAS_COMPUTE_64F; break;
+      default: throw new Error(`cuda matmul: ${C.dtype} is not a matmul dtype`);
+    }
+    if (C.dtype === 'f64') { one = Float64Array.of(1); beta = Float64Array.of(spec.accumulate ? 1 : 0); }
+    else { one = Float32Array.of(1); beta = Float32Array.of(spec.accumulate ? 1 : 0); }
+    const es = ELEM_BYTES[C.dtype];
+    // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
+    checkCublas(this.cublas.lib.cublasGemmStridedBatchedEx(this.cublas.handle,
+      spec.transB ? CUBLAS_OP_T : CUBLAS_OP_N, spec.transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one,
+      B.ptr + spec.bOffset * es, type, spec.transB ? k : n, spec.bBatchStride,
+      A.ptr + spec.aOffset * es, type, spec.transA ? m : k, spec.aBatchStride,
+      beta, C.ptr + spec.cOffset * es, type, n, m * n, batch, compute, CUBLAS_GEMM_DEFAULT), `GEMM ${batch}×[${m}×${k}]·[${k}×${n}] ${C.dtype}`);
+    if (this.syncEachLaunch) this.synchronize();
+  }
+
+  private fillRange(b: CudaBuffer, offset: number, length: number, value: number): void {
+    this.launch('elementwise', `fill_${SUFFIX[b.dtype]}`, [this.blocks(length)], 256, [ptr(b, offset), i64(length), f64(value)]);
+  }
+
+  // ---------------------------------------------------------------------------- scans
+
+  /** Time chunks for `channels` independent sequences of length `size`: enough threads to fill the GPU. */
+  scanChunks(channels: number, size: number): { nChunks: number; chunkLen: number } {
+    const forced = Number(process.env.RECUR_CUDA_SCAN_CHUNKS ?? 0);
+    // 1024 resident threads per SM at the scan kernels' 64 registers: enough (channel, chunk) threads to fill them.
+    let n = forced > 0 ? forced : Math.floor((this.device.multiprocessors * 1024) / Math.max(channels, 1));
+    n = Math.max(1, Math.min(n, forced > 0 ? size : Math.floor(size / 64), 1024));
+    const chunkLen = Math.ceil(size / n);
+    return { nChunks: Math.max(1, Math.ceil(size / chunkLen)), chunkLen: Math.max(chunkLen, 1) };
+  }
+
+  /** Runs phase 1 (when chunked) and phase 2 of a scan kernel; `args(phase, aggA, aggB)` builds its arguments. */
+  private chunkedScan(name: string, channels: number, size: number, accType: DType,
+                      args: (chunkLen: number, nChunks: number, aggA: CudaBuffer | null, aggB: CudaBuffer | null, phase: number) => ArrayBufferView[]): void {
+    if (channels === 0 || size === 0) return;
+    const { nChunks, chunkLen } = this.scanChunks(channels, size);
+    const grid: [number, number] = [Math.ceil(channels / 256), nChunks];
+    if (nChunks === 1) { this.launch('scan', name, grid, 256, args(chunkLen, 1, null, null, 2)); return; }
+    const aggA = this.temp(nChunks * channels, accType), aggB = this.temp(nChunks * channels, accType);
+    this.launch('scan', name, grid, 256, args(chunkLen, nChunks, aggA, aggB, 1));
+    this.launch('scan', name, grid, 256, args(chunkLen, nChunks, aggA, aggB, 2));
+    this.free(aggA);
+    this.free(aggB);
+  }
+
+  private scanForward(a: BackendBuffer | null, aConst: number, b: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
+                      { outer, size, inner }: AxisLayout, logSpace: boolean, reverse: boolean): void {
+    const o = buf(out);
+    const s = SUFFIX[floatType(o.dtype, 'scan')];
+    this.chunkedScan(`scan_${logSpace ? 'log' : 'real'}_${s}`, outer * inner, size, accType(o.dtype), (len, nc, aggA, aggB, phase) => [
+      ptr(a), f64(aConst), ptr(b), ptr(h0), ptr(o), i64(outer), i64(size), i64(inner), i32(reverse ? 1 : 0), i64(len), i32(nc),
+      ptr(aggA), ptr(aggB), i32(phase),
+    ]);
+  }
+
+  cumsum(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout, reverse: boolean): void {
+    this.scanForward(null, 1, x, null, out, layout, false, reverse);
+  }
+
+  logcumsumexp(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void {
+    this.scanForward(null, 0, x, null, out, layout, true, false);
+  }
+
+  scan(a: BackendBuffer, b: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout, logSpace: boolean): void {
+    this.scanForward(a, 0, b, h0, out, layout, logSpace, false);
+  }
+
+  scanGrad(a: BackendBuffer, b: BackendBuffer, h: BackendBuffer, h0: BackendBuffer | null, dh: BackendBuffer,
+           da: BackendBuffer, db: BackendBuffer, dh0: BackendBuffer | null, { outer, size, inner }: AxisLayout, logSpace: boolean): void {
+    const t = buf(da).dtype;
+    if (size === 0) { if (dh0) this.fill(dh0, 0); return; }
+    this.chunkedScan(`scan_grad_${logSpace ? 'log' : 'real'}_${SUFFIX[floatType(t, 'scanGrad')]}`, outer * inner, size, accType(t), (len, nc, aggP, aggQ, phase) => [
+      ptr(a), ptr(b), ptr(h), ptr(h0), ptr(dh), ptr(da), ptr(db), ptr(dh0), i64(outer), i64(size), i64(inner), i64(len), i32(nc),
+      ptr(aggP), ptr(aggQ), i32(phase),
+    ]);
+  }
+
+  /**
+   * Fused minGRU/minLSTM: proj [batch, time, C·dim] (C = 2: hidden, gate; C = 3: hidden, f, i),
+   * h0 [batch, dim] or null (zeros) → h [batch, time, dim]. See kernels/scan.ts.
+   */
+  minRnnScan(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
+    const o = buf(out);
+    const s = SUFFIX[floatType(o.dtype, 'minRnnScan')];
+    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_fwd_${s}`, batch * dim, time, accType(o.dtype), (len, nc, aggA, aggB, phase) => [
+      ptr(proj), ptr(h0), ptr(o), i64(batch), i64(time), i64(dim), i64(len), i32(nc), ptr(aggA), ptr(aggB), i32(phase),
+    ]);
+  }
+
+  /** Gradients of minRnnScan: dproj (same layout as proj) and dh0 (when h0 and dh0 are given). */
+  minRnnScanGrad(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
+                 dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void {
+    const t = buf(dproj).dtype;
+    if (time === 0) { if (dh0) this.fill(dh0, 0); return; }
+    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_bwd_${SUFFIX[floatType(t, 'minRnnScanGrad')]}`, batch * dim, time, accType(t), (len, nc, aggP, aggQ, phase) => [
+      ptr(proj), ptr(h0), ptr(h), ptr(dh), ptr(dproj), ptr(dh0), i64(batch), i64(time), i64(dim), i64(len), i32(nc),
+      ptr(aggP), ptr(aggQ), i32(phase),
+    ]);
+  }
+}
+
+function floatType(dtype: DType, what: string): DType {
+  if (dtype === 'i32') throw new Error(`cuda ${what}: i32 is not a float dtype`);
+  return dtype;
+}
+const floatSuffix = (dtype: DType, what: string): string => SUFFIX[floatType(dtype, what)];
+/** The dtype of scan state and chunk aggregates. */
+const accType = (dtype: DType): DType => (dtype === 'f64' ? 'f64' : 'f32');
+
+// ------------------------------------------------------------------------------ bf16 on the host
+
+/** f32 → bf16 bits, round to nearest even (NaN stays NaN). */
+export function toBf16(x: Float32Array): Uint16Array {
+  const out = new Uint16Array(x.length);
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0; i < x.length; i++) {
+    const u = bits[i];
+    if ((u & 0x7fffffff) > 0x7f800000) { out[i] = (u >>> 16) | 0x40; continue; }
+    out[i] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+  return out;
+}
+
+export function fromBf16(x: Uint16Array): Float32Array {
+  const out = new Float32Array(x.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < x.length; i++) bits[i] = x[i] << 16;
+  return out;
+}
+
+/** Rounds f32 values to the nearest bf16 (as storing them on a bf16 tensor does). */
+export function roundToBf16(x: Float32Array): Float32Array {
+  return fromBf16(toBf16(x));
+}
+
+// ------------------------------------------------------------------------------ registration
+
+/** Makes `setBackend('cuda')` (and `backend: 'cuda'` in creation options) available. */
+export function registerCudaBackend(opts: CudaOptions = {}): void {
+  registerBackend('cuda', () => new CudaBackend(opts));
+}
