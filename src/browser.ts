@@ -63,3 +63,7 @@ export { SMR, MSMR, smr, msmr, smrUpdate, msmrUpdate, SMR_OFFSET } from './cells
 export type { SmrOptions, MsmrOptions, MsmrState, SmrResult } from './cells/smr.js';
 export { BigramLM } from './models/bigram.js';
 export type { BigramConfig } from './models/bigram.js';
+export { splitTrainVal, randomWindows, StreamBatcher, validationWindows, consecutiveWindows } from './data/text.js';
+export type { TextSplit, StreamPosition, Windows } from './data/text.js';
+export { figureSvg, chartSvg, niceTicks, formatTick, escapeXml, PALETTE } from './train/plot.js';
+export type { Series, ChartSpec, FigureOptions } from './train/plot.js';

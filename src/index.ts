@@ -5,6 +5,19 @@
 export * from './browser.js';
 export { readSafetensors, readSafetensorsWithMetadata, writeSafetensors, writeFileAtomic } from './io/files.js';
 export type { ReadOptions, AtomicData } from './io/files.js';
+export {
+  saveCheckpoint, loadCheckpoint, locateCheckpoint, CheckpointError, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, flattenTensorTree,
+  unflattenTensorTree, mapTensorTree, disposeTensorTree,
+} from './train/checkpoint.js';
+export type { ModelSpec, CheckpointConfig, TrainerState, LoadedCheckpoint, CheckpointFiles, CheckpointIO } from './train/checkpoint.js';
+export {
+  LMTrainer, runTraining, evaluateWindows, evaluateStream, createModel, modelFromCheckpoint, tokenizerFromCheckpoint, registerModelKind,
+  modelNames, checkTrainArgs, mergeResumeArgs, storedTraining, curvesSvg, writeCurves, readLog, DEFAULT_TRAIN_ARGS, PRESETS,
+  RESUMABLE_ARGS, TrainConfigError,
+} from './train/lm-trainer.js';
+export type {
+  CharLM, ModelKind, TrainArgs, Preset, TextInfo, EvalResult, StepReport, RunHooks, RunResult, LogRecord, TrainRecord, ValRecord,
+} from './train/lm-trainer.js';
 export { CudaBackend, registerCudaBackend, cudaStatus } from './backend/cuda/cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
 export { minRnnScan } from './tensor/fused.js';

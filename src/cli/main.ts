@@ -10,9 +10,12 @@ import { Command, Option } from 'commander';
 import { enableCpuThreads } from '../backend/cpu/threads-node.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
+import { registerGenerate } from './generate.js';
+import { registerTrain } from './train.js';
 import { positiveInt, runCli } from './errors.js';
 
-const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerBench];
+const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerTrain, registerGenerate, registerEval, registerBench];
 
 /** Every command below `cmd` that runs something, with its full name and options: the help's index. */
 function commandIndex(program: Command): string {

@@ -1,0 +1,341 @@
+/**
+ * Language-model checkpoints on disk, crash-safe. A run directory (`recur train --out DIR`) holds:
+ *
+ *   DIR/latest.json                        {"format": "recur-run", "version": 1, "checkpoint": "ckpt-000200", "step": 200}
+ *   DIR/ckpt-000200/config.json            format + version, model spec, tokenizer, training args
+ *   DIR/ckpt-000200/model.safetensors      the weights (state-dict keys, f32)
+ *   DIR/ckpt-000200/optimizer.safetensors  optimizer buffers; its __metadata__ "meta" is the JSON meta
+ *   DIR/ckpt-000200/trainer.json           step, data position, RNG states, log length, counters
+ *   DIR/ckpt-000200/state.safetensors      stateful training only: the carried model state
+ *   DIR/log.jsonl, DIR/curves.svg          (written by the trainer)
+ *
+ * Saving writes the new checkpoint into a temporary directory (every file atomically: temporary
+ * file, fsync, rename), renames that directory to ckpt-<step>, then replaces latest.json atomically
+ * and only then deletes older checkpoint directories. Whenever the process dies, latest.json names
+ * a complete checkpoint: the previous one or the new one.
+ *
+ * Readers accept the run directory (they follow latest.json) or a ckpt-* directory itself. Every
+ * problem a user can meet (missing files, another format version, corrupt files) is a
+ * CheckpointError naming the file and the reason.
+ */
+import { promises as fs } from 'node:fs';
+import * as nodePath from 'node:path';
+import { readSafetensorsWithMetadata, writeFileAtomic, writeSafetensors } from '../io/files.js';
+import type { OptimizerMeta, OptimizerState } from '../optim/optimizer.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { TokenizerJSON } from '../data/tokenizer.js';
+
+export const CHECKPOINT_FORMAT = 'recur-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+export const RUN_FORMAT = 'recur-run';
+/** The file in a run directory that names its current checkpoint. */
+export const POINTER_FILE = 'latest.json';
+
+/** A problem with a checkpoint the user can fix (wrong path, missing or corrupt files, versions). */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+/** Which model a checkpoint holds: a kind ('recurrent-lm', 'bigram', …) and its resolved config. */
+export interface ModelSpec {
+  kind: string;
+  config: { vocabSize: number } & Record<string, unknown>;
+}
+
+/** config.json. `training` is what `recur train` ran with (args, text, split). */
+export interface CheckpointConfig {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  model: ModelSpec;
+  tokenizer: TokenizerJSON;
+  training?: Record<string, unknown>;
+}
+
+/** trainer.json: everything beyond weights and optimizer that a bit-for-bit resume needs. */
+export interface TrainerState {
+  step: number;
+  /** Tokens trained on so far, and wall-clock seconds spent training (over all sessions). */
+  tokens: number;
+  elapsedSeconds: number;
+  /** xoshiro128** states (Rng.getState()). */
+  rng: Record<string, number[]>;
+  /** The data position (e.g. the stream offset of stateful training); null for random windows. */
+  data: Record<string, number> | null;
+  /** Length of log.jsonl when this checkpoint was written: a resume truncates the log to it. */
+  logBytes: number;
+}
+
+/** What a checkpoint holds once read. Tensors are on the CPU backend; the caller disposes them. */
+export interface LoadedCheckpoint {
+  /** The ckpt-* directory read. */
+  dir: string;
+  config: CheckpointConfig;
+  weights: Record<string, Tensor>;
+  /** With `training: true` only. */
+  optimizer?: OptimizerState;
+  trainer?: TrainerState;
+  /** Stateful training's carried state (a tree of tensors), or null. */
+  carried?: unknown;
+}
+
+/** The files of one checkpoint, by file name. */
+export interface CheckpointFiles {
+  json: Record<string, unknown>;
+  tensors: Record<string, { tensors: Record<string, Tensor>; metadata?: Record<string, string> }>;
+}
+
+/** How files are written; tests substitute writers that fail midway. */
+export interface CheckpointIO {
+  writeFile(path: string, data: string): Promise<void>;
+  writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void>;
+}
+
+const defaultIO: CheckpointIO = {
+  writeFile: (path, data) => writeFileAtomic(path, data),
+  writeSafetensors: (path, tensors, metadata) => writeSafetensors(path, tensors, metadata),
+};
+
+export const checkpointName = (step: number): string => `ckpt-${String(step).padStart(6, '0')}`;
+const CKPT_RE = /^ckpt-\d+$/;
+const TMP_PREFIX = '.tmp-ckpt-';
+
+async function syncDir(dir: string): Promise<void> {
+  let dh: fs.FileHandle | undefined;
+  try {
+    dh = await fs.open(dir, 'r');
+    await dh.sync();
+  } catch {
+    // some platforms cannot fsync a directory
+  } finally {
+    await dh?.close().catch(() => undefined);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return fs.stat(path).then(() => true, () => false);
+}
+
+/** The checkpoint directory that the run directory's latest.json names, or null without one. */
+async function readPointer(runDir: string): Promise<{ checkpoint: string; step: number } | null> {
+  const path = nodePath.join(runDir, POINTER_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  let p: { format?: unknown; checkpoint?: unknown; step?: unknown };
+  try {
+    p = JSON.parse(text) as typeof p;
+  } catch {
+    throw new CheckpointError(`'${path}' is not valid JSON (a damaged run directory?)`);
+  }
+  if (p.format !== RUN_FORMAT || typeof p.checkpoint !== 'string' || !CKPT_RE.test(p.checkpoint) || typeof p.step !== 'number') {
+    throw new CheckpointError(`'${path}' is not a recur run pointer (expected {"format": "${RUN_FORMAT}", "checkpoint": "ckpt-…", …})`);
+  }
+  return { checkpoint: p.checkpoint, step: p.step };
+}
+
+/**
+ * Writes a checkpoint for `step` into runDir and makes it the current one; returns its directory.
+ * When the current checkpoint already is this step's, nothing is written (training is
+ * deterministic, so it holds the same state).
+ */
+export async function saveCheckpoint(runDir: string, step: number, files: CheckpointFiles, io: CheckpointIO = defaultIO): Promise<string> {
+  const name = checkpointName(step);
+  const finalDir = nodePath.join(runDir, name);
+  await fs.mkdir(runDir, { recursive: true });
+  const current = await readPointer(runDir).catch(() => null);
+  if (current?.checkpoint === name && (await exists(finalDir))) return finalDir;
+
+  const tmp = await fs.mkdtemp(nodePath.join(runDir, `${TMP_PREFIX}${name}-`));
+  try {
+    for (const [file, { tensors, metadata }] of Object.entries(files.tensors)) await io.writeSafetensors(nodePath.join(tmp, file), tensors, metadata);
+    for (const [file, doc] of Object.entries(files.json)) await io.writeFile(nodePath.join(tmp, file), `${JSON.stringify(doc, null, 2)}\n`);
+    await syncDir(tmp);
+    // A directory of this name not named by latest.json is a leftover (a crash after the rename).
+    await fs.rm(finalDir, { recursive: true, force: true });
+    await fs.rename(tmp, finalDir);
+    await syncDir(runDir);
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+  await io.writeFile(nodePath.join(runDir, POINTER_FILE), `${JSON.stringify({ format: RUN_FORMAT, version: CHECKPOINT_VERSION, checkpoint: name, step })}\n`);
+  // Only now are older checkpoints (and leftovers of interrupted saves) expendable.
+  for (const entry of await fs.readdir(runDir)) {
+    if ((CKPT_RE.test(entry) && entry !== name) || entry.startsWith(TMP_PREFIX)) {
+      await fs.rm(nodePath.join(runDir, entry), { recursive: true, force: true });
+    }
+  }
+  return finalDir;
+}
+
+/**
+ * The checkpoint directory for a path the user gave: a run directory (through latest.json) or a
+ * checkpoint directory itself (holding config.json).
+ */
+export async function locateCheckpoint(path: string): Promise<string> {
+  let st;
+  try {
+    st = await fs.stat(path);
+  } catch {
+    throw new CheckpointError(`checkpoint '${path}' does not exist`);
+  }
+  if (!st.isDirectory()) throw new CheckpointError(`checkpoint '${path}' is not a directory (give the run directory or one of its ckpt-* directories)`);
+  const pointer = await readPointer(path);
+  if (pointer) {
+    const dir = nodePath.join(path, pointer.checkpoint);
+    if (!(await exists(dir))) throw new CheckpointError(`'${nodePath.join(path, POINTER_FILE)}' names ${pointer.checkpoint}, which is missing`);
+    return dir;
+  }
+  if (await exists(nodePath.join(path, 'config.json'))) return path;
+  throw new CheckpointError(`'${path}' holds no checkpoint (no ${POINTER_FILE} or config.json; is it a recur run directory?)`);
+}
+
+async function readJson(dir: string, file: string): Promise<unknown> {
+  const path = nodePath.join(dir, file);
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`checkpoint '${dir}' is missing ${file}`);
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CheckpointError(`'${path}' is not valid JSON (truncated or corrupt)`);
+  }
+}
+
+async function readTensors(dir: string, file: string, required: boolean): Promise<Awaited<ReturnType<typeof readSafetensorsWithMetadata>> | null> {
+  const path = nodePath.join(dir, file);
+  if (!(await exists(path))) {
+    if (!required) return null;
+    throw new CheckpointError(`checkpoint '${dir}' is missing ${file}`);
+  }
+  try {
+    return await readSafetensorsWithMetadata(path);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new CheckpointError(msg.includes(path) ? msg : `'${path}': ${msg}`);
+  }
+}
+
+function checkConfig(raw: unknown, dir: string): CheckpointConfig {
+  const c = raw as Partial<CheckpointConfig> | null;
+  const where = nodePath.join(dir, 'config.json');
+  if (!c || typeof c !== 'object' || c.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`'${where}' is not a recur checkpoint config (its "format" is not "${CHECKPOINT_FORMAT}")`);
+  if (c.version !== CHECKPOINT_VERSION) {
+    throw new CheckpointError(`checkpoint '${dir}' has format version ${JSON.stringify(c.version)}; this recur reads version ${CHECKPOINT_VERSION}`);
+  }
+  const m = c.model;
+  if (!m || typeof m.kind !== 'string' || !m.config || typeof m.config !== 'object' || !Number.isInteger(m.config.vocabSize)) {
+    throw new CheckpointError(`'${where}' has no valid "model" (expected {"kind": …, "config": {"vocabSize": …, …}})`);
+  }
+  if (!c.tokenizer || typeof c.tokenizer !== 'object') throw new CheckpointError(`'${where}' has no "tokenizer"`);
+  return c as CheckpointConfig;
+}
+
+function checkTrainerState(raw: unknown, dir: string): TrainerState {
+  const t = raw as Partial<TrainerState> | null;
+  const ok = t && Number.isInteger(t.step) && t.step! >= 0 && typeof t.tokens === 'number' && typeof t.elapsedSeconds === 'number' &&
+    t.rng && typeof t.rng === 'object' && Number.isInteger(t.logBytes) && (t.data === null || typeof t.data === 'object');
+  if (!ok) throw new CheckpointError(`'${nodePath.join(dir, 'trainer.json')}' is not a valid trainer state`);
+  return t as TrainerState;
+}
+
+/**
+ * Reads a checkpoint (run directory or ckpt-* directory). `training: true` also reads what resuming
+ * needs (optimizer, trainer state, carried state) and requires those files.
+ */
+export async function loadCheckpoint(path: string, opts: { training?: boolean } = {}): Promise<LoadedCheckpoint> {
+  const dir = await locateCheckpoint(path);
+  const config = checkConfig(await readJson(dir, 'config.json'), dir);
+  const model = await readTensors(dir, 'model.safetensors', true);
+  const out: LoadedCheckpoint = { dir, config, weights: model!.tensors };
+  if (!opts.training) return out;
+  try {
+    if (!config.training) throw new CheckpointError(`checkpoint '${dir}' was not written by 'recur train' (no training section in config.json); it cannot be resumed`);
+    out.trainer = checkTrainerState(await readJson(dir, 'trainer.json'), dir);
+    const opt = (await readTensors(dir, 'optimizer.safetensors', true))!;
+    let meta: OptimizerMeta;
+    try {
+      meta = JSON.parse(opt.metadata.meta ?? '') as OptimizerMeta;
+    } catch {
+      throw new CheckpointError(`'${nodePath.join(dir, 'optimizer.safetensors')}' has no valid "meta" metadata`);
+    }
+    out.optimizer = { meta, tensors: opt.tensors };
+    const state = await readTensors(dir, 'state.safetensors', false);
+    if (state) {
+      try {
+        out.carried = unflattenTensorTree(JSON.parse(state.metadata.layout ?? ''), state.tensors);
+      } catch (e) {
+        throw new CheckpointError(`'${nodePath.join(dir, 'state.safetensors')}': ${e instanceof Error ? e.message : String(e)}`);
+      }
+    } else {
+      out.carried = null;
+    }
+  } catch (e) {
+    disposeTensorTree(out.weights);
+    throw e;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trees of tensors (model states: a tensor, arrays, plain objects, null), as flat safetensors keys.
+
+/** A tree's tensors by dotted path (`0.cell`, `1.conv`), and its shape as JSON with `{"$tensor": key}` leaves. */
+export function flattenTensorTree(tree: unknown): { tensors: Record<string, Tensor>; layout: unknown } {
+  const tensors: Record<string, Tensor> = {};
+  const walk = (v: unknown, path: string[]): unknown => {
+    if (v instanceof Tensor) {
+      const key = path.length ? path.join('.') : 'value';
+      tensors[key] = v;
+      return { $tensor: key };
+    }
+    if (v === null || v === undefined) return null;
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, String(i)]));
+    if (typeof v === 'object') return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, walk(x, [...path, k])]));
+    throw new Error(`flattenTensorTree: unsupported value ${String(v)} at '${path.join('.')}'`);
+  };
+  return { tensors, layout: walk(tree, []) };
+}
+
+/** The inverse of flattenTensorTree. */
+export function unflattenTensorTree(layout: unknown, tensors: Record<string, Tensor>): unknown {
+  const walk = (v: unknown): unknown => {
+    if (v === null) return null;
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.$tensor === 'string') {
+        const t = Object.prototype.hasOwnProperty.call(tensors, o.$tensor) ? tensors[o.$tensor] : undefined;
+        if (!t) throw new Error(`the layout names tensor '${o.$tensor}', which is missing`);
+        return t;
+      }
+      return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
+    }
+    throw new Error(`invalid state layout value ${JSON.stringify(v)}`);
+  };
+  return walk(layout);
+}
+
+/** The same tree with f applied to every tensor. */
+export function mapTensorTree(tree: unknown, f: (t: Tensor) => Tensor): unknown {
+  if (tree instanceof Tensor) return f(tree);
+  if (Array.isArray(tree)) return tree.map((x) => mapTensorTree(x, f));
+  if (tree && typeof tree === 'object') return Object.fromEntries(Object.entries(tree).map(([k, x]) => [k, mapTensorTree(x, f)]));
+  return tree;
+}
+
+/** Disposes every tensor of a tree. */
+export function disposeTensorTree(tree: unknown): void {
+  mapTensorTree(tree, (t) => {
+    t.dispose();
+    return t;
+  });
+}
