@@ -3,7 +3,14 @@
  * wasm SIMD with the worker-thread pool. Run directly with `node dist/bench/matmul.js`.
  */
 import { pathToFileURL } from 'node:url';
-import { matmul, matmulInfo, setMatmulKernel, type MatmulSpec } from '../src/backend/cpu/matmul.js';
+import {
+  getMatmulThreadPool,
+  matmul,
+  matmulInfo,
+  setMatmulKernel,
+  setMatmulThreading,
+  type MatmulSpec,
+} from '../src/backend/cpu/matmul.js';
 import { cpuThreadsReady, disableCpuThreads, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
 
 export interface MatmulBenchRow {
@@ -63,18 +70,29 @@ export async function benchMatmul(sizes: number[] = [256, 512, 1024]): Promise<M
     }
   };
 
-  const hadThreads = matmulInfo().threads > 1;
-  disableCpuThreads();
   setMatmulKernel('js');
-  runCase('js', true);
-  setMatmulKernel('auto');
+  try {
+    runCase('js (blocked, 1 thread)', true);
+  } finally {
+    setMatmulKernel('auto');
+  }
   const info = matmulInfo();
   if (info.wasm) {
-    runCase(`wasm-simd 1 thread (${info.tile}${info.fma ? ', relaxed fma' : ''})`, false);
-    const threads = enableCpuThreads();
-    const ready = threads > 1 ? await cpuThreadsReady() : 1;
-    if (ready > 1) runCase(`wasm-simd ${ready} threads`, false);
-    if (!hadThreads) disableCpuThreads();
+    setMatmulThreading(false);
+    try {
+      runCase(`wasm-simd 1 thread (${info.tile}${info.fma ? ', relaxed fma' : ''})`, false);
+    } finally {
+      setMatmulThreading(true);
+    }
+    // Use the caller's pool if there is one, else a temporary one with all cores.
+    const hadPool = getMatmulThreadPool() !== null;
+    if (!hadPool) enableCpuThreads();
+    try {
+      const ready = await cpuThreadsReady();
+      if (ready > 1) runCase(`wasm-simd ${ready} threads`, false);
+    } finally {
+      if (!hadPool) disableCpuThreads();
+    }
   }
   return rows;
 }

@@ -68,6 +68,11 @@ export interface MatmulThreadPool {
   wake(jobPtr: number, count: number): void;
   /** Called when the pool is replaced/removed via setMatmulThreadPool. */
   detach?(): void;
+  /**
+   * Optional: CPU time consumed so far by the whole process (all threads), in ms. Lets matmul()
+   * check that helpers really ran in parallel (not time-sharing the caller's core).
+   */
+  cpuTimeMs?(): number;
 }
 
 // ------------------------------------------------------------------------------------------ tuning
@@ -75,10 +80,11 @@ export interface MatmulThreadPool {
 /** Below this many multiply-adds (batch·m·n·k) the pure JS kernel is used (no copies, no calls). */
 export const JS_MAX_MACS = 4096;
 /**
- * From this many multiply-adds on, the worker threads are used (if a pool is set). Below it the
- * fork/join handoff (~10-30 µs) costs more than it saves.
+ * From this many multiply-adds on (≈ 45 µs on one thread, e.g. 102³), the worker threads are used
+ * if a pool is set. Below it, waking a sleeping helper (futex wake-up: tens of µs in a VM) costs
+ * about as much as it saves; back-to-back calls with a still-spinning helper would gain a little.
  */
-export const THREAD_MIN_MACS = 1 << 16;
+export const THREAD_MIN_MACS = 1 << 20;
 
 // ------------------------------------------------------------------------------------------ state
 
@@ -97,6 +103,7 @@ let wasm: WasmState | null = null;
 let wasmStatus: 'none' | 'pending' | 'ready' | 'failed' = 'none';
 let wasmPromise: Promise<boolean> | null = null;
 let pool: MatmulThreadPool | null = null;
+let threadingEnabled = true;
 /** Set to false to force the pure JS kernel (testing, debugging). */
 let wasmEnabled = true;
 /** Budget for staged operands in wasm memory (bytes); only lowered by tests to exercise chunking. */
@@ -118,6 +125,10 @@ export const matmulCounters = {
   stalls: 0,
   /** threaded chunks where the helpers did less than half their share (see back-off) */
   lateHelpers: 0,
+  /** threaded chunks that used little more than one core (helper time-sharing a core) */
+  serialized: 0,
+  /** times the contention back-off switched threads off for a while */
+  backoffs: 0,
 };
 
 /**
@@ -125,32 +136,42 @@ export const matmulCounters = {
  * but when other processes compete for the cores a helper may wake up too late to take its share,
  * or be descheduled while it holds a unit (stalling the caller for a scheduler time slice). A
  * threaded call counts as ineffective when the helpers did less than half of their fair share of
- * the units, or when the caller waited for them longer than it worked itself (and over 0.2 ms).
- * After an ineffective call, calls up to that size run single-threaded for a while: 25 ms,
- * doubling on each further ineffective call up to 1.6 s; an effective threaded call resets it.
+ * the units, when the caller waited for them longer than it worked itself (and over 0.2 ms), or
+ * (if the pool reports process CPU time) when the call used less than 1 + 0.3·(T−1) cores on
+ * average, e.g. because a helper was time-sharing the caller's core.
+ * After two ineffective calls in a row (a single slow wake-up is common and harmless), calls up
+ * to that size run single-threaded for a while: 10 ms, doubling on each further ineffective call
+ * up to 1.6 s; an effective threaded call resets it.
  */
 let backoffUntil = 0;
 let backoffMs = 0;
 let backoffMacs = 0;
+let strikes = 0;
 let backoffEnabled = true;
 
 function threadsBackingOff(macs: number): boolean {
   return backoffMs > 0 && macs <= backoffMacs && performance.now() < backoffUntil;
 }
 
-function noteThreadedCall(macs: number, T: number, units: number, ownUnits: number, ownMs: number, waitMs: number): void {
+function noteThreadedCall(macs: number, T: number, units: number, ownUnits: number, ownMs: number, waitMs: number, cores: number): void {
   if (!backoffEnabled) return;
   const helperShare = (units - ownUnits) / units;
   const stalled = waitMs > 0.2 && waitMs > ownMs;
-  if (stalled || helperShare < (0.5 * (T - 1)) / T) {
+  const late = helperShare < (0.5 * (T - 1)) / T;
+  const serial = cores < 1 + 0.3 * (T - 1);
+  if (stalled || late || serial) {
+    if (stalled) matmulCounters.stalls++;
+    else if (late) matmulCounters.lateHelpers++;
+    else matmulCounters.serialized++;
+    if (++strikes < 2) return;
     const now = performance.now();
     const active = backoffMs > 0 && now < backoffUntil;
-    backoffMs = Math.min(1600, backoffMs > 0 ? backoffMs * 2 : 25);
+    backoffMs = Math.min(1600, backoffMs > 0 ? backoffMs * 2 : 10);
     backoffUntil = now + backoffMs;
     backoffMacs = active ? Math.max(backoffMacs, macs) : macs;
-    if (stalled) matmulCounters.stalls++;
-    else matmulCounters.lateHelpers++;
+    matmulCounters.backoffs++;
   } else {
+    strikes = 0;
     backoffMs = 0;
     backoffMacs = 0;
   }
@@ -161,6 +182,7 @@ export function _setMatmulThreadBackoff(enabled: boolean): void {
   backoffEnabled = enabled;
   backoffMs = 0;
   backoffMacs = 0;
+  strikes = 0;
 }
 
 /** Testing hook: caps the bytes of operands staged at once (forces batch / row chunking). null resets. */
@@ -270,6 +292,11 @@ export function getMatmulThreadPool(): MatmulThreadPool | null {
   return pool;
 }
 
+/** Temporarily stops (false) or resumes (true) offering work to the pool, keeping its threads. */
+export function setMatmulThreading(enabled: boolean): void {
+  threadingEnabled = enabled;
+}
+
 /** Which kernels matmul() may use: 'auto' (default) or 'js' (pure TypeScript only). */
 export function setMatmulKernel(kind: 'auto' | 'js'): void {
   wasmEnabled = kind === 'auto';
@@ -283,7 +310,7 @@ export function matmulInfo(): { wasm: boolean; shared: boolean; tile: string; fm
     shared: !!st?.shared,
     tile: st ? `${st.shape.mr}x${st.shape.nr}` : '',
     fma: !!st?.shape.fma,
-    threads: 1 + (pool && st?.shared ? pool.readyWorkers() : 0),
+    threads: 1 + (pool && threadingEnabled && st?.shared ? pool.readyWorkers() : 0),
   };
 }
 
@@ -350,7 +377,7 @@ function matmulWasm(st: WasmState, a: Float32Array, b: Float32Array, c: Float32A
   const shape = st.shape;
   const macs = batch * m * n * k;
   let T = 1;
-  if (pool && st.shared && macs >= THREAD_MIN_MACS && !threadsBackingOff(macs)) T = 1 + pool.readyWorkers();
+  if (pool && threadingEnabled && st.shared && macs >= THREAD_MIN_MACS && !threadsBackingOff(macs)) T = 1 + pool.readyWorkers();
   const ws = workspaceLayout(shape);
   const wsBase = align64(JOB_PTR + JOB_WORDS * 4);
   const dataBase = align64(wsBase + T * ws.stride);
@@ -505,6 +532,7 @@ function runChunk(
     openJob(job);
     pool!.wake(JOB_PTR, T - 1);
     let helpers = -1;
+    const cpu0 = pool!.cpuTimeMs?.() ?? NaN;
     const t0 = performance.now();
     let t1 = t0;
     let ownUnits = 0;
@@ -516,8 +544,10 @@ function runChunk(
     }
     if (helpers < 0) throw new Error('matmul: a helper thread failed (see the error printed by the worker)');
     if (helpers > 0) matmulCounters.helped++;
+    const t2 = performance.now();
+    const cores = (pool!.cpuTimeMs?.() ?? NaN) - cpu0;
     const units = bc * Math.ceil(rows / rowBlock) * Math.ceil(n / colBlock);
-    noteThreadedCall(bc * rows * n * k, T, units, ownUnits, t1 - t0, performance.now() - t1);
+    noteThreadedCall(bc * rows * n * k, T, units, ownUnits, t1 - t0, t2 - t1, Number.isNaN(cores) ? T : cores / (t2 - t0));
   } else {
     runGemmShare(st.exports, job, 0);
   }

@@ -82,6 +82,11 @@ class NodeMatmulPool implements MatmulThreadPool {
     this.stopWorkers();
   }
 
+  cpuTimeMs(): number {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  }
+
   private stopWorkers(): void {
     for (let i = 0; i < this.workers.length; i++) {
       const base = i * CTRL_STRIDE;
