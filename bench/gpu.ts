@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { MinGRU, MinLSTM } from '../src/cells/min-rnn.js';
 import { CudaBackend, registerCudaBackend } from '../src/backend/cuda/cuda.js';
 import { backend } from '../src/tensor/engine.js';
-import { randn } from '../src/tensor/creation.js';
+import { rand, randn } from '../src/tensor/creation.js';
 import { minRnnScan, type MinRnnKind } from '../src/tensor/fused.js';
 import { linearScan, matmul, reshape, sigmoid } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
@@ -34,7 +34,7 @@ const quick = flag('--quick');
 const outDir = option('--out') ?? 'bench/results';
 const B = 64, D = 512;
 const Ts = quick ? [512] : [512, 1024, 2048, 4096];
-const RUNS = quick ? 5 : 15, WARMUP = 3;
+const RUNS = quick ? 5 : 10, WARMUP = 3;
 
 type Precision = 'f32' | 'tf32' | 'bf16';
 const PRECISION_LABEL: Record<Precision, string> = { f32: 'f32 (strict FP32 GEMMs)', tf32: 'f32 + TF32 GEMMs', bf16: 'bf16 (f32 accumulate, f32 scan state)' };
@@ -65,6 +65,22 @@ const TRITON: Record<'bf16' | 'f32', Record<number, number>> = {
 
 const tokensPerSecond = (T: number, ms: number) => (B * T) / (ms / 1000);
 
+/** Random inputs, uniform in [−2, 2), made once per shape and dtype (host generation of 10⁸ values is slow). */
+const inputs = new Map<string, Tensor>();
+function input(g: CudaBackend, shape: number[], dtype: 'f32' | 'bf16', seed: number): Tensor {
+  const key = `${shape.join('x')}:${dtype}:${seed}`;
+  let t = inputs.get(key);
+  if (!t) {
+    t = rand(shape, { backend: g, dtype, rng: new Rng(seed), low: -2, high: 2 }).keep();
+    inputs.set(key, t);
+  }
+  return t;
+}
+function dropInputs(): void {
+  for (const t of inputs.values()) t.dispose();
+  inputs.clear();
+}
+
 // ------------------------------------------------------------------------------ timing
 
 function time(g: CudaBackend, fn: () => void, runs = RUNS): { medianMs: number; minMs: number; runs: number } {
@@ -86,8 +102,8 @@ function fusedLayer(g: CudaBackend, kind: MinRnnKind, T: number, precision: Prec
   const C = kind === 'gru' ? 2 : 3;
   const rng = new Rng(1);
   const w = randn([C * D, D], { backend: g, dtype, rng, std: 1 / Math.sqrt(D) }).keep();
-  const x = randn([B, T, D], { backend: g, dtype, rng }).keep();
-  const dy = randn([B, T, D], { backend: g, dtype, rng }).keep();
+  const x = input(g, [B, T, D], dtype, 11).detach().keep();
+  const dy = input(g, [B, T, D], dtype, 12);
   w.requiresGrad = true;
   x.requiresGrad = true;
   const step = () => {
@@ -98,7 +114,7 @@ function fusedLayer(g: CudaBackend, kind: MinRnnKind, T: number, precision: Prec
     x.grad?.dispose(); x.grad = null;
     w.grad?.dispose(); w.grad = null;
   };
-  (step as { dispose?: () => void }).dispose = () => { for (const t of [w, x, dy]) t.dispose(); };
+  (step as { dispose?: () => void }).dispose = () => { w.dispose(); x.dispose(); };
   return step;
 }
 
@@ -106,15 +122,15 @@ function fusedLayer(g: CudaBackend, kind: MinRnnKind, T: number, precision: Prec
 function compositeLayer(g: CudaBackend, kind: MinRnnKind, T: number): () => void {
   const rng = new Rng(1);
   const cell = kind === 'gru' ? new MinGRU({ dim: D, backend: g, rng }) : new MinLSTM({ dim: D, backend: g, rng });
-  const x = randn([B, T, D], { backend: g, rng }).keep();
-  const dy = randn([B, T, D], { backend: g, rng }).keep();
+  const x = input(g, [B, T, D], 'f32', 11).detach().keep();
+  const dy = input(g, [B, T, D], 'f32', 12);
   x.requiresGrad = true;
   const step = () => {
     scope(() => cell.forward(x).output.backward(dy));
     x.grad?.dispose(); x.grad = null;
     cell.zeroGrad();
   };
-  (step as { dispose?: () => void }).dispose = () => { cell.dispose(); x.dispose(); dy.dispose(); };
+  (step as { dispose?: () => void }).dispose = () => { cell.dispose(); x.dispose(); };
   return step;
 }
 
@@ -135,6 +151,7 @@ function main(): void {
 
   for (const precision of ['f32', 'tf32', 'bf16'] as Precision[]) {
     g.allowTF32 = precision === 'tf32';
+    if (precision === 'bf16') dropInputs();
     for (const kind of ['gru', 'lstm'] as MinRnnKind[]) {
       const cellName = kind === 'gru' ? 'minGRU' : 'minLSTM';
       for (const T of Ts) {
@@ -144,7 +161,7 @@ function main(): void {
         g.emptyCache();
         const refs: Reference[] = [];
         const pt = torchMs(`${cellName}-pytorch`, precision, T);
-        if (pt) refs.push({ label: 'PyTorch log-space', value: tokensPerSecond(T, pt), source: `minGRU-pytorch's log-space ${cellName} in PyTorch ${torch.results?.torch}, same precision, measured in this run (ms: see gpu-torch-reference.json)` });
+        if (pt) refs.push({ label: 'PyTorch log-space', value: tokensPerSecond(T, pt), source: `minGRU-pytorch's log-space minGRU / minLSTM (the row's cell) in PyTorch ${torch.results?.torch}, same precision (TF32 rows: allow_tf32 on), measured in this run (ms: gpu-torch-reference.json)` });
         const rnn = torchMs(`cuDNN nn.${kind === 'gru' ? 'GRU' : 'LSTM'}`, precision === 'tf32' ? 'f32' : precision, T);
         if (rnn) refs.push({ label: 'cuDNN', value: tokensPerSecond(T, rnn), source: `cuDNN nn.GRU / nn.LSTM (hidden ${D}, one layer) in PyTorch, same run; strict f32 for the f32 and TF32 rows` });
         const triton = kind === 'gru' ? TRITON[precision === 'bf16' ? 'bf16' : 'f32'][T] : undefined;
@@ -175,44 +192,54 @@ function main(): void {
     }
   }
 
-  // Scan kernels alone, [64, T, 512]: linearScan fwd+bwd, and the fused minGRU scan fwd+bwd; bytes moved → GB/s.
+  // Scan kernels alone, [64, T, 512]: linearScan fwd+bwd, and the fused minGRU scan fwd+bwd, by time
+  // chunks and channels per thread; bytes moved → GB/s.
+  const scanVariants: { what: 'linearScan' | 'minGRU scan'; dtype: 'f32' | 'bf16'; chunks: string; vec: string }[] = [
+    { what: 'linearScan', dtype: 'f32', chunks: 'auto', vec: '-' },
+    { what: 'linearScan', dtype: 'f32', chunks: '1', vec: '-' },
+  ];
+  for (const dtype of ['f32', 'bf16'] as const) {
+    for (const chunks of ['auto', '1', '2', '4', '8']) scanVariants.push({ what: 'minGRU scan', dtype, chunks, vec: '2' });
+    scanVariants.push({ what: 'minGRU scan', dtype, chunks: 'auto', vec: '1' });
+  }
   for (const T of quick ? [512] : [4096]) {
-    for (const chunks of ['auto', '1', '2', '4', '8', '16']) {
+    for (const { what, dtype, chunks, vec } of scanVariants) {
       if (chunks === 'auto') delete process.env.RECUR_CUDA_SCAN_CHUNKS; else process.env.RECUR_CUDA_SCAN_CHUNKS = chunks;
-      for (const [what, dtype] of [['linearScan', 'f32'], ['minGRU scan', 'f32'], ['minGRU scan', 'bf16']] as const) {
-        const rng = new Rng(2);
-        const C = what === 'linearScan' ? 1 : 2;
-        const a = randn([B, T, C * D], { backend: g, dtype, rng }).keep();
-        const b = randn([B, T, D], { backend: g, dtype, rng }).keep();
-        const dy = randn([B, T, D], { backend: g, dtype, rng }).keep();
-        a.requiresGrad = true;
-        b.requiresGrad = true;
-        const gates = what === 'linearScan' ? scope(() => sigmoid(a.detach())).keep() : null;
-        if (gates) gates.requiresGrad = true;
-        const step = () => {
-          scope(() => {
-            const h: Tensor = gates ? linearScan(gates, b) : minRnnScan('gru', a);
-            h.backward(dy);
-          });
-          for (const t of [a, b, gates]) { t?.grad?.dispose(); if (t) t.grad = null; }
-        };
-        const t = time(g, step);
-        for (const x of [a, b, dy, gates]) x?.dispose();
-        g.emptyCache();
-        const es = dtype === 'bf16' ? 2 : 4, n = B * T * D;
-        // linearScan: fwd reads a, b, writes h; bwd reads a, h, dh, writes da, db (single pass).
-        // minGRU: fwd reads proj (2n), writes h; bwd reads proj, h, dh, writes dproj (2n).
-        const bytes = (what === 'linearScan' ? 3 * n + 5 * n : 3 * n + 6 * n) * es;
-        const { nChunks } = g.scanChunks(B * D, T);
-        rows.push(rowFromThroughput({
-          section: 'scan kernels alone, fwd+bwd', name: `${what} ${dtype}`, shapes: `[${B}, ${T}, ${D}], time chunks ${nChunks}${chunks === 'auto' ? ' (auto)' : ' (forced)'}`,
-          unit: 'GB/s (minimum traffic)',
-          references: what === 'linearScan' && dtype === 'f32' && T === 4096 ? [{ label: 'accelerated-scan', value: bytes / 1e9 / (3.30 / 1000), source: 'accelerated-scan (scan only, fp32), H100, REFERENCE.md §7, 3.30 ms, converted with the same byte count' }] : [],
-        }, t.medianMs, bytes / 1e9 / (t.medianMs / 1000), t));
-        process.stderr.write(`${what} ${dtype} chunks ${chunks}: ${t.medianMs.toFixed(2)} ms\n`);
-      }
+      if (vec === '1') process.env.RECUR_CUDA_FUSED_VEC = '1'; else delete process.env.RECUR_CUDA_FUSED_VEC;
+      const C = what === 'linearScan' ? 1 : 2;
+      const a = input(g, [B, T, C * D], dtype, 21).detach().keep();
+      const b = input(g, [B, T, D], dtype, 22).detach().keep();
+      const dy = input(g, [B, T, D], dtype, 23);
+      a.requiresGrad = true;
+      b.requiresGrad = true;
+      const gates = what === 'linearScan' ? scope(() => sigmoid(a.detach())).keep() : null;
+      if (gates) gates.requiresGrad = true;
+      const step = () => {
+        scope(() => {
+          const h: Tensor = gates ? linearScan(gates, b) : minRnnScan('gru', a);
+          h.backward(dy);
+        });
+        for (const t of [a, b, gates]) { t?.grad?.dispose(); if (t) t.grad = null; }
+      };
+      const t = time(g, step);
+      for (const x of [a, b, gates]) x?.dispose();
+      const es = dtype === 'bf16' ? 2 : 4, n = B * T * D;
+      // linearScan: fwd reads a, b, writes h; bwd reads a, h, dh, writes da, db (single pass).
+      // minGRU: fwd reads proj (2n), writes h; bwd reads proj, h, dh, writes dproj (2n).
+      const bytes = (what === 'linearScan' ? 3 * n + 5 * n : 3 * n + 6 * n) * es;
+      const v = what === 'linearScan' ? 1 : vec === '1' ? 1 : 2;
+      const { nChunks } = g.scanChunks((B * D) / v, T);
+      rows.push(rowFromThroughput({
+        section: 'scan kernels alone, fwd+bwd', name: `${what} ${dtype}`,
+        shapes: `[${B}, ${T}, ${D}], ${nChunks} time chunk${nChunks > 1 ? 's' : ''}${chunks === 'auto' ? ' (auto)' : ' (forced)'}${what === 'linearScan' ? '' : `, ${v} channel${v > 1 ? 's' : ''}/thread`}`,
+        unit: 'GB/s (minimum traffic)',
+        references: what === 'linearScan' && dtype === 'f32' && T === 4096 ? [{ label: 'accelerated-scan', value: bytes / 1e9 / (3.30 / 1000), source: 'accelerated-scan (scan only, fp32), H100, REFERENCE.md §7, 3.30 ms, converted with the same byte count' }] : [],
+      }, t.medianMs, bytes / 1e9 / (t.medianMs / 1000), t));
+      process.stderr.write(`${what} ${dtype} chunks ${chunks} vec ${vec}: ${t.medianMs.toFixed(2)} ms\n`);
     }
   }
+  delete process.env.RECUR_CUDA_FUSED_VEC;
+  dropInputs();
   delete process.env.RECUR_CUDA_SCAN_CHUNKS;
 
   const notes = [

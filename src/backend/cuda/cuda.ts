@@ -519,22 +519,33 @@ export class CudaBackend implements Backend {
 
   // ---------------------------------------------------------------------------- scans
 
-  /** Time chunks for `channels` independent sequences of length `size`: enough threads to fill the GPU. */
-  scanChunks(channels: number, size: number): { nChunks: number; chunkLen: number } {
+  /**
+   * Time chunks for `threads` threads (one per sequence, or per V sequences) over a time axis of
+   * `size`: enough (thread, chunk) pairs to fill the GPU, chunks of at least 64 steps.
+   * RECUR_CUDA_SCAN_CHUNKS forces a count (benchmarks, tests).
+   */
+  scanChunks(threads: number, size: number): { nChunks: number; chunkLen: number } {
     const forced = Number(process.env.RECUR_CUDA_SCAN_CHUNKS ?? 0);
-    // 1024 resident threads per SM at the scan kernels' 64 registers: enough (channel, chunk) threads to fill them.
-    let n = forced > 0 ? forced : Math.floor((this.device.multiprocessors * 1024) / Math.max(channels, 1));
+    // 1024 resident threads per SM at the scan kernels' 64 registers. Each thread's chain is
+    // latency-bound, so chunks win until phase 1's re-read costs more than the latency it hides;
+    // on the H100 twice as many chunks gained nothing at T = 4096 and lost at T = 1024.
+    let n = forced > 0 ? forced : Math.floor((this.device.multiprocessors * 1024) / Math.max(threads, 1));
     n = Math.max(1, Math.min(n, forced > 0 ? size : Math.floor(size / 64), 1024));
-    const chunkLen = Math.ceil(size / n);
-    return { nChunks: Math.max(1, Math.ceil(size / chunkLen)), chunkLen: Math.max(chunkLen, 1) };
+    const chunkLen = Math.max(1, Math.ceil(size / n));
+    return { nChunks: Math.max(1, Math.ceil(size / chunkLen)), chunkLen };
   }
 
-  /** Runs phase 1 (when chunked) and phase 2 of a scan kernel; `args(phase, aggA, aggB)` builds its arguments. */
+  /**
+   * Runs phase 1 (when chunked) and phase 2 of a scan kernel over `channels` sequences, `vec` of
+   * them per thread; `args(chunkLen, nChunks, aggA, aggB, phase)` builds the kernel's arguments.
+   */
   private chunkedScan(name: string, channels: number, size: number, accType: DType,
-                      args: (chunkLen: number, nChunks: number, aggA: CudaBuffer | null, aggB: CudaBuffer | null, phase: number) => ArrayBufferView[]): void {
+                      args: (chunkLen: number, nChunks: number, aggA: CudaBuffer | null, aggB: CudaBuffer | null, phase: number) => ArrayBufferView[],
+                      vec = 1): void {
     if (channels === 0 || size === 0) return;
-    const { nChunks, chunkLen } = this.scanChunks(channels, size);
-    const grid: [number, number] = [Math.ceil(channels / 256), nChunks];
+    const threads = channels / vec;
+    const { nChunks, chunkLen } = this.scanChunks(threads, size);
+    const grid: [number, number] = [Math.ceil(threads / 256), nChunks];
     if (nChunks === 1) { this.launch('scan', name, grid, 256, args(chunkLen, 1, null, null, 2)); return; }
     const aggA = this.temp(nChunks * channels, accType), aggB = this.temp(nChunks * channels, accType);
     this.launch('scan', name, grid, 256, args(chunkLen, nChunks, aggA, aggB, 1));
@@ -581,10 +592,10 @@ export class CudaBackend implements Backend {
    */
   minRnnScan(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
     const o = buf(out);
-    const s = SUFFIX[floatType(o.dtype, 'minRnnScan')];
-    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_fwd_${s}`, batch * dim, time, accType(o.dtype), (len, nc, aggA, aggB, phase) => [
+    const s = SUFFIX[floatType(o.dtype, 'minRnnScan')], v = fusedVec(dim);
+    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_fwd_${s}_v${v}`, batch * dim, time, accType(o.dtype), (len, nc, aggA, aggB, phase) => [
       ptr(proj), ptr(h0), ptr(o), i64(batch), i64(time), i64(dim), i64(len), i32(nc), ptr(aggA), ptr(aggB), i32(phase),
-    ]);
+    ], v);
   }
 
   /** Gradients of minRnnScan: dproj (same layout as proj) and dh0 (when h0 and dh0 are given). */
@@ -592,10 +603,11 @@ export class CudaBackend implements Backend {
                  dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void {
     const t = buf(dproj).dtype;
     if (time === 0) { if (dh0) this.fill(dh0, 0); return; }
-    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_bwd_${SUFFIX[floatType(t, 'minRnnScanGrad')]}`, batch * dim, time, accType(t), (len, nc, aggP, aggQ, phase) => [
+    const v = fusedVec(dim);
+    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_bwd_${SUFFIX[floatType(t, 'minRnnScanGrad')]}_v${v}`, batch * dim, time, accType(t), (len, nc, aggP, aggQ, phase) => [
       ptr(proj), ptr(h0), ptr(h), ptr(dh), ptr(dproj), ptr(dh0), i64(batch), i64(time), i64(dim), i64(len), i32(nc),
       ptr(aggP), ptr(aggQ), i32(phase),
-    ]);
+    ], v);
   }
 }
 
@@ -604,6 +616,8 @@ function floatType(dtype: DType, what: string): DType {
   return dtype;
 }
 const floatSuffix = (dtype: DType, what: string): string => SUFFIX[floatType(dtype, what)];
+/** Channels per thread in the fused kernels: 2 (one 4/8-byte access for two) when dim is even; RECUR_CUDA_FUSED_VEC=1 forces 1. */
+const fusedVec = (dim: number): number => (dim % 2 === 0 && process.env.RECUR_CUDA_FUSED_VEC !== '1' ? 2 : 1);
 /** The dtype of scan state and chunk aggregates. */
 const accType = (dtype: DType): DType => (dtype === 'f64' ? 'f64' : 'f32');
 

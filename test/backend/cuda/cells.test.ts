@@ -19,10 +19,10 @@ import { scope, type Tensor } from '../../../src/tensor/tensor.js';
 import { assertNear, compareOp, gpu, skipReason, TOL } from './compare.js';
 
 describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
-  test('fused minRnnScan matches the composite ops (gru, lstm; h0; short and chunked T; f32)', () => {
+  test('fused minRnnScan matches the composite ops (gru, lstm; h0; short and chunked T; odd and even D; f32)', () => {
     for (const kind of ['gru', 'lstm'] as const) {
       const C = kind === 'gru' ? 2 : 3;
-      for (const [B, T, D] of [[2, 9, 5], [3, 1, 7], [1, 2000, 3], [4, 130, 33]]) {
+      for (const [B, T, D] of [[2, 9, 5], [3, 1, 8], [1, 2000, 3], [1, 2000, 4], [4, 130, 32]]) { // odd D: one channel a thread, even: two
         for (const scan of ['log', 'real'] as const) {
           const tag = `${kind} [${B}, ${T}, ${D}] ${scan}`;
           // the CPU reference runs the composite path (the CPU backend has no fused kernel)

@@ -188,163 +188,242 @@ template <class A, int KIND> __device__ __forceinline__ void gates(A kh, A k1, A
   b = p * g;
 }
 
-/** Loads UNROLL steps of the projected input (C = 2 or 3 values a step) starting at step s0 (going by dir). */
-template <class T, int C, int U> __device__ __forceinline__ void loadProj(const T* p, i64 CD, i64 D, i64 s0, int dir, i64 lo, i64 hi,
-                                                                          typename TT<T>::A* kh, typename TT<T>::A* k1, typename TT<T>::A* k2) {
+/** V adjacent elements at p (one 4/8/16-byte access for V = 2; p is V-aligned). */
+template <class T, int V> struct Vec;
+template <class T> struct Vec<T, 1> {
+  typedef typename TT<T>::A A;
+  static __device__ __forceinline__ void ld(const T* p, A* x) { x[0] = TT<T>::ld(p, 0); }
+  static __device__ __forceinline__ void st(T* p, const A* x) { TT<T>::st(p, 0, x[0]); }
+};
+template <> struct Vec<float, 2> {
+  static __device__ __forceinline__ void ld(const float* p, float* x) { float2 v = *reinterpret_cast<const float2*>(p); x[0] = v.x; x[1] = v.y; }
+  static __device__ __forceinline__ void st(float* p, const float* x) { *reinterpret_cast<float2*>(p) = make_float2(x[0], x[1]); }
+};
+template <> struct Vec<double, 2> {
+  static __device__ __forceinline__ void ld(const double* p, double* x) { double2 v = *reinterpret_cast<const double2*>(p); x[0] = v.x; x[1] = v.y; }
+  static __device__ __forceinline__ void st(double* p, const double* x) { *reinterpret_cast<double2*>(p) = make_double2(x[0], x[1]); }
+};
+template <> struct Vec<bf16, 2> {
+  static __device__ __forceinline__ void ld(const bf16* p, float* x) {
+    unsigned int w = *reinterpret_cast<const unsigned int*>(p);
+    x[0] = bf2f((unsigned short)(w & 0xffffu));
+    x[1] = bf2f((unsigned short)(w >> 16));
+  }
+  static __device__ __forceinline__ void st(bf16* p, const float* x) {
+    *reinterpret_cast<unsigned int*>(p) = (unsigned int)f2bf(x[0]) | ((unsigned int)f2bf(x[1]) << 16);
+  }
+};
+
+/**
+ * Loads U steps (from step s0, going by dir, inside [lo, hi)) of the projected input of V adjacent
+ * channels: kh/k1/k2[u·V + v] (C = 2: k2 unused).
+ */
+template <class T, int C, int U, int V> __device__ __forceinline__ void loadProj(const T* p, i64 CD, i64 D, i64 s0, int dir, i64 lo, i64 hi,
+    typename TT<T>::A* kh, typename TT<T>::A* k1, typename TT<T>::A* k2) {
   #pragma unroll
   for (int u = 0; u < U; u++) {
     i64 t = s0 + dir * u;
     if (t >= lo && t < hi) {
       const T* q = p + t * CD;
-      kh[u] = TT<T>::ld(q, 0);
-      k1[u] = TT<T>::ld(q, D);
-      k2[u] = C == 3 ? TT<T>::ld(q, 2 * D) : typename TT<T>::A(0);
+      Vec<T, V>::ld(q, kh + u * V);
+      Vec<T, V>::ld(q + D, k1 + u * V);
+      if (C == 3) Vec<T, V>::ld(q + 2 * D, k2 + u * V);
     }
   }
 }
 
-template <class T, int KIND>
+/** Thread geometry of the fused kernels: V adjacent channels c … c+V−1 (x), time chunk k (y). */
+#define FUSED_GEOMETRY \
+  const i64 channels = B * D, CD = C * D; \
+  const i64 c = ((i64)blockIdx.x * blockDim.x + threadIdx.x) * V; \
+  const int k = blockIdx.y; \
+  if (c >= channels) return; \
+  const i64 t0 = (i64)k * chunkLen, t1 = min(Tn, t0 + chunkLen); \
+  const i64 bi = c / D, d = c % D;
+
+template <class T, int KIND, int V>
 __device__ void minrnn_fwd_body(const T* __restrict__ proj, const T* __restrict__ h0, T* __restrict__ out,
                                 i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks,
                                 typename TT<T>::A* aggA, typename TT<T>::A* aggB, int phase) {
   typedef typename TT<T>::A A;
   const int C = KIND == 0 ? 2 : 3;
-  const int U = UNROLL / 2;
-  const i64 channels = B * D, CD = C * D;
-  SCAN_GEOMETRY(channels, Tn, chunkLen)
-  const i64 bi = c / D, d = c % D;
+  const int U = UNROLL / (2 * V);
+  FUSED_GEOMETRY
   const T* p = proj + bi * Tn * CD + d;
   T* y = out + bi * Tn * D + d;
-  A kh[U], k1[U], k2[U];
+  A kh[U * V], k1[U * V], k2[U * V], h[V];
   if (phase == 1) {
     if (k == nChunks - 1) return;
-    A P = 1, h = 0;
+    A P[V];
+    #pragma unroll
+    for (int v = 0; v < V; v++) { P[v] = 1; h[v] = 0; }
     for (i64 s0 = t0; s0 < t1; s0 += U) {
-      loadProj<T, C, U>(p, CD, D, s0, 1, t0, t1, kh, k1, k2);
+      loadProj<T, C, U, V>(p, CD, D, s0, 1, t0, t1, kh, k1, k2);
       #pragma unroll
       for (int u = 0; u < U; u++) {
         if (s0 + u < t1) {
-          A av, bv;
-          gates<A, KIND>(kh[u], k1[u], k2[u], av, bv);
-          P *= av;
-          h = av * h + bv;
+          #pragma unroll
+          for (int v = 0; v < V; v++) {
+            A av, bv;
+            gates<A, KIND>(kh[u * V + v], k1[u * V + v], k2[u * V + v], av, bv);
+            P[v] *= av;
+            h[v] = av * h[v] + bv;
+          }
         }
       }
     }
-    aggA[(i64)k * channels + c] = P;
-    aggB[(i64)k * channels + c] = h;
+    #pragma unroll
+    for (int v = 0; v < V; v++) { aggA[(i64)k * channels + c + v] = P[v]; aggB[(i64)k * channels + c + v] = h[v]; }
     return;
   }
-  A h = h0 ? TT<T>::ld(h0, c) : A(0);
-  for (int j = 0; j < k; j++) h = aggA[(i64)j * channels + c] * h + aggB[(i64)j * channels + c];
-  loadProj<T, C, U>(p, CD, D, t0, 1, t0, t1, kh, k1, k2);
+  #pragma unroll
+  for (int v = 0; v < V; v++) {
+    h[v] = h0 ? TT<T>::ld(h0, c + v) : A(0);
+    for (int j = 0; j < k; j++) h[v] = aggA[(i64)j * channels + c + v] * h[v] + aggB[(i64)j * channels + c + v];
+  }
+  loadProj<T, C, U, V>(p, CD, D, t0, 1, t0, t1, kh, k1, k2);
   for (i64 s0 = t0; s0 < t1; s0 += U) {
-    A nh[U], n1[U], n2[U];
-    loadProj<T, C, U>(p, CD, D, s0 + U, 1, t0, t1, nh, n1, n2); // the next batch, in flight during this one
+    A nh[U * V], n1[U * V], n2[U * V];
+    loadProj<T, C, U, V>(p, CD, D, s0 + U, 1, t0, t1, nh, n1, n2); // the next batch, in flight during this one
     #pragma unroll
     for (int u = 0; u < U; u++) {
       if (s0 + u < t1) {
-        A av, bv;
-        gates<A, KIND>(kh[u], k1[u], k2[u], av, bv);
-        h = av * h + bv;
-        TT<T>::st(y, (s0 + u) * D, h);
+        #pragma unroll
+        for (int v = 0; v < V; v++) {
+          A av, bv;
+          gates<A, KIND>(kh[u * V + v], k1[u * V + v], k2[u * V + v], av, bv);
+          h[v] = av * h[v] + bv;
+        }
+        Vec<T, V>::st(y + (s0 + u) * D, h);
       }
     }
     #pragma unroll
-    for (int u = 0; u < U; u++) { kh[u] = nh[u]; k1[u] = n1[u]; k2[u] = n2[u]; }
+    for (int i = 0; i < U * V; i++) { kh[i] = nh[i]; k1[i] = n1[i]; k2[i] = n2[i]; }
   }
 }
 
-template <class T, int KIND>
+template <class T, int KIND, int V>
 __device__ void minrnn_bwd_body(const T* __restrict__ proj, const T* __restrict__ h0, const T* __restrict__ hs,
                                 const T* __restrict__ dh, T* __restrict__ dproj, T* __restrict__ dh0,
                                 i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks,
                                 typename TT<T>::A* aggP, typename TT<T>::A* aggQ, int phase) {
   typedef typename TT<T>::A A;
   const int C = KIND == 0 ? 2 : 3;
-  const int U = UNROLL / 2;
-  const i64 channels = B * D, CD = C * D;
-  SCAN_GEOMETRY(channels, Tn, chunkLen)
+  const int U = UNROLL / (2 * V);
+  FUSED_GEOMETRY
   if (phase == 1 && k == 0) return;
-  const i64 bi = c / D, d = c % D;
   const T* p = proj + bi * Tn * CD + d;
   T* dp = dproj + bi * Tn * CD + d;
   const T* hh = hs + bi * Tn * D + d;
   const T* gg = dh + bi * Tn * D + d;
-  A kh[U], k1[U], k2[U], dv[U];
-  A q = 0, P = 1;
+  A kh[U * V], k1[U * V], k2[U * V], dv[U * V], q[V];
+  #pragma unroll
+  for (int v = 0; v < V; v++) q[v] = 0;
   if (phase == 1) {
+    A P[V];
+    #pragma unroll
+    for (int v = 0; v < V; v++) P[v] = 1;
     for (i64 s0 = t1 - 1; s0 >= t0; s0 -= U) {
-      loadProj<T, C, U>(p, CD, D, s0, -1, t0, t1, kh, k1, k2);
+      loadProj<T, C, U, V>(p, CD, D, s0, -1, t0, t1, kh, k1, k2);
       #pragma unroll
-      for (int u = 0; u < U; u++) if (s0 - u >= t0) dv[u] = TT<T>::ld(gg, (s0 - u) * D);
+      for (int u = 0; u < U; u++) if (s0 - u >= t0) Vec<T, V>::ld(gg + (s0 - u) * D, dv + u * V);
       #pragma unroll
       for (int u = 0; u < U; u++) {
         if (s0 - u >= t0) {
-          A av, bv;
-          gates<A, KIND>(kh[u], k1[u], k2[u], av, bv);
-          q = av * (dv[u] + q);
-          P *= av;
+          #pragma unroll
+          for (int v = 0; v < V; v++) {
+            A av, bv;
+            gates<A, KIND>(kh[u * V + v], k1[u * V + v], k2[u * V + v], av, bv);
+            q[v] = av * (dv[u * V + v] + q[v]);
+            P[v] *= av;
+          }
         }
       }
     }
-    aggP[(i64)k * channels + c] = P;
-    aggQ[(i64)k * channels + c] = q;
+    #pragma unroll
+    for (int v = 0; v < V; v++) { aggP[(i64)k * channels + c + v] = P[v]; aggQ[(i64)k * channels + c + v] = q[v]; }
     return;
   }
-  for (int j = nChunks - 1; j > k; j--) q = aggP[(i64)j * channels + c] * q + aggQ[(i64)j * channels + c];
-  const A init = h0 ? TT<T>::ld(h0, c) : A(0);
-  A hp[U];
+  A init[V];
+  #pragma unroll
+  for (int v = 0; v < V; v++) {
+    for (int j = nChunks - 1; j > k; j--) q[v] = aggP[(i64)j * channels + c + v] * q[v] + aggQ[(i64)j * channels + c + v];
+    init[v] = h0 ? TT<T>::ld(h0, c + v) : A(0);
+  }
+  A hp[U * V];
   auto loadRest = [&](i64 s0, A* hpv, A* dvv) {
     #pragma unroll
     for (int u = 0; u < U; u++) {
       i64 t = s0 - u;
       if (t >= t0) {
-        hpv[u] = t > 0 ? TT<T>::ld(hh, (t - 1) * D) : init;
-        dvv[u] = TT<T>::ld(gg, t * D);
+        if (t > 0) Vec<T, V>::ld(hh + (t - 1) * D, hpv + u * V);
+        else {
+          #pragma unroll
+          for (int v = 0; v < V; v++) hpv[u * V + v] = init[v];
+        }
+        Vec<T, V>::ld(gg + t * D, dvv + u * V);
       }
     }
   };
-  loadProj<T, C, U>(p, CD, D, t1 - 1, -1, t0, t1, kh, k1, k2);
+  loadProj<T, C, U, V>(p, CD, D, t1 - 1, -1, t0, t1, kh, k1, k2);
   loadRest(t1 - 1, hp, dv);
   for (i64 s0 = t1 - 1; s0 >= t0; s0 -= U) {
-    A nh[U], n1[U], n2[U], nhp[U], ndv[U];
-    loadProj<T, C, U>(p, CD, D, s0 - U, -1, t0, t1, nh, n1, n2);
+    A nh[U * V], n1[U * V], n2[U * V], nhp[U * V], ndv[U * V];
+    loadProj<T, C, U, V>(p, CD, D, s0 - U, -1, t0, t1, nh, n1, n2);
     loadRest(s0 - U, nhp, ndv);
     #pragma unroll
     for (int u = 0; u < U; u++) {
       i64 t = s0 - u;
       if (t >= t0) {
-        A g = dv[u] + q;
-        A gk, dg, dkh, dk1, dk2 = 0, a;
-        gfun(kh[u], gk, dg);
-        if (KIND == 0) {
-          A z;
-          sig2(k1[u], z, a);
-          dk1 = g * (gk - hp[u]) * z * a;
-          dkh = g * z * dg;
-        } else {
-          A spf, spi, sf, si, ip;
-          spsig(k1[u], spf, sf);
-          spsig(k2[u], spi, si);
-          sig2(spf - spi, ip, a);
-          A gd = g * (gk - hp[u]) * ip * a;
-          dk1 = -gd * sf;
-          dk2 = gd * si;
-          dkh = g * ip * dg;
+        A dkh[V], dk1[V], dk2[V];
+        #pragma unroll
+        for (int v = 0; v < V; v++) {
+          const int i = u * V + v;
+          A g = dv[i] + q[v];
+          A gk, dg, a;
+          gfun(kh[i], gk, dg);
+          if (KIND == 0) {
+            A z;
+            sig2(k1[i], z, a);
+            dk1[v] = g * (gk - hp[i]) * z * a;
+            dkh[v] = g * z * dg;
+            dk2[v] = 0;
+          } else {
+            A spf, spi, sf, si, ip;
+            spsig(k1[i], spf, sf);
+            spsig(k2[i], spi, si);
+            sig2(spf - spi, ip, a);
+            A gd = g * (gk - hp[i]) * ip * a;
+            dk1[v] = -gd * sf;
+            dk2[v] = gd * si;
+            dkh[v] = g * ip * dg;
+          }
+          q[v] = a * g;
         }
         T* o = dp + t * CD;
-        TT<T>::st(o, 0, dkh);
-        TT<T>::st(o, D, dk1);
-        if (C == 3) TT<T>::st(o, 2 * D, dk2);
-        q = a * g;
+        Vec<T, V>::st(o, dkh);
+        Vec<T, V>::st(o + D, dk1);
+        if (C == 3) Vec<T, V>::st(o + 2 * D, dk2);
       }
     }
     #pragma unroll
-    for (int u = 0; u < U; u++) { kh[u] = nh[u]; k1[u] = n1[u]; k2[u] = n2[u]; hp[u] = nhp[u]; dv[u] = ndv[u]; }
+    for (int i = 0; i < U * V; i++) { kh[i] = nh[i]; k1[i] = n1[i]; k2[i] = n2[i]; hp[i] = nhp[i]; dv[i] = ndv[i]; }
   }
-  if (k == 0 && dh0) TT<T>::st(dh0, c, q);
+  if (k == 0 && dh0) {
+    #pragma unroll
+    for (int v = 0; v < V; v++) TT<T>::st(dh0, c + v, q[v]);
+  }
 }
+
+#define DEF_FUSED(S, T, V) \
+  extern "C" __global__ void __launch_bounds__(256, 4) mingru_fwd_##S##_v##V(const T* proj, const T* h0, T* out, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggA, TT<T>::A* aggB, int phase) \
+    { minrnn_fwd_body<T, 0, V>(proj, h0, out, B, Tn, D, chunkLen, nChunks, aggA, aggB, phase); } \
+  extern "C" __global__ void __launch_bounds__(256, 4) minlstm_fwd_##S##_v##V(const T* proj, const T* h0, T* out, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggA, TT<T>::A* aggB, int phase) \
+    { minrnn_fwd_body<T, 1, V>(proj, h0, out, B, Tn, D, chunkLen, nChunks, aggA, aggB, phase); } \
+  extern "C" __global__ void __launch_bounds__(256, 4) mingru_bwd_##S##_v##V(const T* proj, const T* h0, const T* h, const T* dh, T* dproj, T* dh0, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggP, TT<T>::A* aggQ, int phase) \
+    { minrnn_bwd_body<T, 0, V>(proj, h0, h, dh, dproj, dh0, B, Tn, D, chunkLen, nChunks, aggP, aggQ, phase); } \
+  extern "C" __global__ void __launch_bounds__(256, 4) minlstm_bwd_##S##_v##V(const T* proj, const T* h0, const T* h, const T* dh, T* dproj, T* dh0, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggP, TT<T>::A* aggQ, int phase) \
+    { minrnn_bwd_body<T, 1, V>(proj, h0, h, dh, dproj, dh0, B, Tn, D, chunkLen, nChunks, aggP, aggQ, phase); }
 
 #define DEF_SCAN(S, T) \
   extern "C" __global__ void __launch_bounds__(256, 4) scan_real_##S(const T* a, double aConst, const T* b, const T* h0, T* out, i64 outer, i64 size, i64 inner, int reverse, i64 chunkLen, int nChunks, TT<T>::A* aggA, TT<T>::A* aggB, int phase) \
@@ -355,13 +434,6 @@ __device__ void minrnn_bwd_body(const T* __restrict__ proj, const T* __restrict_
     { scan_grad_body<T, false>(a, b, h, h0, dh, da, db, dh0, outer, size, inner, chunkLen, nChunks, aggP, aggQ, phase); } \
   extern "C" __global__ void __launch_bounds__(256, 4) scan_grad_log_##S(const T* a, const T* b, const T* h, const T* h0, const T* dh, T* da, T* db, T* dh0, i64 outer, i64 size, i64 inner, i64 chunkLen, int nChunks, TT<T>::A* aggP, TT<T>::A* aggQ, int phase) \
     { scan_grad_body<T, true>(a, b, h, h0, dh, da, db, dh0, outer, size, inner, chunkLen, nChunks, aggP, aggQ, phase); } \
-  extern "C" __global__ void __launch_bounds__(256, 4) mingru_fwd_##S(const T* proj, const T* h0, T* out, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggA, TT<T>::A* aggB, int phase) \
-    { minrnn_fwd_body<T, 0>(proj, h0, out, B, Tn, D, chunkLen, nChunks, aggA, aggB, phase); } \
-  extern "C" __global__ void __launch_bounds__(256, 4) minlstm_fwd_##S(const T* proj, const T* h0, T* out, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggA, TT<T>::A* aggB, int phase) \
-    { minrnn_fwd_body<T, 1>(proj, h0, out, B, Tn, D, chunkLen, nChunks, aggA, aggB, phase); } \
-  extern "C" __global__ void __launch_bounds__(256, 4) mingru_bwd_##S(const T* proj, const T* h0, const T* h, const T* dh, T* dproj, T* dh0, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggP, TT<T>::A* aggQ, int phase) \
-    { minrnn_bwd_body<T, 0>(proj, h0, h, dh, dproj, dh0, B, Tn, D, chunkLen, nChunks, aggP, aggQ, phase); } \
-  extern "C" __global__ void __launch_bounds__(256, 4) minlstm_bwd_##S(const T* proj, const T* h0, const T* h, const T* dh, T* dproj, T* dh0, i64 B, i64 Tn, i64 D, i64 chunkLen, int nChunks, TT<T>::A* aggP, TT<T>::A* aggQ, int phase) \
-    { minrnn_bwd_body<T, 1>(proj, h0, h, dh, dproj, dh0, B, Tn, D, chunkLen, nChunks, aggP, aggQ, phase); }
+  DEF_FUSED(S, T, 1) DEF_FUSED(S, T, 2)
 FOR_FLOAT(DEF_SCAN)
 `;
