@@ -21,7 +21,7 @@ export type {
 export { CudaBackend, registerCudaBackend, cudaStatus } from './backend/cuda/cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
 export { minRnnScan } from './tensor/fused.js';
-export type { MinRnnKind, MinRnnScanOptions, FusedBackend } from './tensor/fused.js';
+export type { MinRnnKind, MinRnnScanOptions } from './tensor/fused.js';
 
 import { registerCudaBackend as registerCuda } from './backend/cuda/cuda.js';
 import { setBackend as selectBackend } from './tensor/engine.js';

@@ -43,6 +43,9 @@ export interface MatmulSpec {
   accumulate: boolean;
 }
 
+/** The two minimal-RNN cells that share a fused gate-math + scan kernel. */
+export type MinRnnKind = 'gru' | 'lstm';
+
 /** (outer, size, inner) layout: the axis of length `size` is reduced/scanned. */
 export interface AxisLayout { outer: number; size: number; inner: number }
 
@@ -115,4 +118,17 @@ export interface Backend {
              indexOuterStride: number): void;
   /** Fused AdamW update, in place on param, m and v. */
   adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, hyper: AdamWHyper): void;
+
+  // Optional fused kernels: a backend may omit them and the op falls back to composite ops
+  // (src/tensor/fused.ts). Both or neither.
+  /**
+   * proj [batch, time, C·dim] (C = 2 for 'gru': hidden, gate; C = 3 for 'lstm': hidden, f, i, the
+   * chunk order of minGRU-pytorch), h0 [batch, dim] or null (zeros) → h [batch, time, dim] with
+   * h_t = a_t·h_{t−1} + b_t, the cell's gates computed on the fly.
+   */
+  minRnnScan?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
+              batch: number, time: number, dim: number): void;
+  /** Gradients of minRnnScan w.r.t. proj (into dproj) and h0 (into dh0, when both are given). */
+  minRnnScanGrad?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
+                  dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void;
 }

@@ -8,10 +8,8 @@
  */
 import { Module, type LayerOptions } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
-import {
-  add, exp, linearScan, log, logScan, logSigmoid, minGruG, minGruLogG, mul, neg, reshape, sigmoid, slice,
-  softplus, split, sub,
-} from '../tensor/ops.js';
+import { add, mul, reshape, slice, split } from '../tensor/ops.js';
+import { minRnnRecurrence, minRnnScan, type MinRnnKind } from '../tensor/fused.js';
 import { describe, formatShape, type Tensor } from '../tensor/tensor.js';
 import type { CellOutput, RecurrentCell, ScanMode } from './cell.js';
 
@@ -27,9 +25,6 @@ export interface MinRnnOptions extends LayerOptions {
 
 const layerOptions = ({ rng, dtype, backend }: LayerOptions): LayerOptions => ({ rng, dtype, backend });
 
-/** The pieces of a linear recurrence, in the space the scan runs in. */
-interface Recurrence { a: Tensor; b: Tensor }
-
 /**
  * Shared machinery of the two cells: input projection, scan, output projection. A subclass says
  * how projected inputs become (a, b) in log and real space, and how one step updates h.
@@ -41,26 +36,21 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
   protected readonly projection: Linear;
   protected readonly toOut: Linear | null;
 
-  constructor(opts: MinRnnOptions, projectionName: string, private readonly chunks: number) {
+  private readonly chunks: number;
+
+  constructor(opts: MinRnnOptions, projectionName: string, private readonly kind: MinRnnKind) {
     super();
     const expansion = opts.expansionFactor ?? 1;
+    this.chunks = kind === 'gru' ? 2 : 3;
     this.dim = opts.dim;
     this.innerDim = Math.trunc(opts.dim * expansion);
     this.scanMode = opts.scan ?? 'log';
     if (!(this.innerDim > 0)) throw new Error(`${this.constructor.name}: dim ${opts.dim} × expansion ${expansion} gives no inner width`);
-    this.projection = this.module(projectionName, new Linear({ ...layerOptions(opts), inFeatures: opts.dim, outFeatures: chunks * this.innerDim, bias: false }));
+    this.projection = this.module(projectionName, new Linear({ ...layerOptions(opts), inFeatures: opts.dim, outFeatures: this.chunks * this.innerDim, bias: false }));
     const projOut = opts.projOut ?? expansion !== 1;
     this.toOut = projOut ? this.module('to_out', new Linear({ ...layerOptions(opts), inFeatures: this.innerDim, outFeatures: opts.dim, bias: false })) : null;
   }
 
-  /** The (hidden, gate...) chunks of the input projection. */
-  private project(x: Tensor): Tensor[] {
-    const proj = this.projection.forward(x);
-    return split(proj, new Array(this.chunks).fill(this.innerDim), -1);
-  }
-
-  protected abstract logRecurrence(parts: Tensor[]): Recurrence;
-  protected abstract realRecurrence(parts: Tensor[]): Recurrence;
 
   private checkInput(x: Tensor, rank: number, what: string): void {
     if (x.rank !== rank || x.shape[rank - 1] !== this.dim) {
@@ -82,18 +72,9 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
   forward(x: Tensor, state?: Tensor | null): CellOutput<Tensor> {
     this.checkInput(x, 3, 'forward');
     if (state) this.checkState(state, x.shape[0], 'forward');
-    const parts = this.project(x);
-    let h: Tensor;
-    if (this.scanMode === 'log') {
-      const { a, b } = this.logRecurrence(parts);
-      // h_0 enters as log h_0 — not log g(h_0), the bug minGRU-pytorch has in minLSTM.
-      const logH0 = state ? log(state) : null;
-      const logH = logScan(a, b, { h0: logH0, axis: 1 });
-      h = exp(logH);
-    } else {
-      const { a, b } = this.realRecurrence(parts);
-      h = linearScan(a, b, { h0: state ?? null, axis: 1 });
-    }
+    // One fused kernel where the backend has it (CUDA); else the log- or real-space scan of ops.
+    // In log space h_0 enters as log h_0 — not log g(h_0), the bug minGRU-pytorch has in minLSTM.
+    const h = minRnnScan(this.kind, this.projection.forward(x), { h0: state ?? null, scan: this.scanMode });
     const T = x.shape[1];
     const last = reshape(slice(h, 1, T - 1, T), [x.shape[0], this.innerDim]);
     return { output: this.toOut ? this.toOut.forward(h) : h, state: last };
@@ -103,7 +84,8 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
   step(x: Tensor, state?: Tensor | null): CellOutput<Tensor> {
     this.checkInput(x, 2, 'step');
     if (state) this.checkState(state, x.shape[0], 'step');
-    const { a, b } = this.realRecurrence(this.project(x));
+    const parts = split(this.projection.forward(x), new Array(this.chunks).fill(this.innerDim), -1);
+    const { a, b } = minRnnRecurrence(this.kind, parts, 'real');
     const h = state ? add(mul(a, state), b) : b;
     return { output: this.toOut ? this.toOut.forward(h) : h, state: h };
   }
@@ -112,17 +94,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
 /** minGRU: z = σ(k), h_t = (1 − z) ⊙ h_{t−1} + z ⊙ g(h̃). Parameters `to_hidden_and_gate`, `to_out`. */
 export class MinGRU extends MinRnn {
   constructor(opts: MinRnnOptions) {
-    super(opts, 'to_hidden_and_gate', 2);
-  }
-
-  protected logRecurrence([hidden, gate]: Tensor[]): Recurrence {
-    // log(1 − z) = −softplus(k), log z = −softplus(−k) = logσ(k)
-    return { a: neg(softplus(gate)), b: add(logSigmoid(gate), minGruLogG(hidden)) };
-  }
-
-  protected realRecurrence([hidden, gate]: Tensor[]): Recurrence {
-    const z = sigmoid(gate);
-    return { a: sigmoid(neg(gate)), b: mul(z, minGruG(hidden)) };
+    super(opts, 'to_hidden_and_gate', 'gru');
   }
 }
 
@@ -132,21 +104,6 @@ export class MinGRU extends MinRnn {
  */
 export class MinLSTM extends MinRnn {
   constructor(opts: MinRnnOptions) {
-    super(opts, 'to_hidden_and_f_i_gate', 3);
-  }
-
-  /** d = log(i/f) = softplus(−k_f) − softplus(−k_i); then f' = σ(−d), i' = σ(d). */
-  private logRatio(f: Tensor, i: Tensor): Tensor {
-    return sub(softplus(neg(f)), softplus(neg(i)));
-  }
-
-  protected logRecurrence([hidden, f, i]: Tensor[]): Recurrence {
-    const d = this.logRatio(f, i);
-    return { a: logSigmoid(neg(d)), b: add(logSigmoid(d), minGruLogG(hidden)) };
-  }
-
-  protected realRecurrence([hidden, f, i]: Tensor[]): Recurrence {
-    const d = this.logRatio(f, i);
-    return { a: sigmoid(neg(d)), b: mul(sigmoid(d), minGruG(hidden)) };
+    super(opts, 'to_hidden_and_f_i_gate', 'lstm');
   }
 }

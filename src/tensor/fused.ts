@@ -3,29 +3,15 @@
  * fallback written in ordinary ops (the reference the fused kernel is tested against).
  *
  * minRnnScan: the minGRU/minLSTM gate math + linear scan from the input projection.
- * A backend offers it through the optional methods of `FusedBackend`; the CUDA backend does.
+ * A backend offers it through the optional minRnnScan/minRnnScanGrad methods; the CUDA backend does.
  */
-import type { Backend, BackendBuffer } from '../backend/backend.js';
+import type { Backend, MinRnnKind } from '../backend/backend.js';
 import {
   add, exp, linearScan, log, logScan, logSigmoid, minGruG, minGruLogG, mul, neg, sigmoid, softplus, split, sub,
 } from './ops.js';
 import { Tensor, describe, formatShape, result } from './tensor.js';
 
-export type MinRnnKind = 'gru' | 'lstm';
-
-/** Optional fused kernels a backend may add to the Backend interface. */
-export interface FusedBackend extends Backend {
-  /**
-   * proj [batch, time, C·dim] (C = 2 for 'gru': hidden, gate; C = 3 for 'lstm': hidden, f, i, the
-   * chunk order of minGRU-pytorch's projection), h0 [batch, dim] or null (zeros) → out h
-   * [batch, time, dim] with h_t = a_t·h_{t−1} + b_t, the cell's gates computed on the fly.
-   */
-  minRnnScan?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
-              batch: number, time: number, dim: number): void;
-  /** Gradients of minRnnScan w.r.t. proj (written to dproj) and h0 (to dh0, when both are given). */
-  minRnnScanGrad?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
-                  dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void;
-}
+export type { MinRnnKind };
 
 export interface MinRnnScanOptions {
   /** Initial state [batch, dim]; absent means zeros. In log mode it must be positive. */
@@ -41,8 +27,7 @@ export interface MinRnnScanOptions {
 
 /** Whether t's backend runs minRnnScan as one kernel. */
 export function hasFusedMinRnn(b: Backend): boolean {
-  const f = b as FusedBackend;
-  return typeof f.minRnnScan === 'function' && typeof f.minRnnScanGrad === 'function';
+  return typeof b.minRnnScan === 'function' && typeof b.minRnnScanGrad === 'function';
 }
 
 /**
@@ -66,7 +51,7 @@ export function minRnnScan(kind: MinRnnKind, proj: Tensor, opts: MinRnnScanOptio
     }
     if (h0.backend !== proj.backend) throw new Error(`minRnnScan(${kind}): h0 is on ${h0.backend.name}, proj on ${proj.backend.name}`);
   }
-  const b = proj.backend as FusedBackend;
+  const b = proj.backend;
   if (opts.fused === false || !hasFusedMinRnn(b)) return composite(kind, proj, h0, dim, opts.scan ?? 'log');
 
   const out = b.alloc(batch * time * dim, proj.dtype);
@@ -84,30 +69,27 @@ export function minRnnScan(kind: MinRnnKind, proj: Tensor, opts: MinRnnScanOptio
   return h;
 }
 
-/** The same function in ordinary ops (what src/cells/min-rnn.ts computes). */
+/** The recurrence h_t = a_t ⊙ h_{t−1} + b_t of a minGRU/minLSTM, in log or real space. */
+export interface MinRnnRecurrence { a: Tensor; b: Tensor }
+
+/**
+ * The cells' gate math from the projection's chunks (hidden, gate) or (hidden, f, i), the one
+ * definition shared by the composite scan and the cells' step():
+ *  - real space: gru a = σ(−k), b = σ(k)·g(h̃); lstm a = σ(−d), b = σ(d)·g(h̃), d = log(i/f)
+ *  - log space: the logs of the same, computed without forming them (−softplus, logσ, log g).
+ */
+export function minRnnRecurrence(kind: MinRnnKind, parts: readonly Tensor[], space: 'log' | 'real'): MinRnnRecurrence {
+  const [hidden, k1] = parts;
+  // gru: the gate logit k; lstm: d = log(i/f) = softplus(−k_f) − softplus(−k_i), so f' = σ(−d), i' = σ(d)
+  const k = kind === 'gru' ? k1 : sub(softplus(neg(k1)), softplus(neg(parts[2])));
+  if (space === 'log') return { a: logSigmoid(neg(k)), b: add(logSigmoid(k), minGruLogG(hidden)) };
+  return { a: sigmoid(neg(k)), b: mul(sigmoid(k), minGruG(hidden)) };
+}
+
+/** The same function in ordinary ops: the reference the fused kernels are tested against. */
 function composite(kind: MinRnnKind, proj: Tensor, h0: Tensor | null, dim: number, mode: 'log' | 'real'): Tensor {
   const parts = split(proj, new Array(kind === 'gru' ? 2 : 3).fill(dim), -1);
-  const [hidden, k1] = parts;
-  if (mode === 'log') {
-    let a: Tensor, bb: Tensor;
-    if (kind === 'gru') {
-      a = neg(softplus(k1));
-      bb = add(logSigmoid(k1), minGruLogG(hidden));
-    } else {
-      const d = sub(softplus(neg(k1)), softplus(neg(parts[2])));
-      a = logSigmoid(neg(d));
-      bb = add(logSigmoid(d), minGruLogG(hidden));
-    }
-    return exp(logScan(a, bb, { h0: h0 ? log(h0) : null, axis: 1 }));
-  }
-  let a: Tensor, bb: Tensor;
-  if (kind === 'gru') {
-    a = sigmoid(neg(k1));
-    bb = mul(sigmoid(k1), minGruG(hidden));
-  } else {
-    const d = sub(softplus(neg(k1)), softplus(neg(parts[2])));
-    a = sigmoid(neg(d));
-    bb = mul(sigmoid(d), minGruG(hidden));
-  }
-  return linearScan(a, bb, { h0, axis: 1 });
+  const { a, b } = minRnnRecurrence(kind, parts, mode);
+  if (mode === 'log') return exp(logScan(a, b, { h0: h0 ? log(h0) : null, axis: 1 }));
+  return linearScan(a, b, { h0, axis: 1 });
 }

@@ -13,7 +13,7 @@
  * (used by src/tensor/fused.ts), and synchronize(), emptyCache(), memoryStats().
  */
 import type {
-  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
+  MinRnnKind, AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
   StridedView, UnaryOp,
 } from '../backend.js';
 import { registerBackend } from '../../tensor/engine.js';
@@ -34,7 +34,6 @@ import { SCAN_SOURCE } from './kernels/scan.js';
 export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE } as const;
 type ModuleName = keyof typeof MODULES;
 
-export type MinRnnKind = 'gru' | 'lstm';
 
 class CudaBuffer implements BackendBuffer {
   freed = false;
