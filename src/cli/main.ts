@@ -8,12 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { enableCpuThreads } from '../backend/cpu/threads-node.js';
+import { registerCudaBackend } from '../backend/cuda/cuda.js';
+import { setBackend } from '../tensor/engine.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerGenerate } from './generate.js';
 import { registerTrain } from './train.js';
-import { positiveInt, runCli } from './errors.js';
+import { UserError, positiveInt, runCli } from './errors.js';
 
 const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerTrain, registerGenerate, registerEval, registerBench];
 
@@ -54,17 +56,30 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/** Makes `name` the backend new tensors are created on; a missing GPU is the user's to fix. */
+function selectDevice(name: string): void {
+  if (name !== 'cpu' && name !== 'cuda') throw new UserError(`unknown device '${name}' (RECUR_DEVICE or --device: cpu or cuda)`);
+  registerCudaBackend(); // loads nothing until selected
+  try {
+    setBackend(name);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('recur');
   program
     .description('Modern recurrent sequence models (minGRU, minLSTM, LRU, ...) in TypeScript: train, generate, benchmark.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .addOption(new Option('--threads <n>', 'CPU threads for large matmuls (default: all cores)').argParser(positiveInt('--threads')))
+    .addOption(new Option('--device <name>', 'where tensors live and kernels run (default: $RECUR_DEVICE or cpu)').choices(['cpu', 'cuda']))
     .showSuggestionAfterError(true);
 
   program.hook('preAction', () => {
-    const { threads } = program.opts<{ threads?: number }>();
+    const { threads, device } = program.opts<{ threads?: number; device?: string }>();
     enableCpuThreads(threads === undefined ? {} : { threads });
+    selectDevice(device ?? process.env.RECUR_DEVICE ?? 'cpu');
   });
 
   for (const register of COMMANDS) register(program);
