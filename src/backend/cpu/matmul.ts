@@ -277,7 +277,8 @@ export function initMatmulWasm(): Promise<boolean> {
  * attached to the shared wasm memory right away (requires shared WebAssembly.Memory support).
  */
 export function setMatmulThreadPool(p: MatmulThreadPool | null): void {
-  if (pool && pool !== p) pool.detach?.();
+  if (pool === p) return;
+  if (pool) pool.detach?.();
   pool = p;
   if (!p) return;
   const st = getWasm();
@@ -316,10 +317,13 @@ export function matmulInfo(): { wasm: boolean; shared: boolean; tile: string; fm
 
 // ------------------------------------------------------------------------------------------ entry
 
+const SPEC_INTS = ['batch', 'm', 'n', 'k', 'aOffset', 'bOffset', 'cOffset', 'aBatchStride', 'bBatchStride'] as const;
+
 function checkSpec(a: FloatArray, b: FloatArray, c: FloatArray, s: MatmulSpec): void {
   const { batch, m, n, k } = s;
-  for (const [name, v] of Object.entries({ batch, m, n, k, aOffset: s.aOffset, bOffset: s.bOffset, cOffset: s.cOffset, aBatchStride: s.aBatchStride, bBatchStride: s.bBatchStride })) {
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`matmul: ${name} must be a non-negative integer, got ${v}`);
+  for (let i = 0; i < SPEC_INTS.length; i++) {
+    const v = s[SPEC_INTS[i]!];
+    if (!Number.isInteger(v) || v < 0) throw new RangeError(`matmul: ${SPEC_INTS[i]} must be a non-negative integer, got ${v}`);
   }
   if (a.constructor !== c.constructor || b.constructor !== c.constructor) throw new TypeError('matmul: a, b and c must have the same element type');
   if (batch === 0 || m === 0 || n === 0) return;

@@ -8,23 +8,28 @@
 import { buildKernelModule, type KernelConfig, type KernelExports } from './kernels.js';
 import { hasRelaxedSimd } from './emitter.js';
 
-/** Register tile, per instruction set (measured on Zen 5 / V8 11.3: 5×8 mul+add ≈ 53 GFLOP/s in L1). */
+/** Register tile and cache blocking. */
 export interface GemmShape {
+  /** rows × columns of the register tile of C */
   mr: number;
   nr: number;
+  /** k-steps per packed block (A micro-panel 5 KB, B micro-panel 8 KB: L1) */
   kc: number;
+  /** max rows of op(A) per packed block (240×256×4 = 240 KB: L2) */
   mc: number;
-  nc: number;
+  /** f32x4.relaxed_madd available */
   fma: boolean;
 }
 
 export function gemmShape(): GemmShape {
-  // With a fused multiply-add no temporary register is needed, so a 6×8 tile fits in 15 xmm
-  // registers; with mul+add the 5×8 tile is the largest that does not spill.
+  // Micro-kernel alone, in L1, on Zen 5 / Node 20 (V8 11.3, mul+add): 5×8 ≈ 53 GFLOP/s,
+  // 2×16 ≈ 52, 4×8 ≈ 45, 6×8 ≈ 29 (spills: 12 accumulators + 2 B + A + a temporary exceed the
+  // 15 allocatable xmm registers). With a fused multiply-add the temporary is not needed, so
+  // 6×8 fits (≈ 58 GFLOP/s with --experimental-wasm-relaxed-simd). Unrolling the k-loop made
+  // things worse (TurboFan hoists all loads of the unrolled body and spills).
   const fma = hasRelaxedSimd();
   const mr = fma ? 6 : 5;
-  const nr = 8;
-  return { mr, nr, kc: 256, mc: mr * 48, nc: 2048, fma };
+  return { mr, nr: 8, kc: 256, mc: mr * 48, fma };
 }
 
 /** Wasm page size and the shared memory's declared maximum (1 GiB: pointers stay below 2^30). */
