@@ -116,6 +116,12 @@ export interface Backend {
   /** The transpose of gather: out = 0, then out[o, index[..], i] += src[o, j, i]. */
   scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number,
              indexOuterStride: number): void;
+  /**
+   * Inverted-dropout mask: out[i] = keep ? 1/(1 − p) : 0, keep ⇔ dropoutHash(key, i) ≥ threshold
+   * with threshold = ⌊p·2³²⌋ (see src/tensor/random.ts). The same integer hash on every backend,
+   * so a seed gives the same mask everywhere, generated where the data lives.
+   */
+  dropoutMask(out: BackendBuffer, p: number, key: readonly [number, number]): void;
   /** Fused AdamW update, in place on param, m and v. */
   adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, hyper: AdamWHyper): void;
 

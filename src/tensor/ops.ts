@@ -771,18 +771,19 @@ export function logScan(logA: Tensor, logB: Tensor, opts: ScanOptions = {}): Ten
 // ---------------------------------------------------------------------------------------------
 // dropout
 
-/** Inverted dropout: zeroes a fraction p of x and rescales the rest; identity when p = 0. */
+/**
+ * Inverted dropout: zeroes a fraction p of x and rescales the rest; identity when p = 0. The mask
+ * is made on x's backend from a key drawn from rng (the same mask on every backend).
+ */
 export function dropout(x: Tensor, p: number, rng: Rng = globalRng): Tensor {
-  if (p < 0 || p >= 1) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
   if (p === 0) return mul(x, 1);
-  const mask = new Float64Array(x.size);
-  rng.fillUniform(mask);
-  const scale = 1 / (1 - p);
-  for (let i = 0; i < mask.length; i++) mask[i] = mask[i] >= p ? scale : 0;
-  const buffer = x.backend.alloc(x.size, x.dtype);
-  x.backend.write(buffer, x.dtype === 'f64' ? mask : Float32Array.from(mask));
-  const m = Tensor.fromBuffer(x.backend, buffer, x.shape, x.dtype);
-  const y = mul(x, m);
-  if (!y.node) m.dispose(); // else y's backward reads the mask: the enclosing scope frees it
+  requireFloat('dropout', x);
+  const maskBuffer = x.backend.alloc(x.size, x.dtype);
+  x.backend.dropoutMask(maskBuffer, p, [rng.nextU32(), rng.nextU32()]);
+  const mask = Tensor.fromBuffer(x.backend, maskBuffer, x.shape, x.dtype);
+  const y = mul(x, mask);
+  // The mask is what mul's backward reads: keep it when a graph was recorded.
+  if (!y.requiresGrad) mask.dispose();
   return y;
 }

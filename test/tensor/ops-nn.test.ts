@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ops from '../../src/tensor/ops.js';
 import { fromHost, tensor } from '../../src/tensor/creation.js';
-import { Rng } from '../../src/tensor/random.js';
+import { Rng, dropoutHash } from '../../src/tensor/random.js';
 import { scope } from '../../src/tensor/tensor.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { assertClose, broadcastShape, checkOp, ravelBroadcast, ref, stridesOf, unravel, type Ref } from '../helpers/gradcheck.js';
@@ -407,9 +407,9 @@ test('dropout: mean preserved, fraction zeroed ≈ p, deterministic under a seed
   checkOp({
     name: 'dropout gradient', shapes: [[4, 5]], fn: (x) => ops.dropout(x, 0.4, new Rng(77)),
     reference: (x) => {
-      const r = new Rng(77), m = new Float64Array(20);
-      r.fillUniform(m);
-      return { data: x.data.map((v, i) => (m[i] >= 0.4 ? v / 0.6 : 0)), shape: x.shape };
+      // the documented mask: element i is kept when dropoutHash(key, i) ≥ ⌊p·2³²⌋, key = two draws of the Rng
+      const r = new Rng(77), k0 = r.nextU32(), k1 = r.nextU32();
+      return { data: x.data.map((v, i) => (dropoutHash(k0, k1, i) >= Math.floor(0.4 * 2 ** 32) ? v / 0.6 : 0)), shape: x.shape };
     },
   });
 });

@@ -1,7 +1,7 @@
 /** The PRNG (xoshiro128** seeded by splitmix32): pinned outputs, uniform range, normal moments, state. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng, manualSeed, globalRng } from '../../src/tensor/random.js';
+import { Rng, manualSeed, globalRng, dropoutHash, dropoutThreshold } from '../../src/tensor/random.js';
 import { rand, randn } from '../../src/tensor/creation.js';
 import { scope } from '../../src/tensor/tensor.js';
 
@@ -99,4 +99,15 @@ test('rand / randn draw from the given Rng (or the global one after manualSeed),
     assert.deepEqual(globalRng.getState(), (() => { const x = new Rng(123); x.fillNormal(new Float64Array(3)); return x.getState(); })());
     assert.equal(randn([3]).dtype, 'f32');
   });
+});
+
+test('dropoutHash is pinned: the device-side mask function never changes silently', () => {
+  assert.deepEqual([0, 1, 2, 3, 1000].map((i) => dropoutHash(1, 2, i)), [779996176, 825666927, 867435477, 860889996, 1214819237]);
+  assert.equal(dropoutThreshold(0), 0);
+  assert.equal(dropoutThreshold(0.5), 2 ** 31);
+  // keep rate over many elements ≈ 1 − p
+  let kept = 0;
+  const n = 200_000, t = dropoutThreshold(0.3);
+  for (let i = 0; i < n; i++) if (dropoutHash(0xdeadbeef, 12345, i) >= t) kept++;
+  assert.ok(Math.abs(kept / n - 0.7) < 0.005, `keep rate ${kept / n}`);
 });

@@ -11,6 +11,7 @@ import * as ew from './elementwise.js';
 import * as red from './reduce.js';
 import { scan, scanGrad } from './scan.js';
 import { matmul } from './matmul.js';
+import { dropoutHash, dropoutThreshold } from '../../tensor/random.js';
 
 class CpuBuffer implements BackendBuffer {
   constructor(readonly data: HostArray, readonly dtype: DType) {}
@@ -110,6 +111,11 @@ export class CpuBackend implements Backend {
   }
   scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number, indexOuterStride: number): void {
     red.scatterAdd(d(src), d(index), d(out), layout, k, indexOuterStride);
+  }
+  dropoutMask(out: BackendBuffer, p: number, [k0, k1]: readonly [number, number]): void {
+    const o = d(out);
+    const threshold = dropoutThreshold(p), scale = 1 / (1 - p);
+    for (let i = 0; i < o.length; i++) o[i] = dropoutHash(k0, k1, i) >= threshold ? scale : 0;
   }
   adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, h: AdamWHyper): void {
     const p = d(param), g = d(grad), mm = d(m), vv = d(v);

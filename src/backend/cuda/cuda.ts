@@ -17,6 +17,7 @@ import type {
   StridedView, UnaryOp,
 } from '../backend.js';
 import { registerBackend } from '../../tensor/engine.js';
+import { dropoutThreshold } from '../../tensor/random.js';
 import { CachingAllocator, type AllocatorStats, type Block } from './allocator.js';
 import { compile, nvrtcArch } from './compiler.js';
 import {
@@ -371,6 +372,14 @@ export class CudaBackend implements Backend {
     if (total === 0) return;
     this.launch('elementwise', `where_${SUFFIX[buf(cond.buffer).dtype]}_${SUFFIX[o.dtype]}`, [this.blocks(total)], 256,
       [ptr(cond.buffer), ptr(a.buffer), ptr(b.buffer), ptr(o), arg]);
+  }
+
+  dropoutMask(out: BackendBuffer, p: number, [k0, k1]: readonly [number, number]): void {
+    const o = buf(out);
+    if (o.length === 0) return;
+    // u32 kernel arguments travel as their bit patterns in an Int32Array
+    this.launch('elementwise', `dropout_mask_${floatSuffix(o.dtype, 'dropoutMask')}`, [this.blocks(o.length)], 256,
+      [ptr(o), i64(o.length), i32(k0 | 0), i32(k1 | 0), i32(dropoutThreshold(p) | 0), f64(1 / (1 - p))]);
   }
 
   adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, h: AdamWHyper): void {

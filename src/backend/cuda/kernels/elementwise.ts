@@ -177,6 +177,18 @@ template <class C, class T> __device__ void where_body(const C* c, const T* a, c
   }
 }
 
+/** murmur3's finaliser; dropout_hash is dropoutHash of src/tensor/random.ts, bit for bit. */
+__device__ __forceinline__ unsigned int fmix32(unsigned int h) {
+  h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; h *= 0xc2b2ae35u; h ^= h >> 16; return h;
+}
+template <class T> __device__ void dropout_mask_body(T* out, i64 n, unsigned int k0, unsigned int k1, unsigned int threshold, double scale) {
+  typedef typename TT<T>::A A;
+  GRID_LOOP(i, n) {
+    unsigned int h = fmix32(fmix32(((unsigned int)i * 0x9e3779b9u) ^ k0) ^ k1);
+    TT<T>::st(out, i, (A)(h >= threshold ? scale : 0.0));
+  }
+}
+
 /** AdamW in double arithmetic, as the CPU backend computes it (values stored in T). */
 template <class T> __device__ void adamw_body(T* p, const T* g, T* m, T* v, i64 n, double beta1, double beta2,
                                              double eps, double decay, double step, double c2) {
@@ -206,6 +218,9 @@ extern "C" __global__ void copy_8(const u64* src, u64* dst, Strided s) { copy_bo
   extern "C" __global__ void unary_grad_##S(int op, const T* x, const T* y, const T* dy, T* out, i64 n) { unary_grad_body<T>(op, x, y, dy, out, n); } \
   extern "C" __global__ void adamw_##S(T* p, const T* g, T* m, T* v, i64 n, double b1, double b2, double eps, double decay, double step, double c2) { adamw_body<T>(p, g, m, v, n, b1, b2, eps, decay, step, c2); }
 FOR_FLOAT(DEF_UNARY)
+
+#define DEF_DROPOUT(S, T) extern "C" __global__ void dropout_mask_##S(T* out, i64 n, unsigned int k0, unsigned int k1, unsigned int threshold, double scale) { dropout_mask_body<T>(out, n, k0, k1, threshold, scale); }
+FOR_FLOAT(DEF_DROPOUT)
 
 #define DEF_BINARY(S, T) extern "C" __global__ void binary_##S(int op, const T* a, const T* b, T* out, Strided s) { binary_body<T>(op, a, b, out, s); }
 FOR_ALL(DEF_BINARY)
