@@ -79,8 +79,14 @@ export function registerBench(program: Command): void {
     .option('--steps <n>', 'maximum steps (default: the preset\'s)', positiveInt('--steps'))
     .option('--cell <name>', 'recurrent cell (default mingru)')
     .option('--seed <n>', 'random seed', positiveInt('--seed'))
+    .option('--lr <x>', 'peak learning rate (default: the preset\'s)', (v: string) => {
+      const x = Number(v);
+      if (!(x > 0)) throw new UserError(`--lr must be a positive number, got '${v}'`);
+      return x;
+    })
+    .option('--eval-every <n>', 'evaluate every n steps (default: the preset\'s)', positiveInt('--eval-every'))
     .option('--out <dir>', 'write <dir>/selective-copy-<preset>.{json,md}', 'bench/results')
-    .action(async (opts: { preset: 'cpu' | 'paper' | 'demo'; steps?: number; cell?: string; seed?: number; out: string }) => {
+    .action(async (opts: { preset: 'cpu' | 'paper' | 'demo'; steps?: number; cell?: string; seed?: number; lr?: number; evalEvery?: number; out: string }) => {
       const { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } = await import('../train/selective-copy.js');
       const { createReport, toMarkdown, writeReport } = await import('../../bench/report.js');
       const { Progress } = await import('./progress.js');
@@ -89,6 +95,8 @@ export function registerBench(program: Command): void {
         ...base,
         steps: opts.steps ?? base.steps,
         seed: opts.seed ?? base.seed,
+        lr: opts.lr ?? base.lr,
+        evalEvery: opts.evalEvery ?? base.evalEvery,
         model: { ...base.model, cell: opts.cell ?? base.model.cell },
       };
       const progress = new Progress({ total: run.steps, label: `selective-copy (${opts.preset})` });
