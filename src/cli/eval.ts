@@ -3,8 +3,7 @@
  * whole text, read as one stream in consecutive windows with the state carried between them.
  */
 import type { Command } from 'commander';
-import { disposeTensorTree, loadCheckpoint } from '../train/checkpoint.js';
-import { evaluateStream, modelFromCheckpoint, storedTraining, tokenizerFromCheckpoint } from '../train/lm-trainer.js';
+import { evaluateStream, openCheckpoint, storedTraining } from '../train/lm-trainer.js';
 import { encodeForCheckpoint } from './generate.js';
 import { Progress, formatDuration, formatRate } from './progress.js';
 import { asUserErrors, positiveIntFlag, readTextFile } from './train.js';
@@ -18,15 +17,8 @@ interface EvalFlags {
 
 export async function runEval(f: EvalFlags): Promise<void> {
   const { text, info } = await readTextFile(f.text);
-  const ckpt = await loadCheckpoint(f.checkpoint);
-  let model;
+  const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint);
   try {
-    model = modelFromCheckpoint(ckpt);
-  } finally {
-    disposeTensorTree(ckpt.weights);
-  }
-  try {
-    const tokenizer = tokenizerFromCheckpoint(ckpt);
     const tokens = encodeForCheckpoint(tokenizer, text, `--text '${f.text}'`);
     let seq = f.seq;
     if (seq === undefined) {

@@ -6,8 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Command } from 'commander';
 import { CharTokenizer, type Tokenizer } from '../data/tokenizer.js';
-import { disposeTensorTree, loadCheckpoint } from '../train/checkpoint.js';
-import { modelFromCheckpoint, tokenizerFromCheckpoint } from '../train/lm-trainer.js';
+import { openCheckpoint } from '../train/lm-trainer.js';
 import { UserError } from './errors.js';
 import { asUserErrors, nonNegativeIntFlag, nonNegativeNumberFlag, positiveIntFlag } from './train.js';
 
@@ -42,15 +41,8 @@ function writeFlushed(s: string): Promise<void> {
 }
 
 export async function runGenerate(f: GenerateFlags): Promise<void> {
-  const ckpt = await loadCheckpoint(f.checkpoint);
-  let model;
+  const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint);
   try {
-    model = modelFromCheckpoint(ckpt);
-  } finally {
-    disposeTensorTree(ckpt.weights);
-  }
-  try {
-    const tokenizer = tokenizerFromCheckpoint(ckpt);
     if (!model.generate) throw new UserError(`the '${ckpt.config.model.kind}' model of this checkpoint cannot generate`);
     let prompt = f.prompt;
     if (prompt === undefined) {

@@ -68,7 +68,7 @@ async function writeAll(fh: fs.FileHandle, bytes: Uint8Array): Promise<void> {
 }
 
 /** Makes a rename durable; some platforms (Windows) cannot fsync a directory, which is harmless. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let dh: fs.FileHandle | undefined;
   try {
     dh = await fs.open(dir, 'r');

@@ -20,7 +20,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
-import { readSafetensorsWithMetadata, writeFileAtomic, writeSafetensors } from '../io/files.js';
+import { readSafetensorsWithMetadata, syncDirectory, writeFileAtomic, writeSafetensors } from '../io/files.js';
 import type { OptimizerMeta, OptimizerState } from '../optim/optimizer.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { TokenizerJSON } from '../data/tokenizer.js';
@@ -99,18 +99,6 @@ export const checkpointName = (step: number): string => `ckpt-${String(step).pad
 const CKPT_RE = /^ckpt-\d+$/;
 const TMP_PREFIX = '.tmp-ckpt-';
 
-async function syncDir(dir: string): Promise<void> {
-  let dh: fs.FileHandle | undefined;
-  try {
-    dh = await fs.open(dir, 'r');
-    await dh.sync();
-  } catch {
-    // some platforms cannot fsync a directory
-  } finally {
-    await dh?.close().catch(() => undefined);
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   return fs.stat(path).then(() => true, () => false);
 }
@@ -153,11 +141,11 @@ export async function saveCheckpoint(runDir: string, step: number, files: Checkp
   try {
     for (const [file, { tensors, metadata }] of Object.entries(files.tensors)) await io.writeSafetensors(nodePath.join(tmp, file), tensors, metadata);
     for (const [file, doc] of Object.entries(files.json)) await io.writeFile(nodePath.join(tmp, file), `${JSON.stringify(doc, null, 2)}\n`);
-    await syncDir(tmp);
+    await syncDirectory(tmp);
     // A directory of this name not named by latest.json is a leftover (a crash after the rename).
     await fs.rm(finalDir, { recursive: true, force: true });
     await fs.rename(tmp, finalDir);
-    await syncDir(runDir);
+    await syncDirectory(runDir);
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw e;

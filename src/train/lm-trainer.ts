@@ -23,19 +23,21 @@ import { StreamBatcher, consecutiveWindows, randomWindows, splitTrainVal, valida
 import { writeFileAtomic } from '../io/files.js';
 import { BigramLM } from '../models/bigram.js';
 import { RecurrentLM, resolveLMConfig, type GenerateOptions, type RecurrentLMConfig } from '../models/recurrent-lm.js';
+import type { DType } from '../backend/backend.js';
 import { convertLike, type Module } from '../nn/module.js';
 import { AdamW } from '../optim/adamw.js';
 import { warmupCosineSchedule, type Schedule } from '../optim/schedule.js';
 import { fromHost } from '../tensor/creation.js';
-import { noGrad } from '../tensor/engine.js';
+import { getBackend, noGrad } from '../tensor/engine.js';
 import { argmax, crossEntropy, reshape, slice } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 import {
-  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, flattenTensorTree, mapTensorTree, saveCheckpoint,
+  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, loadCheckpoint, flattenTensorTree, mapTensorTree, saveCheckpoint,
   type CheckpointConfig, type CheckpointFiles, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
 import { figureSvg, type ChartSpec } from './plot.js';
+import { MixedPrecision, TRAIN_DTYPES, precisionUnsupported, type TrainDtype } from './precision.js';
 import { NonFiniteError, trainStep } from './step.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,7 +58,8 @@ export interface ModelKind {
   /** The spec's kind, as stored in checkpoints ('recurrent-lm', 'bigram', …). */
   kind: string;
   spec(args: TrainArgs, vocabSize: number): ModelSpec;
-  create(config: ModelSpec['config'], rng: Rng): CharLM;
+  /** dtype: of the parameters (default f32; bf16 for the working copies of --dtype bf16). */
+  create(config: ModelSpec['config'], rng: Rng, dtype?: DType): CharLM;
 }
 
 const recurrentLM: ModelKind = {
@@ -68,14 +71,14 @@ const recurrentLM: ModelKind = {
       dropout: a.dropout, norm: a.norm, scan: a.scan, residual: a.residual,
     }) as unknown as ModelSpec['config'],
   }),
-  create: (config, rng) => new RecurrentLM(config as unknown as RecurrentLMConfig, { rng }) as unknown as CharLM,
+  create: (config, rng, dtype) => new RecurrentLM(config as unknown as RecurrentLMConfig, { rng, dtype }) as unknown as CharLM,
 };
 
 /** The bigram baseline: a V × V logit table; every architecture flag is ignored. */
 const bigram: ModelKind = {
   kind: 'bigram',
   spec: (_a, vocabSize) => ({ kind: 'bigram', config: { vocabSize } }),
-  create: (config) => new BigramLM({ vocabSize: config.vocabSize }) as unknown as CharLM,
+  create: (config, _rng, dtype) => new BigramLM({ vocabSize: config.vocabSize }, { dtype }) as unknown as CharLM,
 };
 
 /** Model kinds other than 'recurrent-lm', by the name `--model` uses. */
@@ -98,12 +101,12 @@ function kindForName(name: string): ModelKind {
 }
 
 /** Builds the model a spec describes (from a checkpoint); a CheckpointError when this build cannot. */
-export function createModel(spec: ModelSpec, rng: Rng): CharLM {
+export function createModel(spec: ModelSpec, rng: Rng, dtype?: DType): CharLM {
   const kinds = [recurrentLM, ...extraKinds.values()];
   const kind = kinds.find((k) => k.kind === spec.kind);
   if (!kind) throw new CheckpointError(`the checkpoint holds a '${spec.kind}' model, which this recur cannot build (it knows: ${kinds.map((k) => k.kind).join(', ')})`);
   try {
-    return kind.create(spec.config, rng);
+    return kind.create(spec.config, rng, dtype);
   } catch (e) {
     throw new CheckpointError(`the checkpoint's model cannot be built: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -119,6 +122,26 @@ export function modelFromCheckpoint(ckpt: LoadedCheckpoint, rng = new Rng(0)): C
     throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json (another model's weights?): ${e instanceof Error ? e.message : String(e)}`);
   }
   return model;
+}
+
+/**
+ * A checkpoint directory ready for inference: the model with its weights (the loaded tensors are
+ * freed once copied in) and the tokenizer. The caller disposes the model.
+ */
+export async function openCheckpoint(dir: string): Promise<{ ckpt: LoadedCheckpoint; model: CharLM; tokenizer: Tokenizer }> {
+  const ckpt = await loadCheckpoint(dir);
+  let model: CharLM;
+  try {
+    model = modelFromCheckpoint(ckpt);
+  } finally {
+    disposeTensorTree(ckpt.weights);
+  }
+  try {
+    return { ckpt, model, tokenizer: tokenizerFromCheckpoint(ckpt) };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }
 
 export function tokenizerFromCheckpoint(ckpt: LoadedCheckpoint): Tokenizer {
@@ -174,12 +197,17 @@ export interface TrainArgs {
   logEvery: number;
   /** Validation windows (evenly spaced over the held-out text; 0 = all of it). */
   valWindows: number;
+  /**
+   * Training precision: 'f32', or 'bf16' working copies of f32 master weights (CUDA only; see
+   * src/train/precision.ts). Checkpoints hold f32 weights either way. Absent means f32.
+   */
+  dtype?: TrainDtype;
 }
 
 export const DEFAULT_TRAIN_ARGS: TrainArgs = {
   model: 'mingru', dim: 128, depth: 2, expansion: 2, conv: 4, ffMult: 4, dropout: 0, norm: 'rms', residual: 'add', scan: 'log',
   lr: 1e-3, weightDecay: 0.1, warmup: 0, schedule: 'constant', clip: 1, batch: 32, seq: 128, steps: 1000, seed: 1,
-  stateful: false, evalEvery: 100, saveEvery: 0, logEvery: 10, valWindows: 64,
+  stateful: false, evalEvery: 100, saveEvery: 0, logEvery: 10, valWindows: 64, dtype: 'f32',
 };
 
 export interface Preset {
@@ -228,6 +256,7 @@ export function checkTrainArgs(a: TrainArgs): TrainArgs {
   if (a.residual !== 'add' && a.residual !== 'mul') bad(`residual must be add or mul, got ${a.residual}`);
   if (a.scan !== 'log' && a.scan !== 'real') bad(`scan must be log or real, got ${a.scan}`);
   if (a.schedule !== 'constant' && a.schedule !== 'cosine') bad(`schedule must be constant or cosine, got ${a.schedule}`);
+  if (a.dtype !== undefined && !TRAIN_DTYPES.includes(a.dtype)) bad(`dtype must be ${TRAIN_DTYPES.join(' or ')}, got ${a.dtype}`);
   kindForName(a.model);
   return a;
 }
@@ -355,7 +384,10 @@ export class LMTrainer {
   readonly args: TrainArgs;
   readonly tokenizer: Tokenizer;
   readonly spec: ModelSpec;
+  /** The model with the master weights: what the optimizer updates, validation and checkpoints use. */
   readonly model: CharLM;
+  /** bf16 working copies of the master weights (with --dtype bf16), null in f32 runs. */
+  readonly precision: MixedPrecision | null;
   readonly optimizer: AdamW;
   readonly textInfo: TextInfo;
   readonly trainTokens: Int32Array;
@@ -387,10 +419,18 @@ export class LMTrainer {
     }
     if (val.length < 2) throw new TrainConfigError(`the validation split (last 10%) has ${val.length} character(s); the text is too short (need at least 20 characters)`);
     this.valWindows = validationWindows(val, args.seq, args.valWindows);
+    const unsupported = precisionUnsupported(args.dtype ?? 'f32', getBackend().name);
+    if (unsupported) throw new TrainConfigError(unsupported);
     this.spec = spec ?? kindForName(args.model).spec(args, tokenizer.vocabSize);
     this.modelRng = new Rng(args.seed);
     this.dataRng = new Rng(args.seed + DATA_SEED_OFFSET);
-    this.model = spec ? createModel(spec, this.modelRng) : kindForName(args.model).create(this.spec.config, this.modelRng);
+    this.model = spec ? createModel(spec, this.modelRng) : kindForName(args.model).create(this.spec.config, this.modelRng, 'f32');
+    try {
+      this.precision = args.dtype === 'bf16' ? this.workingCopies('bf16') : null;
+    } catch (e) {
+      this.model.dispose();
+      throw e;
+    }
     // nanoGPT's grouping: weight decay on matrices (and embeddings), none on gains and biases.
     const params = this.model.parameters();
     this.optimizer = new AdamW([
@@ -402,6 +442,22 @@ export class LMTrainer {
       ? warmupCosineSchedule({ warmupSteps: Math.min(args.warmup, args.steps), totalSteps: args.steps, minFactor: 0.1 })
       : (s) => (s < args.warmup ? (s + 1) / args.warmup : 1);
     this.resumedLogBytes = resumedLogBytes;
+  }
+
+  /**
+   * The working model of a mixed-precision run: the same architecture in `dtype`, built with the
+   * model generator (its dropouts draw from it, as the master's would in an f32 run) whose state
+   * is put back afterwards, so initialisation and masks match the f32 run's.
+   */
+  private workingCopies(dtype: DType): MixedPrecision {
+    const rngState = this.modelRng.getState();
+    const working = createModel(this.spec, this.modelRng, dtype);
+    this.modelRng.setState(rngState);
+    if (working.parameters().some((p) => p.dtype !== dtype)) {
+      working.dispose();
+      throw new TrainConfigError(`the '${this.spec.kind}' model does not build with ${dtype} parameters, so it cannot train with --dtype ${dtype}`);
+    }
+    return new MixedPrecision(this.model, working);
   }
 
   /** A new run: tokenizer from the text, model initialised from the seed. */
@@ -450,8 +506,9 @@ export class LMTrainer {
     } catch (e) {
       throw new CheckpointError(`checkpoint '${ckpt.dir}' cannot be resumed: ${e instanceof Error ? e.message : String(e)}`);
     }
-    // Own copies on the parameters' backend (the caller disposes the checkpoint's tensors).
-    const like = this.model.parameters()[0]!;
+    // Own copies on the parameters' backend, in the dtype the training forward runs in (the
+    // caller disposes the checkpoint's tensors).
+    const like = (this.precision?.working ?? this.model).parameters()[0]!;
     this.carried = this.streams && ckpt.carried ? mapTensorTree(ckpt.carried, (x) => {
       const c = x.dtype === 'i32' ? x : convertLike(x, like);
       return (c === x ? x.detach() : c).keep();
@@ -492,11 +549,16 @@ export class LMTrainer {
     const stateful = this.streams !== null;
     let r;
     try {
-      r = await trainStep(this.model, this.optimizer, () => {
-        const out = this.model.loss(fromHost(tokens, [B, T + 1]), prev);
+      const forward = (this.precision?.working ?? this.model) as CharLM;
+      const computeLoss = () => {
+        const out = forward.loss(fromHost(tokens, [B, T + 1]), prev);
         if (stateful) nextState = mapTensorTree(out.state, (x) => x.detach().keep());
         return out.loss;
-      }, { clip: this.args.clip, step: this.step + 1 });
+      };
+      const opts = { clip: this.args.clip, step: this.step + 1 };
+      r = this.precision
+        ? await this.precision.step(this.optimizer, computeLoss, opts)
+        : await trainStep(this.model, this.optimizer, computeLoss, opts);
     } catch (e) {
       disposeTensorTree(nextState);
       throw e;
@@ -563,6 +625,7 @@ export class LMTrainer {
     disposeTensorTree(this.carried);
     this.carried = null;
     this.optimizer.dispose();
+    this.precision?.dispose();
     this.model.dispose();
   }
 }
