@@ -759,6 +759,8 @@ export async function runTraining(trainer: LMTrainer, runDir: string, hooks: Run
   let status: RunResult['status'] = 'completed';
   try {
     while (trainer.step < a.steps) {
+      // A CPU step never leaves the microtask queue: give signal handlers (Ctrl-C) their turn.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (hooks.shouldStop?.()) {
         status = 'interrupted';
         break;

@@ -125,14 +125,17 @@ test('Ctrl-C (SIGINT) writes a checkpoint and exits 130; resuming it continues b
   const out = join(dir, 'sigint');
   const common = ['--text', textPath, ...TINY, '--log-every', '1', '--eval-every', '1000', '--save-every', '1000'];
   let sent = false;
+  let stepWhenSent = 0;
   let poll: NodeJS.Timeout | undefined;
   const r = await recur(['train', ...common, '--steps', '100000', '--out', out], {
     onSpawn: (child) => {
       // Wait until a few steps are logged, then interrupt.
       poll = setInterval(() => {
         if (sent || !existsSync(join(out, 'log.jsonl'))) return;
-        if (readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').length > 4) {
+        const lines = readFileSync(join(out, 'log.jsonl'), 'utf8').split('\n').filter(Boolean);
+        if (lines.length > 4) {
           sent = true;
+          stepWhenSent = JSON.parse(lines[lines.length - 1]).step;
           clearInterval(poll);
           child.kill('SIGINT');
         }
@@ -147,6 +150,8 @@ test('Ctrl-C (SIGINT) writes a checkpoint and exits 130; resuming it continues b
   assert.match(r.stdout, /resume with: recur train --resume /);
   const step = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')).step as number;
   assert.ok(step >= 3, `checkpoint at step ${step}`);
+  // The interrupt is honoured within a step or two, not at the next validation (step 1000).
+  assert.ok(step <= stepWhenSent + 50, `stopped at step ${step}, interrupted at step ${stepWhenSent}`);
   // Continue to step + 2 and compare with an uninterrupted run of that length (constant lr: same trajectory).
   const fresh = join(dir, 'sigint-fresh');
   const [res, ref] = await Promise.all([
