@@ -123,7 +123,7 @@ export const matmulCounters = {
   helped: 0,
   /** threaded chunks where the caller waited long for a descheduled helper (see back-off) */
   stalls: 0,
-  /** threaded chunks where the helpers did less than half their share (see back-off) */
+  /** threaded chunks where the helpers did less than half their share (diagnostics) */
   lateHelpers: 0,
   /** threaded chunks that used little more than one core (helper time-sharing a core) */
   serialized: 0,
@@ -133,15 +133,13 @@ export const matmulCounters = {
 
 /**
  * Contention back-off. Work units are claimed dynamically and late helpers are never waited for,
- * but when other processes compete for the cores a helper may wake up too late to take its share,
- * or be descheduled while it holds a unit (stalling the caller for a scheduler time slice). A
- * threaded call counts as ineffective when the helpers did less than half of their fair share of
- * the units, when the caller waited for them longer than it worked itself (and over 0.2 ms), or
- * (if the pool reports process CPU time) when the call used less than 1 + 0.3·(T−1) cores on
- * average, e.g. because a helper was time-sharing the caller's core.
- * After two ineffective calls in a row (a single slow wake-up is common and harmless), calls up
- * to that size run single-threaded for a while: 10 ms, doubling on each further ineffective call
- * up to 1.6 s; an effective threaded call resets it.
+ * so a helper that wakes up late only costs its wake-up. What does hurt is a helper descheduled
+ * while it holds a unit (the caller waits for a scheduler time slice), or a helper time-sharing
+ * the caller's core, both signs that other processes compete for the cores. A threaded call is a
+ * strike when the caller waited for helpers longer than it worked itself (and over 0.2 ms), or
+ * (if the pool reports process CPU time) when it ran on fewer than 1.15 cores on average. After
+ * two strikes in a row, calls up to that size run single-threaded for a while: 10 ms, doubling
+ * (up to 1.6 s) while strikes keep coming within a second of the last back-off.
  */
 let backoffUntil = 0;
 let backoffMs = 0;
@@ -150,31 +148,28 @@ let strikes = 0;
 let backoffEnabled = true;
 
 function threadsBackingOff(macs: number): boolean {
-  return backoffMs > 0 && macs <= backoffMacs && performance.now() < backoffUntil;
+  return macs <= backoffMacs && performance.now() < backoffUntil;
 }
 
 function noteThreadedCall(macs: number, T: number, units: number, ownUnits: number, ownMs: number, waitMs: number, cores: number): void {
+  if (units - ownUnits < ((T - 1) * units) / (2 * T)) matmulCounters.lateHelpers++; // diagnostics only
   if (!backoffEnabled) return;
-  const helperShare = (units - ownUnits) / units;
   const stalled = waitMs > 0.2 && waitMs > ownMs;
-  const late = helperShare < (0.5 * (T - 1)) / T;
-  const serial = cores < 1 + 0.3 * (T - 1);
-  if (stalled || late || serial) {
-    if (stalled) matmulCounters.stalls++;
-    else if (late) matmulCounters.lateHelpers++;
-    else matmulCounters.serialized++;
-    if (++strikes < 2) return;
-    const now = performance.now();
-    const active = backoffMs > 0 && now < backoffUntil;
-    backoffMs = Math.min(1600, backoffMs > 0 ? backoffMs * 2 : 10);
-    backoffUntil = now + backoffMs;
-    backoffMacs = active ? Math.max(backoffMacs, macs) : macs;
-    matmulCounters.backoffs++;
-  } else {
+  const serial = cores < 1.15;
+  if (!stalled && !serial) {
     strikes = 0;
-    backoffMs = 0;
-    backoffMacs = 0;
+    return;
   }
+  if (stalled) matmulCounters.stalls++;
+  else matmulCounters.serialized++;
+  if (++strikes < 2) return;
+  strikes = 0;
+  const now = performance.now();
+  const recent = now < backoffUntil + 1000;
+  backoffMs = recent ? Math.min(1600, Math.max(10, backoffMs * 2)) : 10;
+  backoffMacs = recent ? Math.max(backoffMacs, macs) : macs;
+  backoffUntil = now + backoffMs;
+  matmulCounters.backoffs++;
 }
 
 /** Testing hook: disable the contention back-off (so that every large call is offered to helpers). */
@@ -182,6 +177,7 @@ export function _setMatmulThreadBackoff(enabled: boolean): void {
   backoffEnabled = enabled;
   backoffMs = 0;
   backoffMacs = 0;
+  backoffUntil = 0;
   strikes = 0;
 }
 

@@ -217,7 +217,7 @@ test('f32 with the worker-thread pool', async () => {
   // the small shapes (single-threaded below the threshold) still work with the pool enabled
   sweep(Float32Array, 7000);
   // many calls in a row: the handoff must not lose or reorder jobs
-  for (let i = 0; i < 50; i++) run({ batch: 1, m: 96, n: 64, k: 48, transA: false, transB: false }, Float32Array, 8000 + i);
+  for (let i = 0; i < 40; i++) run({ batch: 1, m: 128, n: 96, k: 96, transA: i % 2 === 1, transB: false }, Float32Array, 8000 + i);
   _setMatmulThreadBackoff(true);
   disableCpuThreads();
   assert.equal(matmulInfo().threads, 1);
