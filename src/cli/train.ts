@@ -106,6 +106,7 @@ interface TrainFlags {
   saveEvery?: number;
   logEvery?: number;
   valWindows?: number;
+  dtype?: 'f32' | 'bf16';
   out?: string;
   resume?: string;
 }
@@ -150,7 +151,8 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 function describeArgs(a: TrainArgs): string {
   const model = a.model === 'bigram' ? 'bigram' : `${a.model}, ${a.depth} layer${a.depth > 1 ? 's' : ''}, dim ${a.dim}, expansion ${a.expansion}, conv ${a.conv}, ff ×${a.ffMult}, dropout ${a.dropout}, ${a.norm} norm, ${a.residual} residual, ${a.scan} scan`;
-  return `${model} | AdamW lr ${a.lr} (${a.schedule}${a.warmup ? `, warm-up ${a.warmup}` : ''}), weight decay ${a.weightDecay}, clip ${a.clip} | batch ${a.batch} × seq ${a.seq}${a.stateful ? ' (stateful)' : ''}, ${a.steps} steps, seed ${a.seed}`;
+  const precision = a.dtype === 'bf16' ? ' | bf16 mixed precision (f32 master weights)' : '';
+  return `${model}${precision} | AdamW lr ${a.lr} (${a.schedule}${a.warmup ? `, warm-up ${a.warmup}` : ''}), weight decay ${a.weightDecay}, clip ${a.clip} | batch ${a.batch} × seq ${a.seq}${a.stateful ? ' (stateful)' : ''}, ${a.steps} steps, seed ${a.seed}`;
 }
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
@@ -268,6 +270,7 @@ export function registerTrain(program: Command): void {
     .option('--save-every <n>', 'checkpoint every n steps (default: at every validation)', positiveIntFlag('--save-every'))
     .option('--log-every <n>', `log the training loss every n steps (default ${d.logEvery})`, positiveIntFlag('--log-every'))
     .option('--val-windows <n>', `validation windows of --seq characters, evenly spaced over the held-out text, 0 = all (default ${d.valWindows})`, nonNegativeIntFlag('--val-windows'))
+    .addOption(new Option('--dtype <type>', 'training precision: f32, or bf16 working copies of f32 master weights (needs --device cuda; checkpoints stay f32) (default f32)').choices(['f32', 'bf16']))
     .option('--out <dir>', 'run directory: log.jsonl, checkpoints, curves.svg (default runs/<timestamp>)')
     .option('--resume <dir>', `continue the run in <dir> bit-for-bit; only ${RESUMABLE_ARGS.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} may change`)
     .action(async (flags: TrainFlags) => {

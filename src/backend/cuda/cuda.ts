@@ -472,11 +472,18 @@ export class CudaBackend implements Backend {
 
   scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, { outer, size, inner }: AxisLayout, k: number, indexOuterStride: number): void {
     const ob = buf(out);
-    this.fill(ob, 0);
     const n = outer * k * inner;
+    // bf16 accumulates in an f32 buffer (an embedding row may receive thousands of additions)
+    const acc = ob.dtype === 'bf16' && n > 0 ? this.temp(ob.length, 'f32') : ob;
+    this.fill(acc, 0);
     if (n === 0) return;
-    this.launch('reduce', `scatter_add_${SUFFIX[ob.dtype]}`, [this.blocks(n)], 256,
-      [ptr(src), ptr(index), ptr(ob), i64(outer), i64(size), i64(inner), i64(k), i64(indexOuterStride), i64(this.errWord)]);
+    const name = acc === ob ? `scatter_add_${SUFFIX[ob.dtype]}` : 'scatter_add_bf16_f32';
+    this.launch('reduce', name, [this.blocks(n)], 256,
+      [ptr(src), ptr(index), ptr(acc), i64(outer), i64(size), i64(inner), i64(k), i64(indexOuterStride), i64(this.errWord)]);
+    if (acc !== ob) {
+      this.cast(acc, ob);
+      this.free(acc);
+    }
     this.checkIndexError((r) => new RangeError(`index ${this.indexAt(index, r, k, indexOuterStride)} is out of range [0, ${size})`));
   }
 

@@ -210,9 +210,13 @@ __device__ __forceinline__ void atomicAddT(bf16* p, float v) {
   } while (old != assumed);
 }
 
-/** out must be zero; out[(o·size + index[o·ios + j])·inner + i] += src[(o·k + j)·inner + i]. */
-template <class T> __device__ void scatter_add_body(const T* src, const int* index, T* out, i64 outer, i64 size, i64 inner,
-                                                    i64 k, i64 ios, u64* err) {
+/**
+ * out must be zero; out[(o·size + index[o·ios + j])·inner + i] += src[(o·k + j)·inner + i].
+ * O may be wider than T: bf16 sources accumulate into an f32 buffer (the host casts it back), so
+ * many additions into one row do not each round to bf16.
+ */
+template <class T, class O> __device__ void scatter_add_body(const T* src, const int* index, O* out, i64 outer, i64 size, i64 inner,
+                                                             i64 k, i64 ios, u64* err) {
   GRID_LOOP(t, outer * k * inner) {
     i64 i = t % inner, r = t / inner;
     i64 j = r % k, o = r / k;
@@ -240,8 +244,9 @@ DEF_REDUCE_IO(f32, float, bf16, bf16)
   extern "C" __global__ void cross_entropy_grad_##S(const T* l, const int* t, const T* d, T* out, i64 rows, i64 cols, int ig) { cross_entropy_grad_body<T>(l, t, d, out, rows, cols, ig); }
 FOR_FLOAT(DEF_ROWS)
 
-#define DEF_SCATTER(S, T) extern "C" __global__ void scatter_add_##S(const T* src, const int* index, T* out, i64 outer, i64 size, i64 inner, i64 k, i64 ios, u64* err) { scatter_add_body<T>(src, index, out, outer, size, inner, k, ios, err); }
+#define DEF_SCATTER(S, T) extern "C" __global__ void scatter_add_##S(const T* src, const int* index, T* out, i64 outer, i64 size, i64 inner, i64 k, i64 ios, u64* err) { scatter_add_body<T, T>(src, index, out, outer, size, inner, k, ios, err); }
 FOR_ALL(DEF_SCATTER)
+extern "C" __global__ void scatter_add_bf16_f32(const bf16* src, const int* index, float* out, i64 outer, i64 size, i64 inner, i64 k, i64 ios, u64* err) { scatter_add_body<bf16, float>(src, index, out, outer, size, inner, k, ios, err); }
 
 extern "C" __global__ void gather_2(const unsigned short* x, const int* index, unsigned short* out, i64 outer, i64 size, i64 inner, i64 k, i64 ios, u64* err) { gather_body<unsigned short>(x, index, out, outer, size, inner, k, ios, err); }
 extern "C" __global__ void gather_4(const unsigned int* x, const int* index, unsigned int* out, i64 outer, i64 size, i64 inner, i64 k, i64 ios, u64* err) { gather_body<unsigned int>(x, index, out, outer, size, inner, k, ios, err); }
