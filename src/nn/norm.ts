@@ -1,7 +1,12 @@
-/** Normalisation layers over the last axis: RMSNorm and LayerNorm (weights ones, biases zeros). */
+/**
+ * Normalisation layers over the last axis: RMSNorm and LayerNorm (weights ones, biases zeros).
+ * They run the fused norm op of src/tensor/fused.ts: one kernel on a backend that offers it
+ * (CUDA), the composite ops of nn/functional.ts's rmsNorm/layerNorm otherwise (the same values).
+ * forwardAdd(x, delta) is the pre-norm residual step, sum = x + delta and norm(sum), in one kernel.
+ */
 import { ones, zeros } from '../tensor/creation.js';
+import { addNorm, norm } from '../tensor/fused.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { layerNorm, rmsNorm } from './functional.js';
 import { Module, type LayerOptions } from './module.js';
 
 export interface NormOptions extends LayerOptions {
@@ -23,7 +28,12 @@ export class RMSNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return rmsNorm(x, this.weight, this.eps);
+    return norm('rms', x, this.weight, this.eps);
+  }
+
+  /** sum = x + delta and y = forward(sum), fused where the backend can. */
+  forwardAdd(x: Tensor, delta: Tensor): { sum: Tensor; y: Tensor } {
+    return addNorm('rms', x, delta, this.weight, this.eps);
   }
 }
 
@@ -44,6 +54,11 @@ export class LayerNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return layerNorm(x, this.weight, this.bias, this.eps);
+    return norm('layer', x, this.weight, this.eps, { bias: this.bias });
+  }
+
+  /** sum = x + delta and y = forward(sum), fused where the backend can. */
+  forwardAdd(x: Tensor, delta: Tensor): { sum: Tensor; y: Tensor } {
+    return addNorm('layer', x, delta, this.weight, this.eps, { bias: this.bias });
   }
 }

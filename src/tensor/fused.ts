@@ -4,10 +4,14 @@
  *
  * minRnnScan: the minGRU/minLSTM gate math + linear scan from the input projection.
  * A backend offers it through the optional minRnnScan/minRnnScanGrad methods; the CUDA backend does.
+ *
+ * norm / addNorm: RMSNorm and LayerNorm over the last axis, optionally after the residual add of
+ * a pre-norm block. A backend offers them through the optional norm/normGrad methods of
+ * NormBackend (declared here); the CUDA backend does.
  */
-import type { Backend, MinRnnKind } from '../backend/backend.js';
+import type { Backend, BackendBuffer, MinRnnKind } from '../backend/backend.js';
 import {
-  add, exp, linearScan, log, logScan, logSigmoid, minGruG, minGruLogG, mul, neg, sigmoid, softplus, split, sub,
+  add, exp, linearScan, log, logScan, logSigmoid, mean, minGruG, minGruLogG, mul, neg, rsqrt, sigmoid, softplus, split, square, sub,
 } from './ops.js';
 import { Tensor, describe, formatShape, result } from './tensor.js';
 
@@ -92,4 +96,126 @@ function composite(kind: MinRnnKind, proj: Tensor, h0: Tensor | null, dim: numbe
   const { a, b } = minRnnRecurrence(kind, parts, mode);
   if (mode === 'log') return exp(logScan(a, b, { h0: h0 ? log(h0) : null, axis: 1 }));
   return linearScan(a, b, { h0, axis: 1 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation over the last axis
+
+/** 'rms': y = x·rstd·w, rstd = 1/√(mean(x²) + eps); 'layer': y = (x − μ)·rstd·w + b with the biased variance. */
+export type NormKind = 'rms' | 'layer';
+
+/**
+ * The optional fused-norm methods a backend may offer (both or neither). Rows are the last axis
+ * of a contiguous tensor: x [rows, cols], weight and bias [cols].
+ */
+export interface NormBackend {
+  /** false turns the fused norm off on a backend that has it (before/after measurements). */
+  fusedNorm?: boolean;
+  /**
+   * s = x, or s = x + residual written to `sum` when a residual is given; then
+   * out = (s − μ)·rstd·weight (+ bias) with μ the row mean ('layer') or 0 ('rms'),
+   * rstd = 1/√(mean((s − μ)²) + eps). Statistics in f32 (f64 for f64) whatever the storage.
+   */
+  norm?(kind: NormKind, x: BackendBuffer, residual: BackendBuffer | null, weight: BackendBuffer, bias: BackendBuffer | null,
+        sum: BackendBuffer | null, out: BackendBuffer, rows: number, cols: number, eps: number): void;
+  /** Gradients of norm w.r.t. s (into dx), weight (dweight) and bias (dbias, when given), from s and dy. */
+  normGrad?(kind: NormKind, s: BackendBuffer, weight: BackendBuffer, dy: BackendBuffer, dx: BackendBuffer, dweight: BackendBuffer,
+            dbias: BackendBuffer | null, rows: number, cols: number, eps: number): void;
+}
+
+/** Whether a backend runs norm as one kernel (and its gradient as one kernel plus a column reduction). */
+export function hasFusedNorm(b: Backend): boolean {
+  const n = b as Backend & NormBackend;
+  return n.fusedNorm !== false && typeof n.norm === 'function' && typeof n.normGrad === 'function';
+}
+
+export interface NormOpOptions {
+  /** LayerNorm's bias [cols] (RMSNorm has none). */
+  bias?: Tensor | null;
+  /** Set false to force the composite path (tests, debugging). */
+  fused?: boolean;
+}
+
+function checkNorm(what: string, kind: NormKind, x: Tensor, weight: Tensor, bias: Tensor | null): number {
+  if (kind !== 'rms' && kind !== 'layer') throw new Error(`${what}: kind must be 'rms' or 'layer', got ${String(kind)}`);
+  const cols = x.rank > 0 ? x.shape[x.rank - 1] : 0;
+  if (x.rank < 1 || weight.rank !== 1 || weight.size !== cols) {
+    throw new Error(`${what}: input ${describe(x)} must have last dimension ${weight.size} (the weight ${describe(weight)})`);
+  }
+  if (bias && formatShape(bias.shape) !== formatShape(weight.shape)) throw new Error(`${what}: bias ${describe(bias)} must be ${formatShape(weight.shape)}`);
+  return cols;
+}
+
+/** The norm in ordinary ops (the reference the fused kernels are tested against). */
+function compositeNorm(kind: NormKind, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): Tensor {
+  if (kind === 'rms') {
+    const inv = rsqrt(add(mean(square(x), -1, true), eps));
+    const y = mul(mul(x, inv), weight);
+    return bias ? add(y, bias) : y;
+  }
+  const centered = sub(x, mean(x, -1, true));
+  const inv = rsqrt(add(mean(square(centered), -1, true), eps));
+  const y = mul(mul(centered, inv), weight);
+  return bias ? add(y, bias) : y;
+}
+
+/** Whether the fused kernel can take these tensors (one backend, one float dtype). */
+function fusable(b: Backend, tensors: readonly (Tensor | null)[], opts: NormOpOptions): boolean {
+  if (opts.fused === false || !hasFusedNorm(b)) return false;
+  const first = tensors[0]!;
+  return first.dtype !== 'i32' && tensors.every((t) => !t || (t.backend === b && t.dtype === first.dtype));
+}
+
+/** The fused forward on s-or-(x, residual); returns y and, with a residual, the sum s. */
+function fusedNorm(kind: NormKind, x: Tensor, residual: Tensor | null, weight: Tensor, bias: Tensor | null, eps: number): { sum: Tensor; y: Tensor } {
+  const b = x.backend as Backend & NormBackend;
+  const cols = weight.size, rows = cols === 0 ? 0 : x.size / cols;
+  const out = b.alloc(x.size, x.dtype);
+  let s = x;
+  if (residual) {
+    const sumBuffer = b.alloc(x.size, x.dtype);
+    b.norm!(kind, x.buffer, residual.buffer, weight.buffer, bias?.buffer ?? null, sumBuffer, out, rows, cols, eps);
+    // the sum's own node: its gradient passes to both addends (the add of a pre-norm block)
+    s = result(b, sumBuffer, x.shape, 'add', [x, residual], (g) => [g, g]);
+  } else {
+    b.norm!(kind, x.buffer, null, weight.buffer, bias?.buffer ?? null, null, out, rows, cols, eps);
+  }
+  const inputs = bias ? [s, weight, bias] : [s, weight];
+  const y = result(b, out, x.shape, `norm(${kind})`, inputs, (g) => {
+    const dx = b.alloc(s.size, s.dtype), dw = b.alloc(weight.size, weight.dtype);
+    const db = bias ? b.alloc(bias.size, bias.dtype) : null;
+    b.normGrad!(kind, s.buffer, weight.buffer, g.buffer, dx, dw, db, rows, cols, eps);
+    const grads = [Tensor.fromBuffer(b, dx, s.shape), Tensor.fromBuffer(b, dw, weight.shape)];
+    if (bias) grads.push(Tensor.fromBuffer(b, db!, bias.shape));
+    return grads;
+  });
+  return { sum: s, y };
+}
+
+/**
+ * RMSNorm (kind 'rms') or LayerNorm ('layer') of x over its last axis, with weight [cols] and for
+ * LayerNorm an optional bias: one kernel forward and one (plus a column reduction for the weight
+ * and bias gradients) backward where the backend offers it, the composite ops otherwise.
+ */
+export function norm(kind: NormKind, x: Tensor, weight: Tensor, eps: number, opts: NormOpOptions = {}): Tensor {
+  const bias = opts.bias ?? null;
+  checkNorm(`norm(${kind})`, kind, x, weight, bias);
+  if (!fusable(x.backend, [x, weight, bias], opts)) return compositeNorm(kind, x, weight, bias, eps);
+  return fusedNorm(kind, x, null, weight, bias, eps).y;
+}
+
+/**
+ * The pre-norm residual step: sum = x + delta and y = norm(sum) (as `norm`), in one kernel where
+ * the backend offers it (x read once, delta once, sum and y written once). x and delta must have
+ * the same shape for the fused path; otherwise (broadcasting) the composite ops run.
+ */
+export function addNorm(kind: NormKind, x: Tensor, delta: Tensor, weight: Tensor, eps: number, opts: NormOpOptions = {}): { sum: Tensor; y: Tensor } {
+  const bias = opts.bias ?? null;
+  checkNorm(`addNorm(${kind})`, kind, x, weight, bias);
+  if (!fusable(x.backend, [x, delta, weight, bias], opts) || formatShape(x.shape) !== formatShape(delta.shape)) {
+    const sum = add(x, delta);
+    checkNorm(`addNorm(${kind})`, kind, sum, weight, bias);
+    return { sum, y: compositeNorm(kind, sum, weight, bias, eps) };
+  }
+  return fusedNorm(kind, x, delta, weight, bias, eps);
 }

@@ -9,8 +9,9 @@
  * in f32). TF32 GEMMs for f32 are opt-in: `allowTF32` (or RECUR_CUDA_TF32=1), like PyTorch's
  * allow_tf32. Debugging: RECUR_CUDA_SYNC=1 synchronizes and checks after every launch.
  *
- * Beyond the interface: `minRnnScan`/`minRnnScanGrad`, the fused minGRU/minLSTM gate math + scan
- * (used by src/tensor/fused.ts), and synchronize(), emptyCache(), memoryStats().
+ * Beyond the interface: `minRnnScan`/`minRnnScanGrad`, the fused minGRU/minLSTM gate math + scan,
+ * and `norm`/`normGrad`, the fused RMSNorm/LayerNorm (+ residual add), both used by
+ * src/tensor/fused.ts; and synchronize(), emptyCache(), memoryStats().
  */
 import type {
   MinRnnKind, AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
@@ -30,9 +31,11 @@ import { ELEM_BYTES, SUFFIX } from './kernels/common.js';
 import { BINARY_OPS, ELEMENTWISE_SOURCE, MAX_DIMS, MAX_OPERANDS, STRIDED_WORDS, UNARY_OPS } from './kernels/elementwise.js';
 import { REDUCE_OPS, REDUCE_SOURCE } from './kernels/reduce.js';
 import { SCAN_SOURCE } from './kernels/scan.js';
+import { NORM_SOURCE, normVec } from './kernels/norm.js';
+import type { NormKind } from '../../tensor/fused.js';
 
 /** The kernel modules, compiled on first use. */
-export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE } as const;
+export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, norm: NORM_SOURCE } as const;
 type ModuleName = keyof typeof MODULES;
 
 
@@ -149,6 +152,8 @@ export class CudaBackend implements Backend {
   readonly name = 'cuda';
   /** f32 GEMMs on TF32 tensor cores (opt-in, like torch.backends.cuda.matmul.allow_tf32). */
   allowTF32: boolean;
+  /** Whether RMSNorm/LayerNorm use the fused kernels (RECUR_CUDA_FUSED_NORM=0 turns them off, for comparisons). */
+  fusedNorm = process.env.RECUR_CUDA_FUSED_NORM !== '0';
   readonly device: DeviceInfo;
   private readonly drv: Driver;
   private readonly allocator: CachingAllocator;
@@ -624,7 +629,48 @@ export class CudaBackend implements Backend {
       ptr(aggP), ptr(aggQ), i32(phase),
     ], v);
   }
+
+  // ---------------------------------------------------------------------------- fused norms
+
+  /**
+   * Normalisation over the last axis of x [rows, cols] (see kernels/norm.ts): s = x (+ residual,
+   * written to `sum`), out = (s − μ)·rstd·weight (+ bias), μ the row mean for 'layer' and 0 for 'rms'.
+   */
+  norm(kind: NormKind, x: BackendBuffer, residual: BackendBuffer | null, weight: BackendBuffer, bias: BackendBuffer | null,
+       sum: BackendBuffer | null, out: BackendBuffer, rows: number, cols: number, eps: number): void {
+    const o = buf(out);
+    if (rows * cols === 0) return;
+    if (residual && !sum) throw new Error('cuda norm: a residual needs a sum buffer');
+    const name = `norm_fwd_${floatSuffix(o.dtype, 'norm')}_v${normVec(cols)}`;
+    this.launch('norm', name, [this.blocks(rows * 32)], 256, [
+      i32(kind === 'layer' ? 1 : 0), ptr(x), ptr(residual), ptr(residual ? sum : null), ptr(weight), ptr(bias), ptr(o),
+      i64(rows), i64(cols), f64(eps),
+    ]);
+  }
+
+  /** Gradients of norm w.r.t. its input s = x (+ residual) into dx, and weight / bias (dbias may be null). */
+  normGrad(kind: NormKind, s: BackendBuffer, weight: BackendBuffer, dy: BackendBuffer, dx: BackendBuffer, dweight: BackendBuffer,
+           dbias: BackendBuffer | null, rows: number, cols: number, eps: number): void {
+    const t = buf(dx).dtype;
+    if (cols === 0) return;
+    if (rows === 0) { this.fill(dweight, 0); if (dbias) this.fill(dbias, 0); return; }
+    const v = normVec(cols);
+    const blocks = Math.max(1, Math.min(Math.ceil(rows / 8), this.device.multiprocessors * NORM_BWD_BLOCKS_PER_SM));
+    const acc = accType(t);
+    const pw = this.temp(blocks * cols, acc), pb = dbias ? this.temp(blocks * cols, acc) : null;
+    if (v === 0) { this.fill(pw, 0); if (pb) this.fill(pb, 0); }
+    this.launch('norm', `norm_bwd_${floatSuffix(t, 'normGrad')}_v${v}`, [blocks], 256, [
+      i32(kind === 'layer' ? 1 : 0), ptr(s), ptr(weight), ptr(dy), ptr(dx), ptr(pw), ptr(pb), i64(rows), i64(cols), f64(eps),
+    ]);
+    const layout = { outer: 1, size: blocks, inner: cols };
+    this.reduce('sum', pw, dweight, layout);
+    this.free(pw);
+    if (pb) { this.reduce('sum', pb, dbias!, layout); this.free(pb); }
+  }
 }
+
+/** Blocks of the fused norm backward: each writes one partial row of the weight/bias gradients. */
+const NORM_BWD_BLOCKS_PER_SM = 4;
 
 function floatType(dtype: DType, what: string): DType {
   if (dtype === 'i32') throw new Error(`cuda ${what}: i32 is not a float dtype`);
