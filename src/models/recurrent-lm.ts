@@ -93,15 +93,24 @@ class Block extends Module {
   }
 
   run(x: Tensor, state: BlockState | null, mode: 'forward' | 'step'): { output: Tensor; state: BlockState } {
+    // Each residual add is fused with the norm that reads its sum (one kernel where the backend can).
     let convState: Tensor | null = null;
+    let normed: Tensor;
     if (this.conv) {
       const c = this.conv[mode](x, state?.conv ?? null);
-      x = add(x, c.output);
+      ({ sum: x, y: normed } = this.norm1.forwardAdd(x, c.output));
       convState = c.state;
+    } else {
+      normed = this.norm1.forward(x);
     }
-    const r = this.rnn[mode](this.norm1.forward(x), state?.cell ?? null);
-    x = (this.residual === 'mul' ? mul : add)(x, this.drop.forward(r.output));
-    x = add(x, this.ff.forward(this.norm2.forward(x)));
+    const r = this.rnn[mode](normed, state?.cell ?? null);
+    if (this.residual === 'mul') {
+      x = mul(x, this.drop.forward(r.output));
+      normed = this.norm2.forward(x);
+    } else {
+      ({ sum: x, y: normed } = this.norm2.forwardAdd(x, this.drop.forward(r.output)));
+    }
+    x = add(x, this.ff.forward(normed));
     return { output: x, state: { conv: convState, cell: r.state } };
   }
 }
