@@ -3,8 +3,10 @@
  * matmul.ts). The Node entry point calls enableCpuThreads(); the browser bundle never imports this.
  *
  * Handoff is through a small SharedArrayBuffer control block (see wasm/threads-protocol.ts):
- * the main thread bumps a worker's wake-up word and Atomics.notify()s it; an idle worker spins
- * for a short while before falling back to Atomics.wait. A woken worker enters the job described
+ * the main thread bumps a worker's wake-up word and Atomics.notify()s it; a worker that just took
+ * part in a job spins for spinMs before falling back to Atomics.wait (so back-to-back matmuls skip
+ * the futex wake-up), and stops spinning when it notices it is being descheduled. A woken worker
+ * enters the job described
  * in the shared wasm memory through its gate and claims work units (wasm/gemm.ts); the calling
  * thread works on the same job and waits only for helpers that actually entered, so a slow
  * wake-up never stalls it. Workers are unref()'d, so they never keep the process alive.
@@ -17,7 +19,7 @@ import { CMD_EXIT, CMD_RUN, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js
 export interface CpuThreadOptions {
   /** Total threads including the calling one (default: os.availableParallelism(), at most 16). */
   threads?: number;
-  /** How long an idle worker spins before sleeping in Atomics.wait, in ms (default 0.25). */
+  /** How long a worker spins after a job before sleeping in Atomics.wait, in ms (default 0.25; 0: never spin). */
   spinMs?: number;
 }
 
