@@ -137,4 +137,25 @@ export interface Backend {
   /** Gradients of minRnnScan w.r.t. proj (into dproj) and h0 (into dh0, when both are given). */
   minRnnScanGrad?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
                   dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void;
+
+  // Optional fused non-linear recurrence (src/cells/rnn.ts has the layouts, gate orders and
+  // equations; the op is rnnFused in src/tensor/fused.ts). All three or none.
+  /** Elements of the `saved` buffer rnnForward fills for rnnBackward (its layout is the backend's own). */
+  rnnSavedLength?(cell: RnnCellKind, dims: RnnDims): number;
+  /**
+   * The whole time loop: wx [B, T, G, N, d], r [G, N, d, d], b [Gb, N, d], state0 [S, B, N·d] or
+   * null (zeros) → out = h_1..h_T as [B, T, N·d], followed by the last states [S, B, N·d].
+   * With `saved` (training) it also keeps what rnnBackward needs; null for inference.
+   */
+  rnnForward?(cell: RnnCellKind, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+              out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void;
+  /** BPTT: from dout (out's layout) into dwx, dr, db and dstate0 (null: not wanted), all overwritten. */
+  rnnBackward?(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+               dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void;
 }
+
+/** The cells of the fused recurrence: G gates, Gb bias rows, S states = lstm 4/4/2, gru 3/4/1, elman 1/1/1, slstm 4/4/4. */
+export type RnnCellKind = 'lstm' | 'gru' | 'elman' | 'slstm';
+
+/** Sizes of a fused recurrence: B, T, N heads of size d. */
+export interface RnnDims { batch: number; time: number; heads: number; headDim: number }

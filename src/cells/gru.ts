@@ -16,7 +16,7 @@ export class GRU extends TorchRnn implements RecurrentCell<Tensor> {
     super(opts, 'gru');
   }
 
-  protected rnnBias(): Tensor {
+  protected override rnnBias(): Tensor {
     return gruBias(this.biasIh, this.biasHh, this.heads, this.headDim);
   }
 

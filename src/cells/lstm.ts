@@ -6,7 +6,7 @@
  */
 import type { Tensor } from '../tensor/tensor.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
-import { TorchRnn, lstmBias, type TorchRnnOptions } from './rnn.js';
+import { TorchRnn, type TorchRnnOptions } from './rnn.js';
 
 export type LSTMOptions = TorchRnnOptions;
 
@@ -16,10 +16,6 @@ export type LSTMState = readonly Tensor[];
 export class LSTM extends TorchRnn implements RecurrentCell<LSTMState> {
   constructor(opts: LSTMOptions) {
     super(opts, 'lstm');
-  }
-
-  protected rnnBias(): Tensor {
-    return lstmBias(this.biasIh, this.biasHh, this.heads, this.headDim);
   }
 
   /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and [h_T, c_T]; no state means zeros. */

@@ -4,12 +4,16 @@ import type { RecurrentCell, ScanMode } from './cell.js';
 import { MinGRU, MinLSTM } from './min-rnn.js';
 import { LSTM } from './lstm.js';
 import { GRU } from './gru.js';
+import { Elman } from './elman.js';
+import { SLSTM } from './slstm.js';
 import { MSMR, SMR } from './smr.js';
 
 export interface CellConfig extends LayerOptions {
   dim: number;
   expansion: number;
   scan: ScanMode;
+  /** Heads of the block-diagonal recurrence of lstm, gru, elman and slstm (dim must divide). Default 1. */
+  heads?: number;
 }
 
 type CellFactory = (config: CellConfig) => RecurrentCell;
@@ -19,8 +23,10 @@ const cells = new Map<string, CellFactory>([
   ['minlstm', ({ expansion, ...c }) => new MinLSTM({ ...c, expansionFactor: expansion })],
   // The classic and multiplicative cells run at the residual width: hidden = units = dim, and
   // `expansion` (and `scan`) do not apply to them.
-  ['lstm', ({ dim, rng, dtype, backend }) => new LSTM({ rng, dtype, backend, inputSize: dim, hiddenSize: dim })],
-  ['gru', ({ dim, rng, dtype, backend }) => new GRU({ rng, dtype, backend, inputSize: dim, hiddenSize: dim })],
+  ['lstm', ({ dim, heads, rng, dtype, backend }) => new LSTM({ rng, dtype, backend, heads, inputSize: dim, hiddenSize: dim })],
+  ['gru', ({ dim, heads, rng, dtype, backend }) => new GRU({ rng, dtype, backend, heads, inputSize: dim, hiddenSize: dim })],
+  ['elman', ({ dim, heads, rng, dtype, backend }) => new Elman({ rng, dtype, backend, heads, inputSize: dim, hiddenSize: dim })],
+  ['slstm', ({ dim, heads, rng, dtype, backend }) => new SLSTM({ rng, dtype, backend, heads, inputSize: dim, hiddenSize: dim })],
   ['smr', ({ dim, rng, dtype, backend }) => new SMR({ rng, dtype, backend, inputSize: dim, units: dim })],
   ['msmr', ({ dim, rng, dtype, backend }) => new MSMR({ rng, dtype, backend, inputSize: dim, units: dim })],
 ]);

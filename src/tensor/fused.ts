@@ -219,3 +219,50 @@ export function addNorm(kind: NormKind, x: Tensor, delta: Tensor, weight: Tensor
   }
   return fusedNorm(kind, x, delta, weight, bias, eps);
 }
+
+// ---------------------------------------------------------------------------------------------
+// rnnFused: the whole time loop of a non-linear recurrence (LSTM, GRU, Elman, sLSTM) as one op.
+// Its entry point is rnn() (src/cells/rnn.ts): rnn() checks the shapes, packs and unpacks the
+// states, and runs its autograd time loop (the reference) where the backend lacks the kernels.
+
+import type { RnnCellKind, RnnDims } from '../backend/backend.js';
+import { isGradEnabled as rnnGradEnabled } from './engine.js';
+
+export type { RnnCellKind, RnnDims };
+
+/** Whether a backend runs the recurrence as one kernel (rnnSavedLength, rnnForward, rnnBackward). */
+export function hasFusedRnn(b: Backend): boolean {
+  return typeof b.rnnForward === 'function' && typeof b.rnnBackward === 'function' && typeof b.rnnSavedLength === 'function';
+}
+
+/**
+ * wx [B, T, G, N, d], r [G, N, d, d], b [Gb, N, d], state0 [S, B, N·d] or null (zeros) → one flat
+ * tensor: the outputs [B, T, N·d], then the S last states [S, B, N·d]. Differentiable in all four.
+ * What the backward needs is kept only when a gradient will be recorded, in a tensor of the
+ * current scope (made next to the output, so it lives as long as the output does).
+ */
+export function rnnFused(cell: RnnCellKind, states: number, wx: Tensor, r: Tensor, b: Tensor, state0: Tensor | null): Tensor {
+  const be = wx.backend;
+  if (!hasFusedRnn(be)) throw new Error(`rnnFused(${cell}): the ${be.name} backend has no fused recurrence (use rnn())`);
+  for (const t of state0 ? [r, b, state0] : [r, b]) {
+    if (t.backend !== be || t.dtype !== wx.dtype) throw new Error(`rnnFused(${cell}): ${describe(t)} must be ${wx.dtype} on ${be.name}, as wx`);
+  }
+  const [batch, time, , heads, headDim] = wx.shape;
+  const dims: RnnDims = { batch, time, heads, headDim };
+  const inputs = state0 ? [wx, r, b, state0] : [wx, r, b];
+  const savedLength = be.rnnSavedLength!(cell, dims);
+  const saved = rnnGradEnabled() && inputs.some((t) => t.requiresGrad)
+    ? Tensor.fromBuffer(be, be.alloc(savedLength, wx.dtype), [savedLength]) : null;
+  const length = (time + states) * batch * heads * headDim;
+  const out = be.alloc(length, wx.dtype);
+  be.rnnForward!(cell, wx.buffer, r.buffer, b.buffer, state0?.buffer ?? null, out, saved?.buffer ?? null, dims);
+  return result(be, out, [length], `rnn(${cell})`, inputs, saved && ((g) => {
+    const like = (t: Tensor) => be.alloc(t.size, t.dtype);
+    const dwx = like(wx), dr = like(r), db = like(b);
+    const ds0 = state0?.requiresGrad ? like(state0) : null;
+    be.rnnBackward!(cell, r.buffer, saved.buffer, g.buffer, dwx, dr, db, ds0, dims);
+    const grads: (Tensor | null)[] = [Tensor.fromBuffer(be, dwx, wx.shape), Tensor.fromBuffer(be, dr, r.shape), Tensor.fromBuffer(be, db, b.shape)];
+    if (state0) grads.push(ds0 && Tensor.fromBuffer(be, ds0, state0.shape));
+    return grads;
+  }));
+}

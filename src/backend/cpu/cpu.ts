@@ -5,12 +5,13 @@
  */
 import type {
   AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
-  StridedView, UnaryOp,
+  RnnCellKind, RnnDims, StridedView, UnaryOp,
 } from '../backend.js';
 import * as ew from './elementwise.js';
 import * as red from './reduce.js';
 import { scan, scanGrad } from './scan.js';
 import { matmul } from './matmul.js';
+import * as rnn from './rnn.js';
 import { dropoutHash, dropoutThreshold } from '../../tensor/random.js';
 
 class CpuBuffer implements BackendBuffer {
@@ -128,5 +129,16 @@ export class CpuBackend implements Backend {
       vv[i] = h.beta2 * vv[i] + (1 - h.beta2) * gi * gi;
       p[i] = p[i] * decay - step * mm[i] / (Math.sqrt(vv[i]) * c2 + h.eps);
     }
+  }
+
+  // the fused non-linear recurrence (src/backend/cpu/rnn.ts)
+  rnnSavedLength(cell: RnnCellKind, dims: RnnDims): number { return rnn.rnnSavedLength(cell, dims); }
+  rnnForward(cell: RnnCellKind, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+             out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void {
+    rnn.rnnForward(cell, f(wx), f(r), f(b), state0 && f(state0), f(out), saved && f(saved), dims);
+  }
+  rnnBackward(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+              dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
+    rnn.rnnBackward(cell, f(r), f(saved), f(dout), f(dwx), f(dr), f(db), dstate0 && f(dstate0), dims);
   }
 }
