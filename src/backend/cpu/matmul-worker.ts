@@ -35,8 +35,6 @@ function main(): void {
   Atomics.store(ctrl, base + CTRL.ready, 1);
   const spinMs = init.spinMs;
   let noSpinUntil = 0;
-  // Spin only right after a job this worker took part in (a burst of matmuls is under way).
-  let spinNext = false;
   for (;;) {
     let seq = Atomics.load(ctrl, base + CTRL.seq);
     if (seq === seen) {
@@ -46,7 +44,7 @@ function main(): void {
       let tLast = performance.now();
       const t0 = tLast;
       let spins = 0;
-      let spin = spinNext && spinMs > 0 && tLast >= noSpinUntil;
+      let spin = spinMs > 0 && tLast >= noSpinUntil;
       while ((seq = Atomics.load(ctrl, base + CTRL.seq)) === seen) {
         if (!spin) {
           Atomics.wait(ctrl, base + CTRL.seq, seen);
@@ -65,12 +63,7 @@ function main(): void {
     if (Atomics.load(ctrl, base + CTRL.cmd) === CMD_EXIT) return;
     const job = new Int32Array(init.memory.buffer, Atomics.load(ctrl, base + CTRL.jobPtr), JOB_WORDS);
     const t = tryEnterJob(job);
-    if (t === 0) {
-      // Woken too late: the caller already finished the job alone. Do not spin (the caller's
-      // core may be the one this thread would be spinning on).
-      spinNext = false;
-      continue;
-    }
+    if (t === 0) continue; // woken too late: the caller already finished the job alone
     let ok = true;
     try {
       runGemmShare(exports, job, t);
@@ -79,7 +72,6 @@ function main(): void {
       console.error('recur matmul worker failed:', e);
     }
     leaveJob(job, ok);
-    spinNext = true;
   }
 }
 

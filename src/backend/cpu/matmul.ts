@@ -68,11 +68,6 @@ export interface MatmulThreadPool {
   wake(jobPtr: number, count: number): void;
   /** Called when the pool is replaced/removed via setMatmulThreadPool. */
   detach?(): void;
-  /**
-   * Optional: CPU time consumed so far by the whole process (all threads), in ms. Lets matmul()
-   * check that helpers really ran in parallel (not time-sharing the caller's core).
-   */
-  cpuTimeMs?(): number;
 }
 
 // ------------------------------------------------------------------------------------------ tuning
@@ -125,8 +120,6 @@ export const matmulCounters = {
   stalls: 0,
   /** threaded chunks where the helpers did less than half their share (diagnostics) */
   lateHelpers: 0,
-  /** threaded chunks that used little more than one core (helper time-sharing a core) */
-  serialized: 0,
   /** times the contention back-off switched threads off for a while */
   backoffs: 0,
 };
@@ -134,12 +127,13 @@ export const matmulCounters = {
 /**
  * Contention back-off. Work units are claimed dynamically and late helpers are never waited for,
  * so a helper that wakes up late only costs its wake-up. What does hurt is a helper descheduled
- * while it holds a unit (the caller waits for a scheduler time slice), or a helper time-sharing
- * the caller's core, both signs that other processes compete for the cores. A threaded call is a
- * strike when the caller waited for helpers longer than it worked itself (and over 0.2 ms), or
- * (if the pool reports process CPU time) when it ran on fewer than 1.15 cores on average. After
- * two strikes in a row, calls up to that size run single-threaded for a while: 10 ms, doubling
- * (up to 1.6 s) while strikes keep coming within a second of the last back-off.
+ * while it holds a unit (other processes competing for the cores): the caller then waits for a
+ * scheduler time slice. A threaded call is a strike when the caller waited for helpers longer
+ * than it worked itself, and over 0.2 ms. After two strikes in a row, calls up to that size run
+ * single-threaded for a while: 10 ms, doubling (up to 1.6 s) while strikes keep coming within a
+ * second of the last back-off.
+ * (Process CPU time cannot tell whether helpers ran in parallel: Linux accounts the CPU time of
+ * other running threads only at ticks/context switches, so it lags by milliseconds.)
  */
 let backoffUntil = 0;
 let backoffMs = 0;
@@ -151,17 +145,14 @@ function threadsBackingOff(macs: number): boolean {
   return macs <= backoffMacs && performance.now() < backoffUntil;
 }
 
-function noteThreadedCall(macs: number, T: number, units: number, ownUnits: number, ownMs: number, waitMs: number, cores: number): void {
+function noteThreadedCall(macs: number, T: number, units: number, ownUnits: number, ownMs: number, waitMs: number): void {
   if (units - ownUnits < ((T - 1) * units) / (2 * T)) matmulCounters.lateHelpers++; // diagnostics only
   if (!backoffEnabled) return;
-  const stalled = waitMs > 0.2 && waitMs > ownMs;
-  const serial = cores < 1.15;
-  if (!stalled && !serial) {
+  if (!(waitMs > 0.2 && waitMs > ownMs)) {
     strikes = 0;
     return;
   }
-  if (stalled) matmulCounters.stalls++;
-  else matmulCounters.serialized++;
+  matmulCounters.stalls++;
   if (++strikes < 2) return;
   strikes = 0;
   const now = performance.now();
@@ -532,7 +523,6 @@ function runChunk(
     openJob(job);
     pool!.wake(JOB_PTR, T - 1);
     let helpers = -1;
-    const cpu0 = pool!.cpuTimeMs?.() ?? NaN;
     const t0 = performance.now();
     let t1 = t0;
     let ownUnits = 0;
@@ -544,10 +534,8 @@ function runChunk(
     }
     if (helpers < 0) throw new Error('matmul: a helper thread failed (see the error printed by the worker)');
     if (helpers > 0) matmulCounters.helped++;
-    const t2 = performance.now();
-    const cores = (pool!.cpuTimeMs?.() ?? NaN) - cpu0;
     const units = bc * Math.ceil(rows / rowBlock) * Math.ceil(n / colBlock);
-    noteThreadedCall(bc * rows * n * k, T, units, ownUnits, t1 - t0, t2 - t1, Number.isNaN(cores) ? T : cores / (t2 - t0));
+    noteThreadedCall(bc * rows * n * k, T, units, ownUnits, t1 - t0, performance.now() - t1);
   } else {
     runGemmShare(st.exports, job, 0);
   }

@@ -3,10 +3,11 @@
  * matmul.ts). The Node entry point calls enableCpuThreads(); the browser bundle never imports this.
  *
  * Handoff is through a small SharedArrayBuffer control block (see wasm/threads-protocol.ts):
- * the main thread bumps a worker's wake-up word and Atomics.notify()s it; a worker that just took
- * part in a job spins for spinMs before falling back to Atomics.wait (so back-to-back matmuls skip
- * the futex wake-up), and stops spinning when it notices it is being descheduled. A woken worker
- * enters the job described
+ * the main thread bumps a worker's wake-up word and Atomics.notify()s it; after each wake-up a
+ * worker spins for spinMs before falling back to Atomics.wait (so matmuls in a loop skip the
+ * futex wake-up, which takes tens of µs and sometimes milliseconds in a VM), and stops spinning
+ * for a while when it notices it is being descheduled (the cores are needed elsewhere). A woken
+ * worker enters the job described
  * in the shared wasm memory through its gate and claims work units (wasm/gemm.ts); the calling
  * thread works on the same job and waits only for helpers that actually entered, so a slow
  * wake-up never stalls it. Workers are unref()'d, so they never keep the process alive.
@@ -19,7 +20,7 @@ import { CMD_EXIT, CMD_RUN, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js
 export interface CpuThreadOptions {
   /** Total threads including the calling one (default: os.availableParallelism(), at most 16). */
   threads?: number;
-  /** How long a worker spins after a job before sleeping in Atomics.wait, in ms (default 0.25; 0: never spin). */
+  /** How long a worker spins after a job before sleeping in Atomics.wait, in ms (default 1; 0: never spin). */
   spinMs?: number;
 }
 
@@ -84,11 +85,6 @@ class NodeMatmulPool implements MatmulThreadPool {
     this.stopWorkers();
   }
 
-  cpuTimeMs(): number {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  }
-
   private stopWorkers(): void {
     for (let i = 0; i < this.workers.length; i++) {
       const base = i * CTRL_STRIDE;
@@ -120,7 +116,7 @@ export function enableCpuThreads(options: CpuThreadOptions | number = {}): numbe
     setMatmulThreadPool(null);
     return 1;
   }
-  setMatmulThreadPool(new NodeMatmulPool(total - 1, opts.spinMs ?? 0.25));
+  setMatmulThreadPool(new NodeMatmulPool(total - 1, opts.spinMs ?? 1));
   return total;
 }
 
