@@ -67,3 +67,9 @@ export { splitTrainVal, randomWindows, StreamBatcher, validationWindows, consecu
 export type { TextSplit, StreamPosition, Windows } from './data/text.js';
 export { figureSvg, chartSvg, niceTicks, formatTick, escapeXml, PALETTE } from './train/plot.js';
 export type { Series, ChartSpec, FigureOptions } from './train/plot.js';
+export { Elman } from './cells/elman.js';
+export type { ElmanOptions } from './cells/elman.js';
+export { SLSTM } from './cells/slstm.js';
+export type { SLSTMOptions, SLSTMState } from './cells/slstm.js';
+export { minRnnScan, minRnnRecurrence, norm, addNorm, rnnFused, hasFusedMinRnn, hasFusedNorm, hasFusedRnn } from './tensor/fused.js';
+export type { MinRnnKind, MinRnnScanOptions, NormKind, NormOpOptions, RnnCellKind, RnnDims } from './tensor/fused.js';

@@ -20,8 +20,6 @@ export type {
 } from './train/lm-trainer.js';
 export { CudaBackend, registerCudaBackend, cudaStatus } from './backend/cuda/cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
-export { minRnnScan } from './tensor/fused.js';
-export type { MinRnnKind, MinRnnScanOptions } from './tensor/fused.js';
 
 import { registerCudaBackend as registerCuda } from './backend/cuda/cuda.js';
 import { setBackend as selectBackend } from './tensor/engine.js';

@@ -46,6 +46,9 @@ export interface MatmulSpec {
 /** The two minimal-RNN cells that share a fused gate-math + scan kernel. */
 export type MinRnnKind = 'gru' | 'lstm';
 
+/** 'rms': y = x·rstd·w, rstd = 1/√(mean(x²) + eps); 'layer': y = (x − μ)·rstd·w + b with the biased variance. */
+export type NormKind = 'rms' | 'layer';
+
 /** (outer, size, inner) layout: the axis of length `size` is reduced/scanned. */
 export interface AxisLayout { outer: number; size: number; inner: number }
 
@@ -152,6 +155,21 @@ export interface Backend {
   /** BPTT: from dout (out's layout) into dwx, dr, db and dstate0 (null: not wanted), all overwritten. */
   rnnBackward?(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
                dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void;
+
+  // Optional fused norm over the last axis (both or neither; src/tensor/fused.ts falls back to
+  // composite ops): rows of a contiguous x [rows, cols], weight and bias [cols].
+  /** false turns the fused norm off on a backend that has it (before/after measurements). */
+  fusedNorm?: boolean;
+  /**
+   * s = x, or s = x + residual written to `sum` when a residual is given; then
+   * out = (s − μ)·rstd·weight (+ bias) with μ the row mean ('layer') or 0 ('rms'),
+   * rstd = 1/√(mean((s − μ)²) + eps). Statistics in f32 (f64 for f64) whatever the storage.
+   */
+  norm?(kind: NormKind, x: BackendBuffer, residual: BackendBuffer | null, weight: BackendBuffer, bias: BackendBuffer | null,
+        sum: BackendBuffer | null, out: BackendBuffer, rows: number, cols: number, eps: number): void;
+  /** Gradients of norm w.r.t. s (into dx), weight (dweight) and bias (dbias, when given), from s and dy. */
+  normGrad?(kind: NormKind, s: BackendBuffer, weight: BackendBuffer, dy: BackendBuffer, dx: BackendBuffer, dweight: BackendBuffer,
+            dbias: BackendBuffer | null, rows: number, cols: number, eps: number): void;
 }
 
 /** The cells of the fused recurrence: G gates, Gb bias rows, S states = lstm 4/4/2, gru 3/4/1, elman 1/1/1, slstm 4/4/4. */

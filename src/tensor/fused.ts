@@ -7,9 +7,9 @@
  *
  * norm / addNorm: RMSNorm and LayerNorm over the last axis, optionally after the residual add of
  * a pre-norm block. A backend offers them through the optional norm/normGrad methods of
- * NormBackend (declared here); the CUDA backend does.
+ * optional norm/normGrad methods of the Backend interface; the CUDA backend does.
  */
-import type { Backend, BackendBuffer, MinRnnKind } from '../backend/backend.js';
+import type { Backend, MinRnnKind, NormKind, RnnCellKind, RnnDims } from '../backend/backend.js';
 import {
   add, exp, linearScan, log, logScan, logSigmoid, mean, minGruG, minGruLogG, mul, neg, rsqrt, sigmoid, softplus, split, square, sub,
 } from './ops.js';
@@ -101,32 +101,11 @@ function composite(kind: MinRnnKind, proj: Tensor, h0: Tensor | null, dim: numbe
 // ---------------------------------------------------------------------------------------------
 // Normalisation over the last axis
 
-/** 'rms': y = x·rstd·w, rstd = 1/√(mean(x²) + eps); 'layer': y = (x − μ)·rstd·w + b with the biased variance. */
-export type NormKind = 'rms' | 'layer';
-
-/**
- * The optional fused-norm methods a backend may offer (both or neither). Rows are the last axis
- * of a contiguous tensor: x [rows, cols], weight and bias [cols].
- */
-export interface NormBackend {
-  /** false turns the fused norm off on a backend that has it (before/after measurements). */
-  fusedNorm?: boolean;
-  /**
-   * s = x, or s = x + residual written to `sum` when a residual is given; then
-   * out = (s − μ)·rstd·weight (+ bias) with μ the row mean ('layer') or 0 ('rms'),
-   * rstd = 1/√(mean((s − μ)²) + eps). Statistics in f32 (f64 for f64) whatever the storage.
-   */
-  norm?(kind: NormKind, x: BackendBuffer, residual: BackendBuffer | null, weight: BackendBuffer, bias: BackendBuffer | null,
-        sum: BackendBuffer | null, out: BackendBuffer, rows: number, cols: number, eps: number): void;
-  /** Gradients of norm w.r.t. s (into dx), weight (dweight) and bias (dbias, when given), from s and dy. */
-  normGrad?(kind: NormKind, s: BackendBuffer, weight: BackendBuffer, dy: BackendBuffer, dx: BackendBuffer, dweight: BackendBuffer,
-            dbias: BackendBuffer | null, rows: number, cols: number, eps: number): void;
-}
+export type { NormKind };
 
 /** Whether a backend runs norm as one kernel (and its gradient as one kernel plus a column reduction). */
 export function hasFusedNorm(b: Backend): boolean {
-  const n = b as Backend & NormBackend;
-  return n.fusedNorm !== false && typeof n.norm === 'function' && typeof n.normGrad === 'function';
+  return b.fusedNorm !== false && typeof b.norm === 'function' && typeof b.normGrad === 'function';
 }
 
 export interface NormOpOptions {
@@ -168,7 +147,7 @@ function fusable(b: Backend, tensors: readonly (Tensor | null)[], opts: NormOpOp
 
 /** The fused forward on s-or-(x, residual); returns y and, with a residual, the sum s. */
 function fusedNorm(kind: NormKind, x: Tensor, residual: Tensor | null, weight: Tensor, bias: Tensor | null, eps: number): { sum: Tensor; y: Tensor } {
-  const b = x.backend as Backend & NormBackend;
+  const b = x.backend ;
   const cols = weight.size, rows = cols === 0 ? 0 : x.size / cols;
   const out = b.alloc(x.size, x.dtype);
   let s = x;
@@ -225,7 +204,6 @@ export function addNorm(kind: NormKind, x: Tensor, delta: Tensor, weight: Tensor
 // Its entry point is rnn() (src/cells/rnn.ts): rnn() checks the shapes, packs and unpacks the
 // states, and runs its autograd time loop (the reference) where the backend lacks the kernels.
 
-import type { RnnCellKind, RnnDims } from '../backend/backend.js';
 import { isGradEnabled as rnnGradEnabled } from './engine.js';
 
 export type { RnnCellKind, RnnDims };
