@@ -43,6 +43,7 @@ import { describe, formatShape, type Tensor } from '../tensor/tensor.js';
 import { linear } from '../nn/functional.js';
 import { uniformInit } from '../nn/layers.js';
 import { Module, type LayerOptions } from '../nn/module.js';
+import type { CellOutput, RecurrentCell } from './cell.js';
 
 export type RnnCellName = 'lstm' | 'gru' | 'elman' | 'slstm';
 
@@ -298,6 +299,25 @@ export abstract class TorchRnn extends Module {
     const [B] = x.shape;
     const r = this.run(reshape(x, [B, 1, this.inputSize]), state);
     return { outputs: reshape(r.outputs, [B, this.hiddenSize]), state: r.state };
+  }
+}
+
+/** A TorchRnn whose state is the single tensor h [B, H] (GRU, Elman). */
+export abstract class SingleStateRnn extends TorchRnn implements RecurrentCell<Tensor> {
+  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and h_T [B, hiddenSize]; no state means zeros. */
+  forward(x: Tensor, state?: Tensor | null): CellOutput<Tensor> {
+    this.checkInput(x, 3, 'forward');
+    if (state) this.checkState([state], x.shape[0], 'forward');
+    const r = this.run(x, state ? [state] : null);
+    return { output: r.outputs, state: r.state[0] };
+  }
+
+  /** x_t [B, inputSize] → h_t [B, hiddenSize], which is also the next state. */
+  step(x: Tensor, state?: Tensor | null): CellOutput<Tensor> {
+    this.checkInput(x, 2, 'step');
+    if (state) this.checkState([state], x.shape[0], 'step');
+    const r = this.runStep(x, state ? [state] : null);
+    return { output: r.outputs, state: r.state[0] };
   }
 }
 

@@ -32,7 +32,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { noGrad } from '../tensor/engine.js';
 import { cast } from '../tensor/ops.js';
 import { describe, formatShape, scope, type Tensor } from '../tensor/tensor.js';
-import { NonFiniteError, type StepOptions, type StepResult } from './step.js';
+import { checkAndUpdate, clipLimit, type StepOptions, type StepResult } from './step.js';
 
 /** The precisions `recur train --dtype` offers: plain f32, or bf16 working copies of f32 masters. */
 export type TrainDtype = 'f32' | 'bf16';
@@ -109,22 +109,15 @@ export class MixedPrecision {
    */
   async step(optimizer: Optimizer, computeLoss: () => Tensor, opts: StepOptions = {}): Promise<StepResult> {
     this.syncWorking();
-    const { loss, norm } = scope(() => {
+    const measured = scope(() => {
       this.master.zeroGrad();
       this.working.zeroGrad();
       const l = computeLoss();
       l.backward();
       this.gradsToMaster();
-      const n = clipGradNorm(this.master.parameters(), opts.clip && opts.clip > 0 ? opts.clip : Infinity);
-      return { loss: l.detach(), norm: n };
+      return { loss: l.detach(), norm: clipGradNorm(this.master.parameters(), clipLimit(opts)) };
     });
-    const [lossValue, normValue] = [await loss.item(), await norm.item()];
-    loss.dispose();
-    norm.dispose();
-    if (!Number.isFinite(lossValue)) throw new NonFiniteError('the loss', lossValue, opts.step);
-    if (!Number.isFinite(normValue)) throw new NonFiniteError('the gradient norm', normValue, opts.step);
-    optimizer.step();
-    return { loss: lossValue, gradNorm: normValue };
+    return checkAndUpdate(measured, optimizer, opts);
   }
 
   /** Frees the working copies and their gradients (the master model stays). */

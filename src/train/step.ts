@@ -30,17 +30,29 @@ export interface StepResult {
 
 /** zeroGrad → loss = computeLoss() → backward → (clip) → check finite → optimizer.step(). */
 export async function trainStep(model: Module, optimizer: Optimizer, computeLoss: () => Tensor, opts: StepOptions = {}): Promise<StepResult> {
-  const { loss, norm } = scope(() => {
+  const measured = scope(() => {
     model.zeroGrad();
     const l = computeLoss();
     l.backward();
-    // Infinity as max norm measures without scaling.
-    const n = clipGradNorm(model.parameters(), opts.clip && opts.clip > 0 ? opts.clip : Infinity);
-    return { loss: l.detach(), norm: n };
+    return { loss: l.detach(), norm: clipGradNorm(model.parameters(), clipLimit(opts)) };
   });
-  const [lossValue, normValue] = [await loss.item(), await norm.item()];
-  loss.dispose();
-  norm.dispose();
+  return checkAndUpdate(measured, optimizer, opts);
+}
+
+/** The clip limit of a step: Infinity (measure without scaling) when clipping is off. */
+export function clipLimit(opts: StepOptions): number {
+  return opts.clip && opts.clip > 0 ? opts.clip : Infinity;
+}
+
+/**
+ * The end of every training step: reads the loss and the gradient norm (disposing both), stops
+ * with NonFiniteError before the update if either is NaN or infinite, else runs the optimizer.
+ */
+export async function checkAndUpdate(measured: { loss: Tensor; norm: Tensor }, optimizer: Optimizer, opts: StepOptions): Promise<StepResult> {
+  const lossValue = await measured.loss.item();
+  const normValue = await measured.norm.item();
+  measured.loss.dispose();
+  measured.norm.dispose();
   if (!Number.isFinite(lossValue)) throw new NonFiniteError('the loss', lossValue, opts.step);
   if (!Number.isFinite(normValue)) throw new NonFiniteError('the gradient norm', normValue, opts.step);
   optimizer.step();
