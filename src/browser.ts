@@ -73,3 +73,7 @@ export { SLSTM } from './cells/slstm.js';
 export type { SLSTMOptions, SLSTMState } from './cells/slstm.js';
 export { minRnnScan, minRnnRecurrence, norm, addNorm, rnnFused, hasFusedMinRnn, hasFusedNorm, hasFusedRnn } from './tensor/fused.js';
 export type { MinRnnKind, MinRnnScanOptions, NormKind, NormOpOptions, RnnCellKind, RnnDims } from './tensor/fused.js';
+export { LRU } from './cells/lru.js';
+export type { LruOptions, LruState } from './cells/lru.js';
+export { complexScan, complexMul, hasComplexScan } from './tensor/complex-scan.js';
+export type { ComplexScanOptions } from './tensor/complex-scan.js';

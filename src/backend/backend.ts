@@ -170,6 +170,17 @@ export interface Backend {
   /** Gradients of norm w.r.t. s (into dx), weight (dweight) and bias (dbias, when given), from s and dy. */
   normGrad?(kind: NormKind, s: BackendBuffer, weight: BackendBuffer, dy: BackendBuffer, dx: BackendBuffer, dweight: BackendBuffer,
             dbias: BackendBuffer | null, rows: number, cols: number, eps: number): void;
+
+  // Optional complex linear scan (both or neither; src/tensor/complex-scan.ts falls back to
+  // composite ops): x_t = λ_t·x_{t−1} + u_t along the layout's axis, complex numbers as separate
+  // re/im buffers of one shape; x0 (re, im) shaped without the axis or null (zeros).
+  /** out = x_re followed by x_im (2·size elements). */
+  complexScan?(lamRe: BackendBuffer, lamIm: BackendBuffer, uRe: BackendBuffer, uIm: BackendBuffer, x0Re: BackendBuffer | null,
+               x0Im: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout): void;
+  /** From x (complexScan's out) and dx (same layout, ∂L/∂Re then ∂L/∂Im) into dλ, du and dx0 (when given), overwritten. */
+  complexScanGrad?(lamRe: BackendBuffer, lamIm: BackendBuffer, x: BackendBuffer, x0Re: BackendBuffer | null, x0Im: BackendBuffer | null,
+                   dx: BackendBuffer, dLamRe: BackendBuffer, dLamIm: BackendBuffer, dURe: BackendBuffer, dUIm: BackendBuffer,
+                   dx0Re: BackendBuffer | null, dx0Im: BackendBuffer | null, layout: AxisLayout): void;
 }
 
 /** The cells of the fused recurrence: G gates, Gb bias rows, S states = lstm 4/4/2, gru 3/4/1, elman 1/1/1, slstm 4/4/4. */

@@ -7,6 +7,7 @@ import { GRU } from './gru.js';
 import { Elman } from './elman.js';
 import { SLSTM } from './slstm.js';
 import { MSMR, SMR } from './smr.js';
+import { LRU } from './lru.js';
 
 export interface CellConfig extends LayerOptions {
   dim: number;
@@ -29,6 +30,8 @@ const cells = new Map<string, CellFactory>([
   ['slstm', ({ dim, heads, rng, dtype, backend }) => new SLSTM({ rng, dtype, backend, heads, inputSize: dim, hiddenSize: dim })],
   ['smr', ({ dim, rng, dtype, backend }) => new SMR({ rng, dtype, backend, inputSize: dim, units: dim })],
   ['msmr', ({ dim, rng, dtype, backend }) => new MSMR({ rng, dtype, backend, inputSize: dim, units: dim })],
+  // LRU: dModel = dim, a complex state of round(expansion·dim) (`scan`, `heads` do not apply).
+  ['lru', ({ dim, expansion, rng, dtype, backend }) => new LRU({ rng, dtype, backend, dModel: dim, dState: Math.max(1, Math.round(expansion * dim)) })],
 ]);
 
 export function registerCell(name: string, factory: CellFactory): void {

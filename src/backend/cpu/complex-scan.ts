@@ -1,0 +1,79 @@
+/**
+ * The complex first-order linear scan x_t = λ_t ⊙ x_{t−1} + u_t on the CPU, complex numbers as
+ * separate real/imaginary arrays, with its reverse-scan backward. Sequential in t, vectorised over
+ * the inner axis, as the real scan in ./scan.ts.
+ *
+ * Output layout: `out` holds x_re (all of it, in the inputs' layout) followed by x_im.
+ */
+import type { AxisLayout, BackendBuffer, HostArray } from '../backend.js';
+import { CpuBackend } from './cpu.js';
+
+export function complexScan(lr: HostArray, li: HostArray, ur: HostArray, ui: HostArray,
+                            x0r: HostArray | null, x0i: HostArray | null, out: HostArray,
+                            { outer, size, inner }: AxisLayout): void {
+  const n = outer * size * inner;
+  for (let o = 0; o < outer; o++) {
+    const base = o * size * inner;
+    for (let i = 0; i < inner; i++) {
+      let pr = x0r ? x0r[o * inner + i] : 0;
+      let pi = x0i ? x0i[o * inner + i] : 0;
+      for (let t = 0, k = base + i; t < size; t++, k += inner) {
+        const ar = lr[k], ai = li[k];
+        const xr = ar * pr - ai * pi + ur[k];
+        const xi = ar * pi + ai * pr + ui[k];
+        out[k] = xr; out[n + k] = xi;
+        pr = xr; pi = xi;
+      }
+    }
+  }
+}
+
+/**
+ * With g = ∂L/∂Re + i ∂L/∂Im for a real loss L: G_t = dx_t + conj(λ_{t+1}) G_{t+1};
+ * du_t = G_t; dλ_t = G_t conj(x_{t−1}); dx0 = conj(λ_1) G_1. `x` and `dx` are in `out`'s layout.
+ */
+export function complexScanGrad(lr: HostArray, li: HostArray, x: HostArray, x0r: HostArray | null, x0i: HostArray | null,
+                                dx: HostArray, dlr: HostArray, dli: HostArray, dur: HostArray, dui: HostArray,
+                                dx0r: HostArray | null, dx0i: HostArray | null, { outer, size, inner }: AxisLayout): void {
+  const n = outer * size * inner;
+  for (let o = 0; o < outer; o++) {
+    const base = o * size * inner;
+    for (let i = 0; i < inner; i++) {
+      let cr = 0, ci = 0; // conj(λ_{t+1}) G_{t+1}
+      for (let t = size - 1; t >= 0; t--) {
+        const k = base + t * inner + i;
+        const gr = dx[k] + cr, gi = dx[n + k] + ci;
+        dur[k] = gr; dui[k] = gi;
+        let pr: number, pi: number;
+        if (t > 0) { pr = x[k - inner]; pi = x[n + k - inner]; } else { pr = x0r ? x0r[o * inner + i] : 0; pi = x0i ? x0i[o * inner + i] : 0; }
+        // G · conj(p)
+        dlr[k] = gr * pr + gi * pi;
+        dli[k] = gi * pr - gr * pi;
+        // conj(λ) · G
+        const ar = lr[k], ai = li[k];
+        cr = ar * gr + ai * gi;
+        ci = ar * gi - ai * gr;
+      }
+      if (dx0r) dx0r[o * inner + i] = cr;
+      if (dx0i) dx0i[o * inner + i] = ci;
+    }
+  }
+}
+
+const d = (b: BackendBuffer): HostArray => (b as unknown as { data: HostArray }).data;
+const dn = (b: BackendBuffer | null): HostArray | null => (b ? d(b) : null);
+
+// The CPU backend's optional complexScan/complexScanGrad methods. They are installed from here
+// because src/backend/cpu/cpu.ts belongs to another work stream: moving these two methods into
+// the CpuBackend class body is a mechanical follow-up.
+Object.assign(CpuBackend.prototype, {
+  complexScan(lr: BackendBuffer, li: BackendBuffer, ur: BackendBuffer, ui: BackendBuffer, x0r: BackendBuffer | null,
+              x0i: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout): void {
+    complexScan(d(lr), d(li), d(ur), d(ui), dn(x0r), dn(x0i), d(out), layout);
+  },
+  complexScanGrad(lr: BackendBuffer, li: BackendBuffer, x: BackendBuffer, x0r: BackendBuffer | null, x0i: BackendBuffer | null,
+                  dx: BackendBuffer, dlr: BackendBuffer, dli: BackendBuffer, dur: BackendBuffer, dui: BackendBuffer,
+                  dx0r: BackendBuffer | null, dx0i: BackendBuffer | null, layout: AxisLayout): void {
+    complexScanGrad(d(lr), d(li), d(x), dn(x0r), dn(x0i), d(dx), d(dlr), d(dli), d(dur), d(dui), dn(dx0r), dn(dx0i), layout);
+  },
+});
