@@ -77,3 +77,10 @@ export { LRU } from './cells/lru.js';
 export type { LruOptions, LruState } from './cells/lru.js';
 export { complexScan, complexMul, hasComplexScan } from './tensor/complex-scan.js';
 export type { ComplexScanOptions } from './tensor/complex-scan.js';
+export { DeepLRU, lruParamGroups, LRU_RECURRENT_PARAMS } from './models/deep-lru.js';
+export type { DeepLruConfig, LruParamGroupOptions } from './models/deep-lru.js';
+export {
+  generateListOps, generateTree, evaluateTree, evaluateListOps, treeToString, tokenizeListOps, detokenizeListOps, listOpsBatch,
+  listOpsMajority, LISTOPS_VOCAB, LISTOPS_VOCAB_SIZE, LISTOPS_PAD, LISTOPS_CLASSES, LISTOPS_OPERATORS,
+} from './data/listops.js';
+export type { ListOp, ListOpsTree, ListOpsConfig, ListOpsExample, ListOpsBatch } from './data/listops.js';

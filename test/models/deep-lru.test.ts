@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeepLRU, lruParamGroups, LRU_RECURRENT_PARAMS } from '../../src/models/deep-lru.js';
+import { LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, type ListOpsExample } from '../../src/data/listops.js';
+import { AdamW } from '../../src/optim/adamw.js';
+import { clipGradNorm } from '../../src/optim/clip.js';
+import { getBackend } from '../../src/tensor/engine.js';
+import { Rng } from '../../src/tensor/random.js';
+import { fromHost } from '../../src/tensor/creation.js';
+import { argmax, crossEntropy, slice, sum } from '../../src/tensor/ops.js';
+import { scope } from '../../src/tensor/tensor.js';
+import { assertClose } from '../helpers/gradcheck.js';
+
+const small = { vocabSize: LISTOPS_VOCAB_SIZE, dModel: 8, dState: 6, depth: 2, numClasses: LISTOPS_CLASSES };
+
+test('DeepLRU: logits shape, every parameter gets a gradient, features input, config errors', () => {
+  const model = new DeepLRU(small, { rng: new Rng(1), dtype: 'f64' });
+  const names = model.namedParameters().map(([n]) => n);
+  assert.ok(names.includes('encoder.weight') && names.includes('head.weight') && names.includes('blocks.1.lru.nu_log') && names.includes('blocks.0.glu.proj.weight'));
+  scope(() => {
+    const ids = fromHost(Int32Array.from({ length: 3 * 11 }, (_, i) => 1 + (i * 7) % 15), [3, 11]);
+    const logits = model.forward(ids);
+    assert.deepEqual(logits.shape, [3, LISTOPS_CLASSES]);
+    model.zeroGrad();
+    crossEntropy(logits, fromHost(Int32Array.from([1, 5, 9]), [3])).backward();
+    for (const [n, p] of model.namedParameters()) {
+      assert.ok(p.grad, `${n} has a gradient`);
+      assert.ok(p.grad.dataSync().some((v) => v !== 0) || n === 'encoder.weight', `${n} gradient is not all zero`);
+    }
+    model.zeroGrad();
+  });
+  const feat = new DeepLRU({ inputDim: 3, dModel: 4, dState: 4, depth: 1, numClasses: 2, bidirectional: true }, { rng: new Rng(2) });
+  scope(() => assert.deepEqual(feat.forward(fromHost(new Float32Array(2 * 5 * 3).fill(0.5), [2, 5, 3])).shape, [2, 2]));
+  assert.throws(() => new DeepLRU({ dModel: 4, dState: 4, numClasses: 2 }), /exactly one/);
+  assert.throws(() => scope(() => model.forward(fromHost(new Float64Array(6), [2, 3], { dtype: 'f64' }))), /i32 ids/);
+});
+
+test('DeepLRU: right padding with the mask leaves each example\'s logits unchanged (causal LRU, eval mode)', () => {
+  const model = new DeepLRU({ ...small, dropout: 0.3 }, { rng: new Rng(3), dtype: 'f64' }).eval();
+  const data = generateListOps(4, { maxDepth: 4, maxArgs: 4, minLength: 3, maxLength: 30 }, new Rng(4));
+  const batch = listOpsBatch(data, 40);
+  scope(() => {
+    const logits = model.forward(fromHost(batch.inputs, [4, 40]), fromHost(batch.mask, [4, 40], { dtype: 'f64' })).dataSync();
+    data.forEach((e, i) => {
+      const alone = model.forward(fromHost(e.tokens, [1, e.tokens.length])).dataSync();
+      assertClose(logits.subarray(i * LISTOPS_CLASSES, (i + 1) * LISTOPS_CLASSES), alone, 1e-12, `example ${i}`);
+    });
+  });
+});
+
+test('lruParamGroups: ν, θ, γ, B (both directions) at the smaller lr without weight decay; the rest at lr', () => {
+  const model = new DeepLRU({ ...small, bidirectional: true }, { rng: new Rng(5) });
+  const groups = lruParamGroups(model, { lr: 1e-3, recurrentLrFactor: 0.25 });
+  const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
+  const rec = groups[1].params.map((p) => names.get(p)!);
+  const other = groups[0].params.map((p) => names.get(p)!);
+  assert.equal(rec.length + other.length, names.size);
+  assert.equal(rec.length, 2 * 2 * 5); // 2 blocks × 2 directions × (ν, θ, γ, B_re, B_im)
+  for (const n of rec) assert.ok(LRU_RECURRENT_PARAMS.test(n) && /\.(nu_log|theta_log|gamma_log|B_re|B_im)(_bwd)?$/.test(n), n);
+  for (const n of other) assert.ok(!/\.(nu_log|theta_log|gamma_log|B_re|B_im)(_bwd)?$/.test(n), n);
+  assert.ok(other.some((n) => n.endsWith('.C_re')) && other.some((n) => n.endsWith('.D')));
+  assert.deepEqual([groups[0].lr, groups[1].lr, groups[1].weightDecay, groups[0].weightDecay], [1e-3, 2.5e-4, 0, undefined]);
+  const opt = new AdamW(groups, { lr: 1e-3, weightDecay: 0.05 });
+  assert.equal(opt.groupLr(1), 2.5e-4);
+});
