@@ -32,10 +32,13 @@ import { BINARY_OPS, ELEMENTWISE_SOURCE, MAX_DIMS, MAX_OPERANDS, STRIDED_WORDS, 
 import { REDUCE_OPS, REDUCE_SOURCE } from './kernels/reduce.js';
 import { SCAN_SOURCE } from './kernels/scan.js';
 import { NORM_SOURCE, normVec } from './kernels/norm.js';
+import { RNN_SOURCE } from './kernels/rnn.js';
 import type { NormKind } from '../../tensor/fused.js';
+import type { RnnCellKind, RnnDims } from '../backend.js';
+import { RNN_CELL_LAYOUT, rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
 
 /** The kernel modules, compiled on first use. */
-export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, norm: NORM_SOURCE } as const;
+export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, norm: NORM_SOURCE, rnn: RNN_SOURCE } as const;
 type ModuleName = keyof typeof MODULES;
 
 
@@ -508,12 +511,7 @@ export class CudaBackend implements Backend {
       if (!spec.accumulate) this.fillRange(C, spec.cOffset, batch * m * n, 0);
       return;
     }
-    if (!this.cublas) {
-      const lib = loadCublas();
-      const h: unknown[] = [null];
-      checkCublas(lib.cublasCreate(h), 'cublasCreate');
-      this.cublas = { lib, handle: h[0] };
-    }
+    this.cublasLib();
     let type: number, compute: number, one: Float32Array | Float64Array, beta: Float32Array | Float64Array;
     switch (C.dtype) {
       case 'f32': type = CUDA_R_32F; compute = this.allowTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F; break;
@@ -525,11 +523,44 @@ export class CudaBackend implements Backend {
     else { one = Float32Array.of(1); beta = Float32Array.of(spec.accumulate ? 1 : 0); }
     const es = ELEM_BYTES[C.dtype];
     // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands.
-    checkCublas(this.cublas.lib.cublasGemmStridedBatchedEx(this.cublas.handle,
+    checkCublas(this.cublas!.lib.cublasGemmStridedBatchedEx(this.cublas!.handle,
       spec.transB ? CUBLAS_OP_T : CUBLAS_OP_N, spec.transA ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, one,
       B.ptr + spec.bOffset * es, type, spec.transB ? k : n, spec.bBatchStride,
       A.ptr + spec.aOffset * es, type, spec.transA ? m : k, spec.aBatchStride,
       beta, C.ptr + spec.cOffset * es, type, n, m * n, batch, compute, CUBLAS_GEMM_DEFAULT), `GEMM ${batch}×[${m}×${k}]·[${k}×${n}] ${C.dtype}`);
+    if (this.syncEachLaunch) this.synchronize();
+  }
+
+  private cublasLib(): { lib: Cublas; handle: unknown } {
+    if (!this.cublas) {
+      const lib = loadCublas();
+      const h: unknown[] = [null];
+      checkCublas(lib.cublasCreate(h), 'cublasCreate');
+      this.cublas = { lib, handle: h[0] };
+    }
+    return this.cublas;
+  }
+
+  /**
+   * Row-major strided-batched C[i] = op(A[i])·op(B[i]) (+ C[i] when accumulate) on raw device
+   * addresses with explicit leading dimensions (elements) and batch strides, in `dtype`.
+   */
+  private gemmRaw(dtype: DType, transA: boolean, transB: boolean, m: number, n: number, k: number,
+                  a: number, lda: number, sA: number, b: number, ldb: number, sB: number, c: number, ldc: number, sC: number,
+                  batch: number, accumulate: boolean): void {
+    const cb = this.cublasLib();
+    let type: number, compute: number;
+    switch (dtype) {
+      case 'f32': type = CUDA_R_32F; compute = this.allowTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F; break;
+      case 'bf16': type = CUDA_R_16BF; compute = CUBLAS_COMPUTE_32F; break;
+      case 'f64': type = CUDA_R_64F; compute = CUBLAS_COMPUTE_64F; break;
+      default: throw new Error(`cuda gemm: ${dtype} is not a matmul dtype`);
+    }
+    const one = dtype === 'f64' ? Float64Array.of(1) : Float32Array.of(1);
+    const beta = dtype === 'f64' ? Float64Array.of(accumulate ? 1 : 0) : Float32Array.of(accumulate ? 1 : 0);
+    checkCublas(cb.lib.cublasGemmStridedBatchedEx(cb.handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+      n, m, k, one, b, type, ldb, sB, a, type, lda, sA, beta, c, type, ldc, sC, batch, compute, CUBLAS_GEMM_DEFAULT),
+    `rnn GEMM ${batch}×[${m}×${k}]·[${k}×${n}] ${dtype}`);
     if (this.syncEachLaunch) this.synchronize();
   }
 
@@ -667,6 +698,130 @@ export class CudaBackend implements Backend {
     this.free(pw);
     if (pb) { this.reduce('sum', pb, dbias!, layout); this.free(pb); }
   }
+
+  // ---------------------------------------------------------------------------- fused recurrences
+
+  /** Length of `saved`: the CPU kernel's layout (hist [S, N, T + 1, B, d], then gates [T, N, B, Gs, d]). */
+  rnnSavedLength(cell: RnnCellKind, dims: RnnDims): number {
+    return cpuRnnSavedLength(cell, dims);
+  }
+
+  /**
+   * The alternating path (kernels/rnn.ts): per step one strided-batched GEMM over the heads,
+   * rh[n] [B, G·d] = h_{t−1}[n] [B, d]·Rp[n]ᵀ, then one pointwise kernel for all heads.
+   * Layouts and math as src/backend/cpu/rnn.ts.
+   */
+  rnnForward(cell: RnnCellKind, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+             out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void {
+    const L = rnnLayout(cell);
+    const { batch: B, time: T, heads: N, headDim: d } = dims;
+    const G = L.gates, S = L.states, H = N * d;
+    const o = buf(out), dt = floatType(o.dtype, 'rnnForward'), s = SUFFIX[dt];
+    rnnCheck('wx', wx, B * T * G * H, dt);
+    rnnCheck('r', r, G * N * d * d, dt);
+    rnnCheck('b', b, L.biases * H, dt);
+    if (state0) rnnCheck('state0', state0, S * B * H, dt);
+    rnnCheck('out', out, (T + S) * B * H, dt);
+    if (saved) rnnCheck('saved', saved, cpuRnnSavedLength(cell, dims), dt);
+    if (B * H === 0) return;
+    const es = ELEM_BYTES[dt];
+    const slots = saved ? T + 1 : 2;
+    const hist = saved ? buf(saved) : this.temp(S * N * slots * B * d, dt);
+    const rp = this.temp(G * N * d * d, dt), rh = this.temp(N * B * G * d, dt);
+    const NBd = N * B * d, sBlocks = this.blocks(S * NBd);
+    this.launch('rnn', `rnn_init_hist_${s}`, [sBlocks], 256, [ptr(state0), ptr(hist), i64(S), i64(B), i64(N), i64(d), i64(slots)]);
+    this.launch('rnn', `rnn_permute_r_${s}`, [this.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
+    const gates = saved && L.saved > 0 ? saved : null;
+    const gatesOff = S * N * slots * B * d;
+    const name = `rnn_fwd_${cell}_${s}`, blocks = this.blocks(NBd);
+    for (let t = 0; t < T; t++) {
+      const prev = saved ? t : t & 1, next = saved ? t + 1 : (t + 1) & 1;
+      this.gemmRaw(dt, false, true, B, G * d, d, hist.ptr + prev * B * d * es, d, slots * B * d, rp.ptr, d, G * d * d,
+        rh.ptr, G * d, B * G * d, N, false);
+      this.launch('rnn', name, [blocks], 256, [
+        ptr(wx), ptr(b), ptr(rh), ptr(hist), ptr(o), ptr(gates), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(t), i64(prev), i64(next), i64(gatesOff),
+      ]);
+    }
+    const last = saved ? T : T & 1;
+    this.launch('rnn', `rnn_last_states_${s}`, [sBlocks], 256, [ptr(hist), ptr(o), i64(S), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(last)]);
+    this.free(rp);
+    this.free(rh);
+    if (!saved) this.free(hist);
+  }
+
+  /**
+   * BPTT: per step from the last, one pointwise kernel (gate gradients into dwx and dRh, the carry
+   * of the states) and one GEMM dh_{t−1}[n] = dRh_t[n]·Rp[n]; at the end one GEMM over all steps
+   * for dR and column sums (GEMMs with a ones vector) for db.
+   */
+  rnnBackward(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+              dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
+    const L = rnnLayout(cell);
+    const { batch: B, time: T, heads: N, headDim: d } = dims;
+    const G = L.gates, S = L.states, H = N * d, NBd = N * B * d;
+    const w = buf(dwx), dt = floatType(w.dtype, 'rnnBackward'), s = SUFFIX[dt], acc = accType(dt);
+    rnnCheck('r', r, G * N * d * d, dt);
+    rnnCheck('saved', saved, cpuRnnSavedLength(cell, dims), dt);
+    rnnCheck('dout', dout, (T + S) * B * H, dt);
+    rnnCheck('dwx', dwx, B * T * G * H, dt);
+    rnnCheck('dr', dr, G * N * d * d, dt);
+    rnnCheck('db', db, L.biases * H, dt);
+    if (dstate0) rnnCheck('dstate0', dstate0, S * B * H, dt);
+    if (T * B === 0 || H === 0) {
+      this.fill(dr, 0); this.fill(db, 0); if (w.length) this.fill(dwx, 0);
+      if (dstate0 && buf(dstate0).length) this.fill(dstate0, 0); // T = 0 with states: dstate0 = dout's tail (rare; not exercised)
+      return;
+    }
+    const es = ELEM_BYTES[dt];
+    const slots = T + 1, hist = buf(saved);
+    const rp = this.temp(G * N * d * d, dt), carry = this.temp(S * NBd, acc), dhRec = this.temp(NBd, dt);
+    const dRh = this.temp(N * T * B * G * d, dt);
+    this.launch('rnn', `rnn_permute_r_${s}`, [this.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
+    const sBlocks = this.blocks(S * NBd);
+    this.launch('rnn', `rnn_init_carry_${s}`, [sBlocks], 256, [ptr(dout), ptr(carry), i64(S), i64(B), i64(T), i64(N), i64(d)]);
+    this.fill(dhRec, 0);
+    const gatesOff = S * N * slots * B * d;
+    const name = `rnn_bwd_${cell}_${s}`, blocks = this.blocks(NBd);
+    for (let t = T - 1; t >= 0; t--) {
+      this.launch('rnn', name, [blocks], 256, [
+        ptr(hist), ptr(hist), ptr(dout), ptr(dhRec), ptr(carry), ptr(w), ptr(dRh), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(t), i64(gatesOff),
+      ]);
+      if (t > 0 || dstate0) {
+        this.gemmRaw(dt, false, false, B, d, G * d, dRh.ptr + t * B * G * d * es, G * d, T * B * G * d, rp.ptr, d, G * d * d,
+          dhRec.ptr, d, B * d, N, false);
+      }
+    }
+    if (dstate0) {
+      this.launch('rnn', `rnn_dstate0_${s}`, [sBlocks], 256, [ptr(carry), ptr(dhRec), ptr(dstate0), i64(S), i64(B), i64(N), i64(d)]);
+    }
+    // dRp[n] [G·d, d] = dRh[n]ᵀ [G·d, T·B] · h[n] (hist slots 0..T−1) [T·B, d]; rp is reused for it
+    this.gemmRaw(dt, true, false, G * d, d, T * B, dRh.ptr, G * d, T * B * G * d, hist.ptr, d, slots * B * d,
+      rp.ptr, d, G * d * d, N, false);
+    this.launch('rnn', `rnn_permute_r_${s}`, [this.blocks(rp.length)], 256, [ptr(rp), ptr(dr), i64(G), i64(N), i64(d), i32(0)]);
+    // db rows 0..G−1 = column sums of dwx [B·T, G·N·d]; GRU's b_rn (row 3) = column sums of dRh's n part
+    const ones = this.temp(T * B, dt);
+    this.fill(ones, 1);
+    const dbb = buf(db);
+    this.gemmRaw(dt, false, false, 1, G * H, T * B, ones.ptr, T * B, 0, w.ptr, G * H, 0, dbb.ptr, G * H, 0, 1, false);
+    if (cell === 'gru') {
+      this.gemmRaw(dt, false, false, 1, d, T * B, ones.ptr, T * B, 0, dRh.ptr + 2 * d * es, G * d, T * B * G * d,
+        dbb.ptr + 3 * H * es, d, d, N, false);
+    }
+    for (const t of [rp, carry, dhRec, dRh, ones]) this.free(t);
+  }
+
+}
+
+function rnnLayout(cell: RnnCellKind): (typeof RNN_CELL_LAYOUT)[RnnCellKind] {
+  const L = RNN_CELL_LAYOUT[cell];
+  if (!L) throw new Error(`cuda rnn: unknown cell '${String(cell)}' (lstm, gru, elman or slstm)`);
+  return L;
+}
+
+function rnnCheck(what: string, b: BackendBuffer, n: number, dtype: DType): void {
+  const c = buf(b);
+  if (c.length !== n) throw new Error(`cuda rnn: ${what} has ${c.length} elements, expected ${n}`);
+  if (c.dtype !== dtype) throw new Error(`cuda rnn: ${what} is ${c.dtype}, expected ${dtype}`);
 }
 
 /** Blocks of the fused norm backward: each writes one partial row of the weight/bias gradients. */
