@@ -14,15 +14,15 @@ export function complexScan(lr: HostArray, li: HostArray, ur: HostArray, ui: Hos
   const n = outer * size * inner;
   for (let o = 0; o < outer; o++) {
     const base = o * size * inner;
-    for (let i = 0; i < inner; i++) {
-      let pr = x0r ? x0r[o * inner + i] : 0;
-      let pi = x0i ? x0i[o * inner + i] : 0;
-      for (let t = 0, k = base + i; t < size; t++, k += inner) {
+    for (let t = 0; t < size; t++) {
+      const row = base + t * inner;
+      for (let i = 0; i < inner; i++) {
+        const k = row + i;
+        let pr: number, pi: number;
+        if (t > 0) { pr = out[k - inner]; pi = out[n + k - inner]; } else { pr = x0r ? x0r[o * inner + i] : 0; pi = x0i ? x0i[o * inner + i] : 0; }
         const ar = lr[k], ai = li[k];
-        const xr = ar * pr - ai * pi + ur[k];
-        const xi = ar * pi + ai * pr + ui[k];
-        out[k] = xr; out[n + k] = xi;
-        pr = xr; pi = xi;
+        out[k] = ar * pr - ai * pi + ur[k];
+        out[n + k] = ar * pi + ai * pr + ui[k];
       }
     }
   }
@@ -36,26 +36,31 @@ export function complexScanGrad(lr: HostArray, li: HostArray, x: HostArray, x0r:
                                 dx: HostArray, dlr: HostArray, dli: HostArray, dur: HostArray, dui: HostArray,
                                 dx0r: HostArray | null, dx0i: HostArray | null, { outer, size, inner }: AxisLayout): void {
   const n = outer * size * inner;
+  // carry = conj(λ_{t+1}) G_{t+1}, per channel
+  const cr = new Float64Array(inner), ci = new Float64Array(inner);
   for (let o = 0; o < outer; o++) {
     const base = o * size * inner;
-    for (let i = 0; i < inner; i++) {
-      let cr = 0, ci = 0; // conj(λ_{t+1}) G_{t+1}
-      for (let t = size - 1; t >= 0; t--) {
-        const k = base + t * inner + i;
-        const gr = dx[k] + cr, gi = dx[n + k] + ci;
+    cr.fill(0); ci.fill(0);
+    for (let t = size - 1; t >= 0; t--) {
+      const row = base + t * inner;
+      for (let i = 0; i < inner; i++) {
+        const k = row + i;
+        const gr = dx[k] + cr[i], gi = dx[n + k] + ci[i];
         dur[k] = gr; dui[k] = gi;
         let pr: number, pi: number;
         if (t > 0) { pr = x[k - inner]; pi = x[n + k - inner]; } else { pr = x0r ? x0r[o * inner + i] : 0; pi = x0i ? x0i[o * inner + i] : 0; }
-        // G · conj(p)
+        // G · conj(x_{t−1})
         dlr[k] = gr * pr + gi * pi;
         dli[k] = gi * pr - gr * pi;
-        // conj(λ) · G
+        // conj(λ_t) · G
         const ar = lr[k], ai = li[k];
-        cr = ar * gr + ai * gi;
-        ci = ar * gi - ai * gr;
+        cr[i] = ar * gr + ai * gi;
+        ci[i] = ar * gi - ai * gr;
       }
-      if (dx0r) dx0r[o * inner + i] = cr;
-      if (dx0i) dx0i[o * inner + i] = ci;
+    }
+    for (let i = 0; i < inner; i++) {
+      if (dx0r) dx0r[o * inner + i] = cr[i];
+      if (dx0i) dx0i[o * inner + i] = ci[i];
     }
   }
 }
