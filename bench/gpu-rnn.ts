@@ -3,7 +3,8 @@
  * + rnnBackward, kernels/rnn.ts): FlashRNN's configuration, B = 16, T = 1024, hidden 768,
  * forward+backward from a given Wx (gradients w.r.t. wx, r, b), LSTM and sLSTM at 12 heads × 64 and
  * 1 head × 768, f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate). Median of RUNS after
- * warm-up, synchronised around each run. Prints one JSON line per row, then a markdown table.
+ * warm-up, synchronised around each run. A last row (LSTM 1 × 8) measures the launch floor: the
+ * same 2 launches per step each way on a problem too small to cost GPU time. Prints one JSON line per row, then a markdown table.
  *
  * Usage: node dist/bench/gpu-rnn.js [--runs N] [--out FILE]
  */
@@ -63,6 +64,12 @@ for (const dtype of ['f32', 'bf16'] as DType[]) {
       console.log(JSON.stringify(row));
     }
   }
+}
+// The launch floor: the same number of launches (2 per step each way) on a tiny problem (1 × 8).
+for (const cell of ['lstm'] as RnnCellKind[]) {
+  const row = bench(cell, 1, 8, 'f32');
+  rows.push(row);
+  console.log(JSON.stringify({ ...row, note: 'launch floor' }));
 }
 const table = ['| cell | heads × d | storage | forward ms | forward+backward ms |', '| --- | --- | --- | ---: | ---: |',
   ...rows.map((r) => `| ${r.cell} | ${r.heads} × ${r.d} | ${r.dtype} | ${r.fwdMs.toFixed(1)} | ${r.fwdBwdMs.toFixed(1)} |`)].join('\n');

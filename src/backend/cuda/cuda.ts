@@ -11,7 +11,9 @@
  *
  * Beyond the interface: `minRnnScan`/`minRnnScanGrad`, the fused minGRU/minLSTM gate math + scan,
  * and `norm`/`normGrad`, the fused RMSNorm/LayerNorm (+ residual add), both used by
- * src/tensor/fused.ts; and synchronize(), emptyCache(), memoryStats().
+ * src/tensor/fused.ts; the optional fused recurrences rnnSavedLength/rnnForward/rnnBackward
+ * (LSTM, GRU, Elman, sLSTM; the "alternating" path, kernels/rnn.ts); and synchronize(),
+ * emptyCache(), memoryStats().
  */
 import type {
   MinRnnKind, AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
