@@ -10,7 +10,6 @@
  * (a_j a_i, a_j b_i + b_j), log₂ T rounds, then x_t += (Π_{s≤t} λ_s) x0.
  */
 import type { Backend } from '../backend/backend.js';
-import '../backend/cpu/complex-scan.js';
 import { add, mul, pad, slice, squeeze, sub, unsqueeze } from './ops.js';
 import { Tensor, describe, formatShape, result, sizeOf } from './tensor.js';
 

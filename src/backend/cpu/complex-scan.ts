@@ -5,8 +5,7 @@
  *
  * Output layout: `out` holds x_re (all of it, in the inputs' layout) followed by x_im.
  */
-import type { AxisLayout, BackendBuffer, HostArray } from '../backend.js';
-import { CpuBackend } from './cpu.js';
+import type { AxisLayout, HostArray } from '../backend.js';
 
 export function complexScan(lr: HostArray, li: HostArray, ur: HostArray, ui: HostArray,
                             x0r: HostArray | null, x0i: HostArray | null, out: HostArray,
@@ -64,21 +63,3 @@ export function complexScanGrad(lr: HostArray, li: HostArray, x: HostArray, x0r:
     }
   }
 }
-
-const d = (b: BackendBuffer): HostArray => (b as unknown as { data: HostArray }).data;
-const dn = (b: BackendBuffer | null): HostArray | null => (b ? d(b) : null);
-
-// The CPU backend's optional complexScan/complexScanGrad methods. They are installed from here
-// because src/backend/cpu/cpu.ts belongs to another work stream: moving these two methods into
-// the CpuBackend class body is a mechanical follow-up.
-Object.assign(CpuBackend.prototype, {
-  complexScan(lr: BackendBuffer, li: BackendBuffer, ur: BackendBuffer, ui: BackendBuffer, x0r: BackendBuffer | null,
-              x0i: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout): void {
-    complexScan(d(lr), d(li), d(ur), d(ui), dn(x0r), dn(x0i), d(out), layout);
-  },
-  complexScanGrad(lr: BackendBuffer, li: BackendBuffer, x: BackendBuffer, x0r: BackendBuffer | null, x0i: BackendBuffer | null,
-                  dx: BackendBuffer, dlr: BackendBuffer, dli: BackendBuffer, dur: BackendBuffer, dui: BackendBuffer,
-                  dx0r: BackendBuffer | null, dx0i: BackendBuffer | null, layout: AxisLayout): void {
-    complexScanGrad(d(lr), d(li), d(x), dn(x0r), dn(x0i), d(dx), d(dlr), d(dli), d(dur), d(dui), dn(dx0r), dn(dx0i), layout);
-  },
-});

@@ -10,6 +10,7 @@ import type {
 import * as ew from './elementwise.js';
 import * as red from './reduce.js';
 import { scan, scanGrad } from './scan.js';
+import { complexScan, complexScanGrad } from './complex-scan.js';
 import { matmul } from './matmul.js';
 import * as rnn from './rnn.js';
 import { dropoutHash, dropoutThreshold } from '../../tensor/random.js';
@@ -112,6 +113,16 @@ export class CpuBackend implements Backend {
   }
   scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number, indexOuterStride: number): void {
     red.scatterAdd(d(src), d(index), d(out), layout, k, indexOuterStride);
+  }
+  complexScan(lr: BackendBuffer, li: BackendBuffer, ur: BackendBuffer, ui: BackendBuffer, x0r: BackendBuffer | null,
+              x0i: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout): void {
+    complexScan(d(lr), d(li), d(ur), d(ui), x0r && d(x0r), x0i && d(x0i), d(out), layout);
+  }
+  complexScanGrad(lr: BackendBuffer, li: BackendBuffer, x: BackendBuffer, x0r: BackendBuffer | null, x0i: BackendBuffer | null,
+                  dx: BackendBuffer, dlr: BackendBuffer, dli: BackendBuffer, dur: BackendBuffer, dui: BackendBuffer,
+                  dx0r: BackendBuffer | null, dx0i: BackendBuffer | null, layout: AxisLayout): void {
+    complexScanGrad(d(lr), d(li), d(x), x0r && d(x0r), x0i && d(x0i), d(dx), d(dlr), d(dli), d(dur), d(dui),
+                    dx0r && d(dx0r), dx0i && d(dx0i), layout);
   }
   dropoutMask(out: BackendBuffer, p: number, [k0, k1]: readonly [number, number]): void {
     const o = d(out);
