@@ -33,6 +33,7 @@ import { ELEM_BYTES, SUFFIX } from './kernels/common.js';
 import { BINARY_OPS, ELEMENTWISE_SOURCE, MAX_DIMS, MAX_OPERANDS, STRIDED_WORDS, UNARY_OPS } from './kernels/elementwise.js';
 import { REDUCE_OPS, REDUCE_SOURCE } from './kernels/reduce.js';
 import { SCAN_SOURCE } from './kernels/scan.js';
+import { COMPLEX_SCAN_SOURCE } from './kernels/complex-scan.js';
 import { NORM_SOURCE, normVec } from './kernels/norm.js';
 import { RNN_SOURCE } from './kernels/rnn.js';
 import type { NormKind } from '../../tensor/fused.js';
@@ -40,7 +41,7 @@ import type { RnnCellKind, RnnDims } from '../backend.js';
 import { RNN_CELL_LAYOUT, rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
 
 /** The kernel modules, compiled on first use. */
-export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, norm: NORM_SOURCE, rnn: RNN_SOURCE } as const;
+export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, complexScan: COMPLEX_SCAN_SOURCE, norm: NORM_SOURCE, rnn: RNN_SOURCE } as const;
 type ModuleName = keyof typeof MODULES;
 
 
@@ -636,6 +637,30 @@ export class CudaBackend implements Backend {
     this.chunkedScan(`scan_grad_${logSpace ? 'log' : 'real'}_${SUFFIX[floatType(t, 'scanGrad')]}`, outer * inner, size, accType(t), (len, nc, aggP, aggQ, phase) => [
       ptr(a), ptr(b), ptr(h), ptr(h0), ptr(dh), ptr(da), ptr(db), ptr(dh0), i64(outer), i64(size), i64(inner), i64(len), i32(nc),
       ptr(aggP), ptr(aggQ), i32(phase),
+    ]);
+  }
+
+  /** The complex scan x_t = λ_t x_{t−1} + u_t (out = x_re then x_im), one thread per channel; see kernels/complex-scan.ts. */
+  complexScan(lamRe: BackendBuffer, lamIm: BackendBuffer, uRe: BackendBuffer, uIm: BackendBuffer, x0Re: BackendBuffer | null,
+              x0Im: BackendBuffer | null, out: BackendBuffer, { outer, size, inner }: AxisLayout): void {
+    const o = buf(out);
+    const channels = outer * inner;
+    if (channels === 0 || size === 0) return;
+    this.launch('complexScan', `complex_scan_${floatSuffix(o.dtype, 'complexScan')}`, [Math.ceil(channels / 256)], 256, [
+      ptr(lamRe), ptr(lamIm), ptr(uRe), ptr(uIm), ptr(x0Re), ptr(x0Im), ptr(o), i64(outer), i64(size), i64(inner),
+    ]);
+  }
+
+  /** The reverse-scan backward of complexScan: dλ, du and dx0 (when given) from x and dx (out's layout). */
+  complexScanGrad(lamRe: BackendBuffer, lamIm: BackendBuffer, x: BackendBuffer, x0Re: BackendBuffer | null, x0Im: BackendBuffer | null,
+                  dx: BackendBuffer, dLamRe: BackendBuffer, dLamIm: BackendBuffer, dURe: BackendBuffer, dUIm: BackendBuffer,
+                  dx0Re: BackendBuffer | null, dx0Im: BackendBuffer | null, { outer, size, inner }: AxisLayout): void {
+    const t = buf(dLamRe).dtype;
+    const channels = outer * inner;
+    if (channels === 0) return;
+    this.launch('complexScan', `complex_scan_grad_${floatSuffix(t, 'complexScanGrad')}`, [Math.ceil(channels / 256)], 256, [
+      ptr(lamRe), ptr(lamIm), ptr(x), ptr(x0Re), ptr(x0Im), ptr(dx), ptr(dLamRe), ptr(dLamIm), ptr(dURe), ptr(dUIm),
+      ptr(dx0Re), ptr(dx0Im), i64(outer), i64(size), i64(inner),
     ]);
   }
 

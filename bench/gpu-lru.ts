@@ -1,0 +1,86 @@
+/**
+ * GPU benchmark of the LRU layer (src/cells/lru.ts) on the CUDA backend: forward + backward of
+ * sum(y) w.r.t. the input and every parameter, B = 64, H = 512, N = 256, f32, T = 512 … 4096;
+ * f32 GEMMs strict FP32 and with TF32 allowed (JAX's default precision for f32 matmuls on the
+ * H100 uses TF32). Also the complexScan kernels alone (forward + reverse-scan backward, B·N
+ * channels). Median of RUNS after warm-up, synchronised around each run. Prints one JSON line per
+ * row, then a markdown table.
+ *
+ * Usage: node dist/bench/gpu-lru.js [--runs N] [--out FILE]
+ */
+import { writeFileSync } from 'node:fs';
+import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
+import { LRU } from '../src/cells/lru.js';
+import { randn } from '../src/tensor/creation.js';
+import { backend } from '../src/tensor/engine.js';
+import { sum } from '../src/tensor/ops.js';
+import { Rng } from '../src/tensor/random.js';
+import { scope } from '../src/tensor/tensor.js';
+
+const args = process.argv.slice(2);
+const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
+const RUNS = Number(option('--runs') ?? 7), WARMUP = 2;
+const B = 64, H = 512, N = 256;
+const TIMES = [512, 1024, 2048, 4096];
+const JAX = [1.81, 3.68, 5.99, 11.89];
+registerCudaBackend();
+const g = backend('cuda') as CudaBackend;
+
+function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }
+function time(fn: () => void): number {
+  for (let i = 0; i < WARMUP; i++) fn();
+  g.synchronize();
+  const ts: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    fn();
+    g.synchronize();
+    ts.push(performance.now() - t0);
+  }
+  return median(ts);
+}
+
+interface Row { T: number; strictMs: number; tf32Ms: number; scanMs: number; jaxMs: number }
+const rows: Row[] = [];
+const layer = new LRU({ dModel: H, dState: N, backend: g, dtype: 'f32', rng: new Rng(1) });
+for (const [j, T] of TIMES.entries()) {
+  const u = randn([B, T, H], { backend: g, dtype: 'f32', rng: new Rng(2) });
+  u.requiresGrad = true;
+  const step = () => scope(() => {
+    layer.zeroGrad();
+    u.grad?.dispose();
+    u.grad = null;
+    sum(layer.forward(u).output).backward();
+  });
+  g.allowTF32 = false;
+  const strictMs = time(step);
+  g.allowTF32 = true;
+  const tf32Ms = time(step);
+  g.allowTF32 = false;
+  // the scan kernels alone on B·N channels
+  const n = B * T * N, layout = { outer: B, size: T, inner: N };
+  const bufs = Array.from({ length: 4 }, () => g.alloc(n, 'f32'));
+  const fill = new Float32Array(n);
+  const rng = new Rng(3);
+  for (const [k, b] of bufs.entries()) { rng.fillUniform(fill, k < 2 ? -0.7 : -1, k < 2 ? 0.7 : 1); g.write(b, fill); }
+  const out = g.alloc(2 * n, 'f32'), dx = g.alloc(2 * n, 'f32');
+  const grads = Array.from({ length: 4 }, () => g.alloc(n, 'f32'));
+  g.fill(dx, 1);
+  const scanMs = time(() => {
+    g.complexScan(bufs[0], bufs[1], bufs[2], bufs[3], null, null, out, layout);
+    g.complexScanGrad(bufs[0], bufs[1], out, null, null, dx, grads[0], grads[1], grads[2], grads[3], null, null, layout);
+  });
+  for (const b of [...bufs, ...grads, out, dx]) g.free(b);
+  u.grad?.dispose();
+  u.dispose();
+  const row = { T, strictMs, tf32Ms, scanMs, jaxMs: JAX[j] };
+  rows.push(row);
+  console.log(JSON.stringify(row));
+}
+layer.dispose();
+const table = ['| T | fwd+bwd ms, FP32 GEMMs | fwd+bwd ms, TF32 GEMMs | of which complexScan fwd+bwd kernels ms | JAX associative_scan ms |',
+  '| ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.T} | ${r.strictMs.toFixed(2)} | ${r.tf32Ms.toFixed(2)} | ${r.scanMs.toFixed(2)} | ${r.jaxMs.toFixed(2)} |`)].join('\n');
+console.log(`\n${g.device.name}, LRU layer B = ${B}, H = ${H}, N = ${N}, f32 storage, median of ${RUNS}\n\n${table}`);
+const file = option('--out');
+if (file) writeFileSync(file, JSON.stringify({ device: g.device.name, B, H, N, runs: RUNS, rows }, null, 2));
