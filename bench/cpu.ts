@@ -11,16 +11,15 @@
  * To add a section: write `async function benchX(opts): Promise<BenchRow[]>` (here or in its own
  * bench/*.ts) and add it to SECTIONS.
  */
-import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { randn, rand } from '../src/tensor/creation.js';
 import { linearScan, logScan } from '../src/tensor/ops.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { cpuThreadsReady, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
 import { benchMatmul } from './matmul.js';
 import { benchTrainStep } from './train-step.js';
-import { createReport, makeRow, measure, rowFromThroughput, toMarkdown, writeReport, type BenchReport, type BenchRow, type Reference } from './report.js';
+import { createReport, isMainModule, makeRow, measure, rowFromThroughput, toMarkdown, writeReport, type BenchReport, type BenchRow, type Reference } from './report.js';
 
 export interface CpuBenchOptions {
   /** Timed runs per case (median reported). Default 7; quick: 3. */
@@ -127,15 +126,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<BenchRepo
 /** bench/results in the source tree (this file runs from dist/bench/). */
 export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
 
-function isMain(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMainModule(import.meta.url)) {
   const quick = process.argv.includes('--quick');
   const report = await runCpuBench({ quick, onSection: (n) => console.error(`bench: ${n}...`) });
   process.stdout.write(toMarkdown(report));

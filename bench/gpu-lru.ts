@@ -16,6 +16,7 @@ import { backend } from '../src/tensor/engine.js';
 import { sum } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';
+import { measure } from './report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -26,19 +27,8 @@ const JAX = [1.81, 3.68, 5.99, 11.89];
 registerCudaBackend();
 const g = backend('cuda') as CudaBackend;
 
-function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }
-function time(fn: () => void): number {
-  for (let i = 0; i < WARMUP; i++) fn();
-  g.synchronize();
-  const ts: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    fn();
-    g.synchronize();
-    ts.push(performance.now() - t0);
-  }
-  return median(ts);
-}
+/** Median ms of fn with the device synchronised inside each timed run. */
+const time = async (fn: () => void): Promise<number> => (await measure(() => { fn(); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
 
 interface Row { T: number; strictMs: number; tf32Ms: number; scanMs: number; jaxMs: number }
 const rows: Row[] = [];
@@ -53,9 +43,9 @@ for (const [j, T] of TIMES.entries()) {
     sum(layer.forward(u).output).backward();
   });
   g.allowTF32 = false;
-  const strictMs = time(step);
+  const strictMs = await time(step);
   g.allowTF32 = true;
-  const tf32Ms = time(step);
+  const tf32Ms = await time(step);
   g.allowTF32 = false;
   // the scan kernels alone on B·N channels
   const n = B * T * N, layout = { outer: B, size: T, inner: N };
@@ -66,7 +56,7 @@ for (const [j, T] of TIMES.entries()) {
   const out = g.alloc(2 * n, 'f32'), dx = g.alloc(2 * n, 'f32');
   const grads = Array.from({ length: 4 }, () => g.alloc(n, 'f32'));
   g.fill(dx, 1);
-  const scanMs = time(() => {
+  const scanMs = await time(() => {
     g.complexScan(bufs[0], bufs[1], bufs[2], bufs[3], null, null, out, layout);
     g.complexScanGrad(bufs[0], bufs[1], out, null, null, dx, grads[0], grads[1], grads[2], grads[3], null, null, layout);
   });

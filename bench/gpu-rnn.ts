@@ -13,6 +13,7 @@ import { CudaBackend } from '../src/backend/cuda/cuda.js';
 import type { DType, RnnCellKind, RnnDims } from '../src/backend/backend.js';
 import { RNN_CELL_LAYOUT } from '../src/backend/cpu/rnn.js';
 import { Rng } from '../src/tensor/random.js';
+import { measure } from './report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
@@ -22,9 +23,8 @@ const g = new CudaBackend();
 
 interface Row { cell: RnnCellKind; heads: number; d: number; dtype: DType; fwdMs: number; fwdBwdMs: number }
 
-function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; }
 
-function bench(cell: RnnCellKind, N: number, d: number, dtype: DType): Row {
+async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType): Promise<Row> {
   const L = RNN_CELL_LAYOUT[cell], H = N * d;
   const dims: RnnDims = { batch: B, time: T, heads: N, headDim: d };
   const rng = new Rng(1);
@@ -34,20 +34,9 @@ function bench(cell: RnnCellKind, N: number, d: number, dtype: DType): Row {
   const dout = mk(outLen, 1);
   const out = g.alloc(outLen, dtype), saved = g.alloc(g.rnnSavedLength(cell, dims), dtype);
   const dwx = g.alloc(B * T * L.gates * H, dtype), dr = g.alloc(L.gates * N * d * d, dtype), db = g.alloc(L.biases * H, dtype);
-  const time = (fn: () => void) => {
-    for (let i = 0; i < WARMUP; i++) fn();
-    g.synchronize();
-    const ts: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const t0 = performance.now();
-      fn();
-      g.synchronize();
-      ts.push(performance.now() - t0);
-    }
-    return median(ts);
-  };
-  const fwdMs = time(() => g.rnnForward(cell, wx, r, b, null, out, null, dims));
-  const fwdBwdMs = time(() => {
+  const time = async (fn: () => void): Promise<number> => (await measure(() => { fn(); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
+  const fwdMs = await time(() => g.rnnForward(cell, wx, r, b, null, out, null, dims));
+  const fwdBwdMs = await time(() => {
     g.rnnForward(cell, wx, r, b, null, out, saved, dims);
     g.rnnBackward(cell, r, saved, dout, dwx, dr, db, null, dims);
   });
@@ -59,7 +48,7 @@ const rows: Row[] = [];
 for (const dtype of ['f32', 'bf16'] as DType[]) {
   for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) {
     for (const [N, d] of [[12, 64], [1, 768]]) {
-      const row = bench(cell, N, d, dtype);
+      const row = await bench(cell, N, d, dtype);
       rows.push(row);
       console.log(JSON.stringify(row));
     }
@@ -67,7 +56,7 @@ for (const dtype of ['f32', 'bf16'] as DType[]) {
 }
 // The launch floor: the same number of launches (2 per step each way) on a tiny problem (1 × 8).
 for (const cell of ['lstm'] as RnnCellKind[]) {
-  const row = bench(cell, 1, 8, 'f32');
+  const row = await bench(cell, 1, 8, 'f32');
   rows.push(row);
   console.log(JSON.stringify({ ...row, note: 'launch floor' }));
 }

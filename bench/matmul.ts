@@ -2,7 +2,7 @@
  * Square f32 matmul benchmark for the CPU backend: pure-JS kernel, wasm SIMD on one thread, and
  * wasm SIMD with the worker-thread pool. Run directly with `node dist/bench/matmul.js`.
  */
-import { pathToFileURL } from 'node:url';
+import { isMainModule } from './report.js';
 import {
   getMatmulThreadPool,
   matmul,
@@ -105,7 +105,7 @@ function printTable(rows: MatmulBenchRow[]): void {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
   const rows = await benchMatmul(sizes.length ? sizes : undefined);
   printTable(rows);

@@ -4,7 +4,8 @@
  * people), each row with its throughput and, where a published figure exists, the reference and
  * the ratio to it.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import { join } from 'node:path';
 
@@ -104,6 +105,15 @@ export async function measure(fn: () => unknown, opts: TimingOptions = {}): Prom
     samplesMs.push(performance.now() - t0);
   }
   return { medianMs: median(samplesMs), minMs: Math.min(...samplesMs), runs, samplesMs };
+}
+
+/** Whether the module at `url` is the script node was started with (not an import). */
+export function isMainModule(url: string): boolean {
+  try {
+    return process.argv[1] !== undefined && url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
 }
 
 export interface RowFields {

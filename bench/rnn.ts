@@ -14,15 +14,13 @@
  * By default the GEMM runs on the calling thread only (steadier figures on a shared machine);
  * --threads turns the matmul worker threads on.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { rnn, RNN_CELLS, type RnnCellName } from '../src/cells/rnn.js';
 import { randn } from '../src/tensor/creation.js';
 import { noGrad } from '../src/tensor/engine.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
 import { cpuThreadsReady, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
-import { fmt, machineInfo, measure, median, type Timing } from './report.js';
+import { fmt, isMainModule, machineInfo, measure, median, type Timing } from './report.js';
 
 export interface RnnBenchOptions {
   batch: number;
@@ -117,15 +115,7 @@ function argValue(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function isMain(): boolean {
-  try {
-    return process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMainModule(import.meta.url)) {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const list = (name: string, dflt: string) => (argValue(args, name) ?? dflt).split(',').map((s) => s.trim()).filter(Boolean);
