@@ -48,19 +48,19 @@ for (const [j, T] of TIMES.entries()) {
   const tf32Ms = await time(step);
   g.allowTF32 = false;
   // the scan kernels alone on B·N channels
-  const n = B * T * N, layout = { outer: B, size: T, inner: N };
-  const bufs = Array.from({ length: 4 }, () => g.alloc(n, 'f32'));
-  const fill = new Float32Array(n);
+  const n = B * T * 2 * N, dims = { outer: B, time: T, channels: N };
+  const lam = g.alloc(2 * N, 'f32'), ub = g.alloc(n, 'f32');
   const rng = new Rng(3);
-  for (const [k, b] of bufs.entries()) { rng.fillUniform(fill, k < 2 ? -0.7 : -1, k < 2 ? 0.7 : 1); g.write(b, fill); }
-  const out = g.alloc(2 * n, 'f32'), dx = g.alloc(2 * n, 'f32');
-  const grads = Array.from({ length: 4 }, () => g.alloc(n, 'f32'));
+  const fill = new Float32Array(n);
+  rng.fillUniform(fill, -1, 1); g.write(ub, fill);
+  rng.fillUniform(fill.subarray(0, 2 * N), -0.7, 0.7); g.write(lam, fill.subarray(0, 2 * N));
+  const out = g.alloc(n, 'f32'), dx = g.alloc(n, 'f32'), du = g.alloc(n, 'f32'), dlam = g.alloc(2 * N, 'f32');
   g.fill(dx, 1);
   const scanMs = await time(() => {
-    g.complexScan(bufs[0], bufs[1], bufs[2], bufs[3], null, null, out, layout);
-    g.complexScanGrad(bufs[0], bufs[1], out, null, null, dx, grads[0], grads[1], grads[2], grads[3], null, null, layout);
+    g.complexScan(lam, ub, null, out, dims);
+    g.complexScanGrad(lam, out, null, dx, du, dlam, null, dims);
   });
-  for (const b of [...bufs, ...grads, out, dx]) g.free(b);
+  for (const b of [lam, ub, out, dx, du, dlam]) g.free(b);
   u.grad?.dispose();
   u.dispose();
   const row = { T, strictMs, tf32Ms, scanMs, jaxMs: JAX[j] };

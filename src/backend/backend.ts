@@ -52,6 +52,9 @@ export type NormKind = 'rms' | 'layer';
 /** (outer, size, inner) layout: the axis of length `size` is reduced/scanned. */
 export interface AxisLayout { outer: number; size: number; inner: number }
 
+/** Sizes of a packed complex scan: `outer` independent sequences of `time` steps and `channels` complex channels. */
+export interface ComplexScanDims { outer: number; time: number; channels: number }
+
 export interface AdamWHyper {
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
   /** bias corrections 1 − β^t, precomputed by the optimizer */
@@ -172,15 +175,17 @@ export interface Backend {
             dbias: BackendBuffer | null, rows: number, cols: number, eps: number): void;
 
   // Optional complex linear scan (both or neither; src/tensor/complex-scan.ts falls back to
-  // composite ops): x_t = λ_t·x_{t−1} + u_t along the layout's axis, complex numbers as separate
-  // re/im buffers of one shape; x0 (re, im) shaped without the axis or null (zeros).
-  /** out = x_re followed by x_im (2·size elements). */
-  complexScan?(lamRe: BackendBuffer, lamIm: BackendBuffer, uRe: BackendBuffer, uIm: BackendBuffer, x0Re: BackendBuffer | null,
-               x0Im: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout): void;
-  /** From x (complexScan's out) and dx (same layout, ∂L/∂Re then ∂L/∂Im) into dλ, du and dx0 (when given), overwritten. */
-  complexScanGrad?(lamRe: BackendBuffer, lamIm: BackendBuffer, x: BackendBuffer, x0Re: BackendBuffer | null, x0Im: BackendBuffer | null,
-                   dx: BackendBuffer, dLamRe: BackendBuffer, dLamIm: BackendBuffer, dURe: BackendBuffer, dUIm: BackendBuffer,
-                   dx0Re: BackendBuffer | null, dx0Im: BackendBuffer | null, layout: AxisLayout): void;
+  // composite ops): x_t = λ·x_{t−1} + u_t with one complex λ per channel, the same at every step
+  // and in every sequence (the LRU's diagonal recurrence). Complex values are packed: u, x
+  // [outer, time, 2, channels] (re row, then im row, per step), λ [2, channels], x0
+  // [outer, 2, channels] or null (zeros).
+  complexScan?(lambda: BackendBuffer, u: BackendBuffer, x0: BackendBuffer | null, out: BackendBuffer, dims: ComplexScanDims): void;
+  /**
+   * From x (complexScan's out) and dx (same layout, ∂L/∂Re and ∂L/∂Im) into du, dλ (summed over
+   * sequences and steps) and dx0 (when given), overwritten.
+   */
+  complexScanGrad?(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer,
+                   du: BackendBuffer, dLambda: BackendBuffer, dx0: BackendBuffer | null, dims: ComplexScanDims): void;
 }
 
 /** The cells of the fused recurrence: G gates, Gb bias rows, S states = lstm 4/4/2, gru 3/4/1, elman 1/1/1, slstm 4/4/4. */

@@ -6,8 +6,12 @@
  *   x_t = λ ⊙ x_{t−1} + γ ⊙ (B u_t),      y_t = Re(C x_t) + D ⊙ u_t,
  *
  * x ∈ ℂ^N, B ∈ ℂ^{N×H}, C ∈ ℂ^{H×N}, D ∈ ℝ^H; complex numbers as real/imaginary pairs of tensors.
- * `forward` runs the recurrence with the complexScan primitive (src/tensor/complex-scan.ts);
- * `step` is one update of the same function.
+ * `forward` runs the recurrence with the complexScan primitive (src/tensor/complex-scan.ts) on
+ * the packed layout [B, T, 2, N] (re and im rows per step), which makes the input and the read-out
+ * one GEMM each: B u with the weight [γ⊙B_re; γ⊙B_im] [2N, H] (γ folded into the small weight, not
+ * applied to the [B, T, N] activations) and Re(C x) = [C_re, −C_im]·[x_re; x_im]. λ stays [2, N]:
+ * the scan broadcasts it over steps and sums its gradient in the kernel. `step` is one update of
+ * the same function.
  *
  * Initialisation (exactly the paper's): ring init u1, u2 ~ U(0, 1), ν = −½ log(u1(r_max² − r_min²)
  * + r_min²), θ = max_phase·u2, ν_log = log ν, θ_log = log θ; γ_log = log √(1 − |λ|²);
@@ -23,7 +27,7 @@
  * State: [x_re, x_im], each [B, N], the complex state after the last step; none means zeros.
  */
 import { fromHost, randn } from '../tensor/creation.js';
-import { add, cos, exp, expand, flip, mul, neg, sin, slice, squeeze, sub } from '../tensor/ops.js';
+import { add, concat, cos, exp, flip, mul, neg, reshape, sin, slice, squeeze, stack, unsqueeze } from '../tensor/ops.js';
 import { complexMul, complexScan } from '../tensor/complex-scan.js';
 import { globalRng } from '../tensor/random.js';
 import { describe, formatShape, type Tensor } from '../tensor/tensor.js';
@@ -111,7 +115,7 @@ export class LRU extends Module implements RecurrentCell<LruState> {
   lambda(direction: 'forward' | 'backward' = 'forward'): [Tensor, Tensor] {
     const p = direction === 'forward' ? this.fwd : this.bwd;
     if (!p) throw new Error('LRU.lambda: this layer is not bidirectional');
-    return lambdaOf(p);
+    return lambdaParts(p);
   }
 
   /** γ = exp(γ_log) [N] of the forward (default) or backward direction. */
@@ -127,19 +131,16 @@ export class LRU extends Module implements RecurrentCell<LruState> {
     const [batch, time] = u.shape;
     if (time === 0) throw new Error('LRU.forward: empty sequence');
     this.checkState(state, batch, 'forward');
-    const run = (p: Direction, v: Tensor, x0: LruState | null) => {
-      const [lr, li] = lambdaOf(p);
-      const [br, bi] = inputOf(p, v);
-      const shape = [batch, time, this.dState];
-      return complexScan(expand(lr, shape), expand(li, shape), br, bi, { x0, fused: this.fused });
-    };
-    const [xr, xi] = run(this.fwd, u, state ?? null);
-    let y = add(readout(this.fwd, xr, xi), mul(u, this.D));
+    const run = (p: Direction, v: Tensor, x0: Tensor | null) =>
+      complexScan(stack(lambdaParts(p), 0), reshape(linear(v, inputWeight(p)), [batch, time, 2, this.dState]), { x0, fused: this.fused });
+    const x = run(this.fwd, u, state ? stack(state, 1) : null);
+    let y = add(readout(this.fwd, x), mul(u, this.D));
     if (this.bwd) {
-      const [zr, zi] = run(this.bwd, flip(u, 1), null);
-      y = add(y, flip(readout(this.bwd, zr, zi), 1));
+      const z = run(this.bwd, flip(u, 1), null);
+      y = add(y, flip(readout(this.bwd, z), 1));
     }
-    return { output: y, state: [lastStep(xr), lastStep(xi)] };
+    const last = squeeze(slice(x, 1, time - 1, time), 1);
+    return { output: y, state: [squeeze(slice(last, 1, 0, 1), 1), squeeze(slice(last, 1, 1, 2), 1)] };
   }
 
   /** u_t [B, H] → y_t [B, H] and the next state. Not available for a bidirectional layer. */
@@ -147,13 +148,15 @@ export class LRU extends Module implements RecurrentCell<LruState> {
     if (this.bwd) throw new Error('LRU.step: a bidirectional LRU reads the whole sequence; use forward');
     if (u.rank !== 2 || u.shape[1] !== this.dModel) throw new Error(`LRU.step: u ${describe(u)} must be [B, ${this.dModel}]`);
     this.checkState(state, u.shape[0], 'step');
-    const [lr, li] = lambdaOf(this.fwd);
-    let [xr, xi] = inputOf(this.fwd, u);
+    const N = this.dState;
+    const bu = linear(u, inputWeight(this.fwd));
+    let xr = slice(bu, 1, 0, N), xi = slice(bu, 1, N, 2 * N);
     if (state) {
+      const [lr, li] = lambdaParts(this.fwd);
       const [pr, pi] = complexMul(lr, li, state[0], state[1]);
       xr = add(xr, pr); xi = add(xi, pi);
     }
-    return { output: add(readout(this.fwd, xr, xi), mul(u, this.D)), state: [xr, xi] };
+    return { output: add(readout(this.fwd, concat([xr, xi], 1)), mul(u, this.D)), state: [xr, xi] };
   }
 
   private checkState(state: LruState | null | undefined, batch: number, what: string): void {
@@ -167,25 +170,21 @@ export class LRU extends Module implements RecurrentCell<LruState> {
   }
 }
 
-function lambdaOf(p: Direction): [Tensor, Tensor] {
+function lambdaParts(p: Direction): [Tensor, Tensor] {
   const mag = exp(neg(exp(p.nuLog)));
   const phase = exp(p.thetaLog);
   return [mul(mag, cos(phase)), mul(mag, sin(phase))];
 }
 
-/** γ ⊙ (B u) as [re, im] for u [..., H]. */
-function inputOf(p: Direction, u: Tensor): [Tensor, Tensor] {
-  const g = exp(p.gammaLog);
-  return [mul(linear(u, p.bRe), g), mul(linear(u, p.bIm), g)];
+/** [γ⊙B_re; γ⊙B_im] [2N, H]: B u for packed x in one GEMM. */
+function inputWeight(p: Direction): Tensor {
+  const g = unsqueeze(exp(p.gammaLog), 1);
+  return concat([mul(p.bRe, g), mul(p.bIm, g)], 0);
 }
 
-/** Re(C x) = C_re x_re − C_im x_im for x [..., N]. */
-function readout(p: Direction, xr: Tensor, xi: Tensor): Tensor {
-  return sub(linear(xr, p.cRe), linear(xi, p.cIm));
-}
-
-/** x [B, T, N] → x_T [B, N]. */
-function lastStep(x: Tensor): Tensor {
-  const t = x.shape[1];
-  return squeeze(slice(x, 1, t - 1, t), 1);
+/** Re(C x) = C_re x_re − C_im x_im for packed x [..., 2, N] (or [..., 2N]) → [..., H]. */
+function readout(p: Direction, x: Tensor): Tensor {
+  const n = p.cRe.shape[1];
+  const flat = x.shape[x.rank - 1] === 2 * n ? x : reshape(x, [...x.shape.slice(0, x.rank - 2), 2 * n]);
+  return linear(flat, concat([p.cRe, neg(p.cIm)], 1));
 }

@@ -1,23 +1,25 @@
 /**
- * complexScan: the complex first-order linear recurrence x_t = λ_t ⊙ x_{t−1} + u_t along a time
- * axis, complex numbers as separate real/imaginary tensors (the LRU's recurrence, REFERENCE.md §3).
+ * complexScan: the complex diagonal linear recurrence x_t = λ ⊙ x_{t−1} + u_t along the time axis,
+ * one complex λ per channel shared by all steps and sequences (the LRU's recurrence, REFERENCE.md
+ * §3). Complex tensors are packed with re/im on the second-to-last axis: u, x [..., T, 2, C],
+ * λ [2, C], x0 [..., 2, C]. The packing is what lets the LRU read x with one GEMM
+ * (Re(C x) = [C_re, −C_im]·[x_re; x_im]) and write B u with another, without copies.
  *
  * One differentiable primitive where the backend offers the optional complexScan/complexScanGrad
- * methods (the CPU backend does, src/backend/cpu/complex-scan.ts): a sequential forward and a
- * reverse-scan backward, with conjugate-correct gradients for a real loss (the gradient of a
- * complex z is ∂L/∂Re z + i ∂L/∂Im z). Elsewhere a composite fallback in ordinary ops: a
- * Hillis–Steele parallel prefix over the pairs (λ, u) with (a_i, b_i) ∘ (a_j, b_j) =
+ * methods (CPU: src/backend/cpu/complex-scan.ts, CUDA: kernels/complex-scan.ts): a sequential
+ * forward and a reverse-scan backward that also sums dλ over steps and sequences, so no
+ * [.., T, C]-sized λ or dλ is ever made. Gradients are conjugate-correct for a real loss (the
+ * gradient of a complex z is ∂L/∂Re z + i ∂L/∂Im z). Elsewhere a composite fallback in ordinary
+ * ops: a Hillis–Steele parallel prefix over the pairs (λ, u) with (a_i, b_i) ∘ (a_j, b_j) =
  * (a_j a_i, a_j b_i + b_j), log₂ T rounds, then x_t += (Π_{s≤t} λ_s) x0.
  */
 import type { Backend } from '../backend/backend.js';
-import { add, mul, pad, slice, squeeze, sub, unsqueeze } from './ops.js';
+import { add, expand, pad, slice, squeeze, stack, sub, mul, unsqueeze } from './ops.js';
 import { Tensor, describe, formatShape, result, sizeOf } from './tensor.js';
 
 export interface ComplexScanOptions {
-  /** Initial state [re, im], each shaped like λ without the time axis. Absent means zeros. */
-  x0?: readonly [Tensor, Tensor] | null;
-  /** The time axis (default 1: [B, T, ...]). */
-  axis?: number;
+  /** Initial state [..., 2, C] (u's shape without the time axis). Absent means zeros. */
+  x0?: Tensor | null;
   /** Set false to force the composite path (tests, debugging). */
   fused?: boolean;
 }
@@ -33,62 +35,50 @@ export function complexMul(ar: Tensor, ai: Tensor, br: Tensor, bi: Tensor): [Ten
 }
 
 /**
- * x = [re, im] with x_t = λ_t x_{t−1} + u_t; λ and u are four tensors of one shape and dtype.
+ * x [..., T, 2, C] with x_t = λ x_{t−1} + u_t for λ [2, C] and u [..., T, 2, C] (re, im on axis −2).
  * Differentiable w.r.t. λ, u and x0.
  */
-export function complexScan(lamRe: Tensor, lamIm: Tensor, uRe: Tensor, uIm: Tensor, opts: ComplexScanOptions = {}): [Tensor, Tensor] {
+export function complexScan(lambda: Tensor, u: Tensor, opts: ComplexScanOptions = {}): Tensor {
   const what = 'complexScan';
-  const ins = [lamRe, lamIm, uRe, uIm];
-  for (const t of ins) {
-    if (t.dtype === 'i32') throw new Error(`${what}: ${describe(t)} must be a float tensor`);
-    if (formatShape(t.shape) !== formatShape(lamRe.shape) || t.dtype !== lamRe.dtype) {
-      throw new Error(`${what}: λ_re ${describe(lamRe)}, λ_im ${describe(lamIm)}, u_re ${describe(uRe)}, u_im ${describe(uIm)} must share shape and dtype`);
-    }
-    if (t.backend !== lamRe.backend) throw new Error(`${what}: ${describe(t)} is on ${t.backend.name}, λ on ${lamRe.backend.name}`);
-  }
-  const rank = lamRe.rank;
-  const axis = (opts.axis ?? 1) < 0 ? (opts.axis ?? 1) + rank : (opts.axis ?? 1);
-  if (!(axis >= 0 && axis < rank)) throw new Error(`${what}: axis ${opts.axis} out of range for ${describe(lamRe)}`);
-  const shape = lamRe.shape;
-  const stateShape = [...shape.slice(0, axis), ...shape.slice(axis + 1)];
+  const C = u.shape[u.rank - 1];
+  if (u.rank < 3 || u.shape[u.rank - 2] !== 2) throw new Error(`${what}: u ${describe(u)} must be [..., T, 2, C] (re and im on axis −2)`);
+  if (formatShape(lambda.shape) !== formatShape([2, C])) throw new Error(`${what}: λ ${describe(lambda)} must be [2, ${C}] for u ${describe(u)}`);
   const x0 = opts.x0 ?? null;
-  if (x0) {
-    for (const t of x0) {
-      if (formatShape(t.shape) !== formatShape(stateShape) || t.dtype !== lamRe.dtype || t.backend !== lamRe.backend) {
-        throw new Error(`${what}: x0 ${describe(t)} must be ${formatShape(stateShape)} ${lamRe.dtype} on ${lamRe.backend.name}`);
-      }
-    }
+  const stateShape = [...u.shape.slice(0, u.rank - 3), 2, C];
+  if (x0 && formatShape(x0.shape) !== formatShape(stateShape)) throw new Error(`${what}: x0 ${describe(x0)} must be ${formatShape(stateShape)} for u ${describe(u)}`);
+  for (const t of x0 ? [lambda, x0] : [lambda]) {
+    if (t.dtype !== u.dtype) throw new Error(`${what}: ${describe(t)} and u ${describe(u)} differ in dtype`);
+    if (t.backend !== u.backend) throw new Error(`${what}: ${describe(t)} is on ${t.backend.name}, u on ${u.backend.name}`);
   }
-  const b = lamRe.backend;
-  if (opts.fused === false || !hasComplexScan(b)) return composite(lamRe, lamIm, uRe, uIm, x0, axis);
+  if (u.dtype === 'i32') throw new Error(`${what}: u ${describe(u)} must be a float tensor`);
+  const b = u.backend;
+  if (opts.fused === false || !hasComplexScan(b)) return composite(lambda, u, x0);
 
-  const layout = { outer: sizeOf(shape.slice(0, axis)), size: shape[axis], inner: sizeOf(shape.slice(axis + 1)) };
-  const n = lamRe.size;
-  const out = b.alloc(2 * n, lamRe.dtype);
-  b.complexScan!(lamRe.buffer, lamIm.buffer, uRe.buffer, uIm.buffer, x0?.[0].buffer ?? null, x0?.[1].buffer ?? null, out, layout);
-  const inputs = x0 ? [...ins, x0[0], x0[1]] : ins;
-  const y = result(b, out, [2, ...shape], what, inputs, (g) => {
-    const grads = [0, 1, 2, 3].map(() => b.alloc(n, lamRe.dtype));
-    const dx0 = x0 ? [b.alloc(x0[0].size, lamRe.dtype), b.alloc(x0[0].size, lamRe.dtype)] : null;
-    b.complexScanGrad!(lamRe.buffer, lamIm.buffer, y.buffer, x0?.[0].buffer ?? null, x0?.[1].buffer ?? null, g.buffer,
-                       grads[0], grads[1], grads[2], grads[3], dx0?.[0] ?? null, dx0?.[1] ?? null, layout);
-    const ts = grads.map((buf) => Tensor.fromBuffer(b, buf, shape));
-    if (dx0) ts.push(...dx0.map((buf) => Tensor.fromBuffer(b, buf, stateShape)));
-    return ts;
+  const dims = { outer: sizeOf(u.shape.slice(0, u.rank - 3)), time: u.shape[u.rank - 3], channels: C };
+  const out = b.alloc(u.size, u.dtype);
+  b.complexScan!(lambda.buffer, u.buffer, x0?.buffer ?? null, out, dims);
+  const inputs = x0 ? [lambda, u, x0] : [lambda, u];
+  const x: Tensor = result(b, out, u.shape, what, inputs, (g) => {
+    const du = b.alloc(u.size, u.dtype), dLambda = b.alloc(2 * C, u.dtype);
+    const dx0 = x0 && x0.requiresGrad ? b.alloc(x0.size, u.dtype) : null;
+    b.complexScanGrad!(lambda.buffer, x.buffer, x0?.buffer ?? null, g.buffer, du, dLambda, dx0, dims);
+    const grads = [Tensor.fromBuffer(b, dLambda, lambda.shape), Tensor.fromBuffer(b, du, u.shape)];
+    return x0 ? [...grads, dx0 ? Tensor.fromBuffer(b, dx0, x0.shape) : null] : grads;
   });
-  const re = squeeze(slice(y, 0, 0, 1), 0);
-  const im = squeeze(slice(y, 0, 1, 2), 0);
-  if (!y.requiresGrad) y.dispose();
-  return [re, im];
+  return x;
 }
 
 /** The same function in ordinary ops (any backend; its autograd gives the gradients). */
-function composite(lamRe: Tensor, lamIm: Tensor, uRe: Tensor, uIm: Tensor, x0: readonly [Tensor, Tensor] | null, axis: number): [Tensor, Tensor] {
-  const T = lamRe.shape[axis];
-  const padSpec = (dist: number) => lamRe.shape.map((_, d) => (d === axis ? [dist, 0] as const : [0, 0] as const));
+function composite(lambda: Tensor, u: Tensor, x0: Tensor | null): Tensor {
+  const part = (z: Tensor, k: number, axis: number) => squeeze(slice(z, axis, k, k + 1), axis);
+  const pairAxis = u.rank - 2, axis = u.rank - 3;
+  const partShape = [...u.shape.slice(0, pairAxis), u.shape[u.rank - 1]];
+  const T = u.shape[axis];
+  const padSpec = (dist: number) => partShape.map((_, d) => (d === axis ? [dist, 0] as const : [0, 0] as const));
   // shift(z, d, fill)_t = z_{t−d} for t ≥ d, fill before.
   const shift = (z: Tensor, dist: number, fill: number) => pad(slice(z, axis, 0, T - dist), padSpec(dist), fill);
-  let ar = lamRe, ai = lamIm, xr = uRe, xi = uIm;
+  let ar = expand(part(lambda, 0, 0), partShape), ai = expand(part(lambda, 1, 0), partShape);
+  let xr = part(u, 0, pairAxis), xi = part(u, 1, pairAxis);
   for (let dist = 1; dist < T; dist *= 2) {
     const [pr, pi] = complexMul(ar, ai, shift(xr, dist, 0), shift(xi, dist, 0));
     const [nr, ni] = complexMul(ar, ai, shift(ar, dist, 1), shift(ai, dist, 0));
@@ -96,8 +86,9 @@ function composite(lamRe: Tensor, lamIm: Tensor, uRe: Tensor, uIm: Tensor, x0: r
     ar = nr; ai = ni;
   }
   if (x0) {
-    const [cr, ci] = complexMul(ar, ai, unsqueeze(x0[0], axis), unsqueeze(x0[1], axis));
+    const stateAxis = x0.rank - 2;
+    const [cr, ci] = complexMul(ar, ai, unsqueeze(part(x0, 0, stateAxis), axis), unsqueeze(part(x0, 1, stateAxis), axis));
     xr = add(xr, cr); xi = add(xi, ci);
   }
-  return [xr, xi];
+  return stack([xr, xi], pairAxis);
 }

@@ -9,73 +9,79 @@ import { concat, mul, stack, sum, unsqueeze } from '../../src/tensor/ops.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
 import { assertClose, checkOp } from '../helpers/gradcheck.js';
 
-/** Plain complex loop along axis 1 of [B, T, N] host arrays: x_t = λ_t x_{t−1} + u_t. */
-function loopScan(lr: ArrayLike<number>, li: ArrayLike<number>, ur: ArrayLike<number>, ui: ArrayLike<number>,
-                  [B, T, N]: number[], x0?: [ArrayLike<number>, ArrayLike<number>]): [Float64Array, Float64Array] {
-  const xr = new Float64Array(B * T * N), xi = new Float64Array(B * T * N);
+/** Plain complex loop over packed host arrays: λ [2, N], u [B, T, 2, N], x0 [B, 2, N]; x_t = λ x_{t−1} + u_t. */
+function loopScan(lam: ArrayLike<number>, u: ArrayLike<number>, [B, T, N]: number[], x0?: ArrayLike<number>): Float64Array {
+  const x = new Float64Array(B * T * 2 * N);
   for (let b = 0; b < B; b++) {
     for (let n = 0; n < N; n++) {
-      let pr = x0 ? x0[0][b * N + n] : 0, pi = x0 ? x0[1][b * N + n] : 0;
+      let pr = x0 ? x0[b * 2 * N + n] : 0, pi = x0 ? x0[b * 2 * N + N + n] : 0;
       for (let t = 0; t < T; t++) {
-        const k = (b * T + t) * N + n;
-        const r = lr[k] * pr - li[k] * pi + ur[k];
-        const i = lr[k] * pi + li[k] * pr + ui[k];
-        xr[k] = r; xi[k] = i; pr = r; pi = i;
+        const k = (b * T + t) * 2 * N + n;
+        const r = lam[n] * pr - lam[N + n] * pi + u[k];
+        const i = lam[n] * pi + lam[N + n] * pr + u[k + N];
+        x[k] = r; x[k + N] = i; pr = r; pi = i;
       }
     }
   }
-  return [xr, xi];
+  return x;
 }
 
-/** Random λ inside the unit disc and u in [−1, 1). */
-function scanInputs(rng: Rng, size: number): Float64Array[] {
-  const lr = new Float64Array(size), li = new Float64Array(size), ur = new Float64Array(size), ui = new Float64Array(size);
-  for (let k = 0; k < size; k++) {
+/** Random λ [2, n] inside the unit disc (|λ| ∈ [0.5, 1)) and u of `size` elements in [−1, 1). */
+function scanInputs(rng: Rng, n: number, size: number): [Float64Array, Float64Array] {
+  const lam = new Float64Array(2 * n), u = new Float64Array(size);
+  for (let k = 0; k < n; k++) {
     const r = 0.5 + 0.499 * rng.uniform(), th = 2 * Math.PI * rng.uniform();
-    lr[k] = r * Math.cos(th); li[k] = r * Math.sin(th);
-    ur[k] = 2 * rng.uniform() - 1; ui[k] = 2 * rng.uniform() - 1;
+    lam[k] = r * Math.cos(th); lam[n + k] = r * Math.sin(th);
   }
-  return [lr, li, ur, ui];
+  for (let k = 0; k < size; k++) u[k] = 2 * rng.uniform() - 1;
+  return [lam, u];
 }
 
 for (const fused of [true, false]) {
   const mode = fused ? 'kernel' : 'composite';
   test(`complexScan (${mode}) matches a plain complex loop, T = 1 … 4096, with and without x0`, () => {
     const rng = new Rng(7);
+    const [B, N] = [2, 3];
     for (const T of [1, 2, 5, 64, 1000, 4096]) {
-      const shape = [2, T, 3];
-      const host = scanInputs(rng, 2 * T * 3);
-      const x0 = [Float64Array.from({ length: 6 }, () => rng.uniform() - 0.5), Float64Array.from({ length: 6 }, () => rng.uniform() - 0.5)] as [Float64Array, Float64Array];
+      const [lam, u] = scanInputs(rng, N, B * T * 2 * N);
+      const x0 = Float64Array.from({ length: B * 2 * N }, () => rng.uniform() - 0.5);
       for (const withX0 of [false, true]) {
         scope(() => {
-          const [lr, li, ur, ui] = host.map((h) => fromHost(h, shape, { dtype: 'f64' }));
-          const x0t = withX0 ? [fromHost(x0[0], [2, 3], { dtype: 'f64' }), fromHost(x0[1], [2, 3], { dtype: 'f64' })] as const : null;
-          const [xr, xi] = complexScan(lr, li, ur, ui, { x0: x0t, fused });
-          const [er, ei] = loopScan(host[0], host[1], host[2], host[3], shape, withX0 ? x0 : undefined);
-          assertClose(xr.dataSync(), er, 1e-10, `re T=${T}`);
-          assertClose(xi.dataSync(), ei, 1e-10, `im T=${T}`);
+          const x0t = withX0 ? fromHost(x0, [B, 2, N], { dtype: 'f64' }) : null;
+          const x = complexScan(fromHost(lam, [2, N], { dtype: 'f64' }), fromHost(u, [B, T, 2, N], { dtype: 'f64' }), { x0: x0t, fused });
+          assertClose(x.dataSync(), loopScan(lam, u, [B, T, N], withX0 ? x0 : undefined), 1e-10, `T=${T}`);
         });
       }
     }
   });
 
-  test(`complexScan (${mode}) gradients by finite differences (f64), with x0, time axis 1 and 0`, () => {
+  test(`complexScan (${mode}) gradients by finite differences (f64), with x0 and extra leading axes`, () => {
     const rng = new Rng(3);
-    const [lr, li, ur, ui] = scanInputs(rng, 2 * 6 * 3);
+    const [lam, u] = scanInputs(rng, 3, 2 * 6 * 2 * 3);
     checkOp({
       name: `complexScan ${mode}`,
-      shapes: [[2, 6, 3], [2, 6, 3], [2, 6, 3], [2, 6, 3], [2, 3], [2, 3]],
-      values: [lr, li, ur, ui],
-      fn: (a, b, c, d, e, f) => stack(complexScan(a, b, c, d, { x0: [e, f], fused }), 0),
+      shapes: [[2, 3], [2, 6, 2, 3], [2, 2, 3]],
+      values: [lam, u],
+      fn: (l, v, x0) => complexScan(l, v, { x0, fused }),
     });
+    const [lam2, u2] = scanInputs(rng, 2, 2 * 2 * 4 * 2 * 2);
     checkOp({
-      name: `complexScan ${mode} axis 0`,
-      shapes: [[5, 4], [5, 4], [5, 4], [5, 4]],
-      values: scanInputs(rng, 20),
-      fn: (a, b, c, d) => stack(complexScan(a, b, c, d, { axis: 0, fused }), 0),
+      name: `complexScan ${mode} [2, 2, T, 2, C]`,
+      shapes: [[2, 2], [2, 2, 4, 2, 2]],
+      values: [lam2, u2],
+      fn: (l, v) => complexScan(l, v, { fused }),
     });
   });
 }
+
+test('complexScan rejects mismatched shapes with the tensors named', () => {
+  scope(() => {
+    const u = fromHost(new Float64Array(2 * 3 * 2 * 4), [2, 3, 2, 4], { dtype: 'f64' });
+    assert.throws(() => complexScan(fromHost(new Float64Array(6), [2, 3], { dtype: 'f64' }), u), /λ .*must be \[2, 4\]/);
+    assert.throws(() => complexScan(fromHost(new Float64Array(8), [2, 4], { dtype: 'f64' }), fromHost(new Float64Array(24), [2, 3, 4], { dtype: 'f64' })), /must be \[\.\.\., T, 2, C\]/);
+    assert.throws(() => complexScan(fromHost(new Float64Array(8), [2, 4], { dtype: 'f64' }), u, { x0: fromHost(new Float64Array(8), [2, 4], { dtype: 'f64' }) }), /x0 .*must be \[2, 2, 4\]/);
+  });
+});
 
 /** The LRU's function by plain loops over host copies of its parameters: u [B, T, H] → y. */
 function loopLru(layer: LRU, u: Float64Array, [B, T, H]: number[], x0?: [ArrayLike<number>, ArrayLike<number>]): { y: Float64Array; last: [Float64Array, Float64Array] } {

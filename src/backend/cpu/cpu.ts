@@ -4,7 +4,7 @@
  * bf16 is not a CPU dtype: compute in f32 here.
  */
 import type {
-  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
+  AdamWHyper, AxisLayout, Backend, ComplexScanDims, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
   RnnCellKind, RnnDims, StridedView, UnaryOp,
 } from '../backend.js';
 import * as ew from './elementwise.js';
@@ -114,15 +114,12 @@ export class CpuBackend implements Backend {
   scatterAdd(src: BackendBuffer, index: BackendBuffer, out: BackendBuffer, layout: AxisLayout, k: number, indexOuterStride: number): void {
     red.scatterAdd(d(src), d(index), d(out), layout, k, indexOuterStride);
   }
-  complexScan(lr: BackendBuffer, li: BackendBuffer, ur: BackendBuffer, ui: BackendBuffer, x0r: BackendBuffer | null,
-              x0i: BackendBuffer | null, out: BackendBuffer, layout: AxisLayout): void {
-    complexScan(d(lr), d(li), d(ur), d(ui), x0r && d(x0r), x0i && d(x0i), d(out), layout);
+  complexScan(lambda: BackendBuffer, u: BackendBuffer, x0: BackendBuffer | null, out: BackendBuffer, dims: ComplexScanDims): void {
+    complexScan(d(lambda), d(u), x0 && d(x0), d(out), dims);
   }
-  complexScanGrad(lr: BackendBuffer, li: BackendBuffer, x: BackendBuffer, x0r: BackendBuffer | null, x0i: BackendBuffer | null,
-                  dx: BackendBuffer, dlr: BackendBuffer, dli: BackendBuffer, dur: BackendBuffer, dui: BackendBuffer,
-                  dx0r: BackendBuffer | null, dx0i: BackendBuffer | null, layout: AxisLayout): void {
-    complexScanGrad(d(lr), d(li), d(x), x0r && d(x0r), x0i && d(x0i), d(dx), d(dlr), d(dli), d(dur), d(dui),
-                    dx0r && d(dx0r), dx0i && d(dx0i), layout);
+  complexScanGrad(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer, du: BackendBuffer,
+                  dLambda: BackendBuffer, dx0: BackendBuffer | null, dims: ComplexScanDims): void {
+    complexScanGrad(d(lambda), d(x), x0 && d(x0), d(dx), d(du), d(dLambda), dx0 && d(dx0), dims);
   }
   dropoutMask(out: BackendBuffer, p: number, [k0, k1]: readonly [number, number]): void {
     const o = d(out);

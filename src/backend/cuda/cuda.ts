@@ -37,7 +37,7 @@ import { COMPLEX_SCAN_SOURCE } from './kernels/complex-scan.js';
 import { NORM_SOURCE, normVec } from './kernels/norm.js';
 import { RNN_SOURCE } from './kernels/rnn.js';
 import type { NormKind } from '../../tensor/fused.js';
-import type { RnnCellKind, RnnDims } from '../backend.js';
+import type { ComplexScanDims, RnnCellKind, RnnDims } from '../backend.js';
 import { RNN_CELL_LAYOUT, rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
 
 /** The kernel modules, compiled on first use. */
@@ -640,28 +640,29 @@ export class CudaBackend implements Backend {
     ]);
   }
 
-  /** The complex scan x_t = λ_t x_{t−1} + u_t (out = x_re then x_im), one thread per channel; see kernels/complex-scan.ts. */
-  complexScan(lamRe: BackendBuffer, lamIm: BackendBuffer, uRe: BackendBuffer, uIm: BackendBuffer, x0Re: BackendBuffer | null,
-              x0Im: BackendBuffer | null, out: BackendBuffer, { outer, size, inner }: AxisLayout): void {
-    const o = buf(out);
-    const channels = outer * inner;
-    if (channels === 0 || size === 0) return;
-    this.launch('complexScan', `complex_scan_${floatSuffix(o.dtype, 'complexScan')}`, [Math.ceil(channels / 256)], 256, [
-      ptr(lamRe), ptr(lamIm), ptr(uRe), ptr(uIm), ptr(x0Re), ptr(x0Im), ptr(o), i64(outer), i64(size), i64(inner),
+  /**
+   * The packed complex diagonal scan (kernels/complex-scan.ts): one thread per channel, 64 per
+   * block so that B·N = 16k channels still spread over all SMs.
+   */
+  complexScan(lambda: BackendBuffer, u: BackendBuffer, x0: BackendBuffer | null, out: BackendBuffer, { outer, time, channels }: ComplexScanDims): void {
+    const o = buf(out), n = outer * channels;
+    if (n === 0 || time === 0) return;
+    this.launch('complexScan', `complex_scan_${floatSuffix(o.dtype, 'complexScan')}`, [Math.ceil(n / CSCAN_THREADS)], CSCAN_THREADS, [
+      ptr(lambda), ptr(u), ptr(x0), ptr(o), i64(outer), i64(time), i64(channels),
     ]);
   }
 
-  /** The reverse-scan backward of complexScan: dλ, du and dx0 (when given) from x and dx (out's layout). */
-  complexScanGrad(lamRe: BackendBuffer, lamIm: BackendBuffer, x: BackendBuffer, x0Re: BackendBuffer | null, x0Im: BackendBuffer | null,
-                  dx: BackendBuffer, dLamRe: BackendBuffer, dLamIm: BackendBuffer, dURe: BackendBuffer, dUIm: BackendBuffer,
-                  dx0Re: BackendBuffer | null, dx0Im: BackendBuffer | null, { outer, size, inner }: AxisLayout): void {
-    const t = buf(dLamRe).dtype;
-    const channels = outer * inner;
-    if (channels === 0) return;
-    this.launch('complexScan', `complex_scan_grad_${floatSuffix(t, 'complexScanGrad')}`, [Math.ceil(channels / 256)], 256, [
-      ptr(lamRe), ptr(lamIm), ptr(x), ptr(x0Re), ptr(x0Im), ptr(dx), ptr(dLamRe), ptr(dLamIm), ptr(dURe), ptr(dUIm),
-      ptr(dx0Re), ptr(dx0Im), i64(outer), i64(size), i64(inner),
+  /** The reverse-scan backward of complexScan: du, dλ (summed over sequences and steps) and dx0 (when given). */
+  complexScanGrad(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer, du: BackendBuffer,
+                  dLambda: BackendBuffer, dx0: BackendBuffer | null, { outer, time, channels }: ComplexScanDims): void {
+    const dt = buf(du).dtype, s = floatSuffix(dt, 'complexScanGrad'), n = outer * channels;
+    if (n === 0) { this.fill(dLambda, 0); return; }
+    const partial = this.temp(2 * n, accType(dt));
+    this.launch('complexScan', `complex_scan_grad_${s}`, [Math.ceil(n / CSCAN_THREADS)], CSCAN_THREADS, [
+      ptr(lambda), ptr(x), ptr(x0), ptr(dx), ptr(du), ptr(partial), ptr(dx0), i64(outer), i64(time), i64(channels),
     ]);
+    this.launch('complexScan', `complex_scan_dlambda_${s}`, [Math.ceil(2 * channels / 256)], 256, [ptr(partial), ptr(dLambda), i64(outer), i64(2 * channels)]);
+    this.free(partial);
   }
 
   /**
@@ -863,6 +864,8 @@ const floatSuffix = (dtype: DType, what: string): string => SUFFIX[floatType(dty
 const fusedVec = (dim: number): number => (dim % 2 === 0 && process.env.RECUR_CUDA_FUSED_VEC !== '1' ? 2 : 1);
 /** The dtype of scan state and chunk aggregates. */
 const accType = (dtype: DType): DType => (dtype === 'f64' ? 'f64' : 'f32');
+/** Threads per block of the complex scan (see complexScan). */
+const CSCAN_THREADS = 64;
 
 // ------------------------------------------------------------------------------ bf16 on the host
 

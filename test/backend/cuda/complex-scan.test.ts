@@ -1,7 +1,7 @@
 /**
  * The CUDA complexScan/complexScanGrad kernels (kernels/complex-scan.ts) against the CPU backend's
  * kernels in f64 from the same inputs (compare.ts: f32 rtol 2e-5, atol 2e-6·max|ref|; bf16
- * norm-wise 1e-2): with and without x0, odd sizes, time axis 1, 0 and last, short and long T,
+ * norm-wise 1e-2): with and without x0, odd sizes, extra leading axes, short and long T,
  * gradients of λ, u and x0; and an LRU layer forward/backward on the GPU (f32) against the same
  * layer on the CPU (f64, same parameters) with the tolerance stated there. Skipped (with the
  * reason) where no CUDA device is present.
@@ -16,38 +16,36 @@ import { Rng } from '../../../src/tensor/random.js';
 import { scope, type Tensor } from '../../../src/tensor/tensor.js';
 import { assertNear, compareOp, cpu, gpu, skipReason, type InputSpec, type Tolerance } from './compare.js';
 
-/** λ_re, λ_im, u_re, u_im specs of `shape`: |λ| ∈ [0.3, 0.95) at a random phase, u in [−1, 1). */
+/** λ [2, C] (|λ| ∈ [0.3, 0.95) at a random phase) and u [..., T, 2, C] in [−1, 1) specs. */
 function scanSpecs(shape: number[], rng: Rng): InputSpec[] {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const lr = new Float64Array(n), li = new Float64Array(n), ur = new Float64Array(n), ui = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
+  const C = shape[shape.length - 1];
+  const lam = new Float64Array(2 * C);
+  for (let c = 0; c < C; c++) {
     const r = 0.3 + 0.65 * rng.uniform(), th = 2 * Math.PI * rng.uniform();
-    lr[k] = r * Math.cos(th); li[k] = r * Math.sin(th);
-    ur[k] = 2 * rng.uniform() - 1; ui[k] = 2 * rng.uniform() - 1;
+    lam[c] = r * Math.cos(th); lam[C + c] = r * Math.sin(th);
   }
-  return [lr, li, ur, ui].map((v) => ({ shape, values: [...v] }));
+  return [{ shape: [2, C], values: [...lam] }, { shape, kind: 'uniform' }];
 }
 
 describe('CUDA complexScan vs the CPU kernel', { skip: skipReason }, () => {
   test('the GPU backend has the kernel', () => assert.ok(hasComplexScan(gpu())));
 
-  test('forward and gradients of λ, u, x0 (f32; axis 1, 0, last; odd sizes; short and long T)', () => {
+  test('forward and gradients of λ, u, x0 (f32; odd sizes; short and long T; extra leading axes)', () => {
     const rng = new Rng(11);
-    const cases: [number[], number][] = [[[3, 13, 5], 1], [[2, 1, 7], 1], [[1, 1500, 9], 1], [[17, 3, 5], 0], [[2, 3, 11], 2], [[2, 9, 3, 4], 1], [[5, 300, 33], 1]];
-    for (const [shape, axis] of cases) {
+    // u shapes [..., T, 2, C]; 16·70 channels exercise more than one block, T = 1500 the unrolled loop's tail
+    const cases: number[][] = [[3, 13, 2, 5], [2, 1, 2, 7], [1, 1500, 2, 9], [17, 3, 2, 5], [2, 9, 3, 2, 4], [5, 300, 2, 33], [16, 37, 2, 70]];
+    for (const shape of cases) {
       const specs = scanSpecs(shape, rng);
-      const state = shape.filter((_, i) => i !== axis);
-      const tag = `[${shape.join(', ')}] axis ${axis}`;
-      compareOp(`complexScan ${tag}`, specs, (lr, li, ur, ui) => complexScan(lr, li, ur, ui, { axis }));
-      compareOp(`complexScan x0 ${tag}`, [...specs, { shape: state, kind: 'uniform' }, { shape: state, kind: 'uniform' }],
-        (lr, li, ur, ui, x0r, x0i) => complexScan(lr, li, ur, ui, { axis, x0: [x0r, x0i] }));
+      const state = [...shape.slice(0, shape.length - 3), 2, shape[shape.length - 1]];
+      const tag = `[${shape.join(', ')}]`;
+      compareOp(`complexScan ${tag}`, specs, (l, u) => complexScan(l, u));
+      compareOp(`complexScan x0 ${tag}`, [...specs, { shape: state, kind: 'uniform' }], (l, u, x0) => complexScan(l, u, { x0 }));
     }
   });
 
   test('bf16 storage (f32 state) within the stated tolerance', () => {
-    const specs = scanSpecs([2, 400, 24], new Rng(12));
-    compareOp('complexScan bf16', [...specs, { shape: [2, 24], kind: 'uniform' }, { shape: [2, 24], kind: 'uniform' }],
-      (lr, li, ur, ui, x0r, x0i) => complexScan(lr, li, ur, ui, { x0: [x0r, x0i] }), { precision: 'bf16' });
+    const specs = scanSpecs([2, 400, 2, 24], new Rng(12));
+    compareOp('complexScan bf16', [...specs, { shape: [2, 2, 24], kind: 'uniform' }], (l, u, x0) => complexScan(l, u, { x0 }), { precision: 'bf16' });
   });
 
   test('LRU layer forward/backward on the GPU (f32) matches the CPU (f64)', () => {

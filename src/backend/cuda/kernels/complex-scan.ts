@@ -1,48 +1,51 @@
 /**
- * The complex first-order linear scan x_t = λ_t ⊙ x_{t−1} + u_t (the LRU's recurrence) and its
+ * The complex diagonal linear scan x_t = λ ⊙ x_{t−1} + u_t (the LRU's recurrence) and its
  * reverse-scan backward, with exactly the semantics of the CPU kernels in
- * src/backend/cpu/complex-scan.ts: complex numbers as separate real/imaginary arrays, element
- * (o, t, i) of an (outer, size, inner) tensor at (o·size + t)·inner + i, `out` = x_re then x_im.
+ * src/backend/cpu/complex-scan.ts. Packed layout: u, x [outer, time, 2, C] (a re row then an im row
+ * per step), λ [2, C], x0 [outer, 2, C].
  *
- * One thread per channel c = o·inner + i looping over time: adjacent threads read adjacent
- * elements of a time row (coalesced across the inner axis). The state is kept in registers in
- * f32 (f64 for f64) whatever the storage dtype (f32, f64, bf16); loads are batched CS_UNROLL steps
- * ahead of the dependent chain. Sizes are kernel arguments.
+ * One thread per channel (o, c) looping over time: adjacent threads read adjacent elements of a
+ * row (coalesced). The chain through time is a dependent multiply-add, so loads are issued
+ * CS_UNROLL steps ahead into registers: with only outer·C threads (16k for B 64, N 256) the kernel
+ * is latency-bound unless each thread keeps many loads in flight. State and sums in f32 (f64 for
+ * f64) whatever the storage dtype (f32, f64, bf16).
  *
- * Backward, with g = ∂L/∂Re + i ∂L/∂Im: G_t = dx_t + conj(λ_{t+1}) G_{t+1}; du_t = G_t;
- * dλ_t = G_t conj(x_{t−1}); dx0 = conj(λ_1) G_1.
+ * Backward, with g = ∂L/∂Re + i ∂L/∂Im: G_t = dx_t + conj(λ) G_{t+1}; du_t = G_t;
+ * dλ = Σ_{o,t} G_t conj(x_{t−1}) (per-thread sums over t into an f32 partial [outer, 2, C], then
+ * complex_scan_dlambda sums over o); dx0 = conj(λ) G_1.
  */
 import { PRELUDE } from './common.js';
 
 export const COMPLEX_SCAN_SOURCE = PRELUDE + String.raw`
-#define CS_UNROLL 4
+#define CS_UNROLL 16
 
 template <class T>
-__device__ void cscan_body(const T* __restrict__ lr, const T* __restrict__ li, const T* __restrict__ ur, const T* __restrict__ ui,
-                           const T* __restrict__ x0r, const T* __restrict__ x0i, T* __restrict__ out, i64 outer, i64 size, i64 inner) {
+__device__ void cscan_body(const T* __restrict__ lam, const T* __restrict__ u, const T* __restrict__ x0, T* __restrict__ out,
+                           i64 outer, i64 time, i64 C) {
   typedef typename TT<T>::A A;
-  const i64 c = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= outer * inner) return;
-  const i64 o = c / inner, i = c % inner, n = outer * size * inner;
-  const i64 base = o * size * inner + i;
-  A pr = x0r ? TT<T>::ld(x0r, c) : A(0), pi = x0i ? TT<T>::ld(x0i, c) : A(0);
-  for (i64 s0 = 0; s0 < size; s0 += CS_UNROLL) {
-    A ar[CS_UNROLL], ai[CS_UNROLL], br[CS_UNROLL], bi[CS_UNROLL];
+  const i64 ch = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (ch >= outer * C) return;
+  const i64 o = ch / C, c = ch % C;
+  const i64 base = o * time * 2 * C + c;
+  const A lr = TT<T>::ld(lam, c), li = TT<T>::ld(lam, C + c);
+  A pr = x0 ? TT<T>::ld(x0, o * 2 * C + c) : A(0), pi = x0 ? TT<T>::ld(x0, o * 2 * C + C + c) : A(0);
+  for (i64 s0 = 0; s0 < time; s0 += CS_UNROLL) {
+    A br[CS_UNROLL], bi[CS_UNROLL];
     #pragma unroll
-    for (int u = 0; u < CS_UNROLL; u++) {
-      if (s0 + u < size) {
-        const i64 k = base + (s0 + u) * inner;
-        ar[u] = TT<T>::ld(lr, k); ai[u] = TT<T>::ld(li, k); br[u] = TT<T>::ld(ur, k); bi[u] = TT<T>::ld(ui, k);
+    for (int k = 0; k < CS_UNROLL; k++) {
+      if (s0 + k < time) {
+        const i64 e = base + (s0 + k) * 2 * C;
+        br[k] = TT<T>::ld(u, e); bi[k] = TT<T>::ld(u, e + C);
       }
     }
     #pragma unroll
-    for (int u = 0; u < CS_UNROLL; u++) {
-      if (s0 + u < size) {
-        const i64 k = base + (s0 + u) * inner;
-        const A xr = ar[u] * pr - ai[u] * pi + br[u];
-        const A xi = ar[u] * pi + ai[u] * pr + bi[u];
-        TT<T>::st(out, k, xr);
-        TT<T>::st(out, n + k, xi);
+    for (int k = 0; k < CS_UNROLL; k++) {
+      if (s0 + k < time) {
+        const i64 e = base + (s0 + k) * 2 * C;
+        const A xr = lr * pr - li * pi + br[k];
+        const A xi = lr * pi + li * pr + bi[k];
+        TT<T>::st(out, e, xr);
+        TT<T>::st(out, e + C, xi);
         pr = xr; pi = xi;
       }
     }
@@ -50,53 +53,67 @@ __device__ void cscan_body(const T* __restrict__ lr, const T* __restrict__ li, c
 }
 
 template <class T>
-__device__ void cscan_grad_body(const T* __restrict__ lr, const T* __restrict__ li, const T* __restrict__ x,
-                                const T* __restrict__ x0r, const T* __restrict__ x0i, const T* __restrict__ dx,
-                                T* __restrict__ dlr, T* __restrict__ dli, T* __restrict__ dur, T* __restrict__ dui,
-                                T* __restrict__ dx0r, T* __restrict__ dx0i, i64 outer, i64 size, i64 inner) {
+__device__ void cscan_grad_body(const T* __restrict__ lam, const T* __restrict__ x, const T* __restrict__ x0,
+                                const T* __restrict__ dx, T* __restrict__ du, typename TT<T>::A* __restrict__ partial,
+                                T* __restrict__ dx0, i64 outer, i64 time, i64 C) {
   typedef typename TT<T>::A A;
-  const i64 c = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= outer * inner) return;
-  const i64 o = c / inner, i = c % inner, n = outer * size * inner;
-  const i64 base = o * size * inner + i;
-  const A ir = x0r ? TT<T>::ld(x0r, c) : A(0), ii = x0i ? TT<T>::ld(x0i, c) : A(0);
-  A cr = 0, ci = 0; // conj(λ_{t+1}) G_{t+1}
-  for (i64 s0 = size - 1; s0 >= 0; s0 -= CS_UNROLL) {
-    A ar[CS_UNROLL], ai[CS_UNROLL], gr[CS_UNROLL], gi[CS_UNROLL], pr[CS_UNROLL], pi[CS_UNROLL];
+  const i64 ch = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (ch >= outer * C) return;
+  const i64 o = ch / C, c = ch % C;
+  const i64 base = o * time * 2 * C + c;
+  const A lr = TT<T>::ld(lam, c), li = TT<T>::ld(lam, C + c);
+  const A ir = x0 ? TT<T>::ld(x0, o * 2 * C + c) : A(0), ii = x0 ? TT<T>::ld(x0, o * 2 * C + C + c) : A(0);
+  A cr = 0, ci = 0; // conj(λ) G_{t+1}
+  A sr = 0, si = 0; // Σ_t G_t conj(x_{t−1})
+  for (i64 s0 = time - 1; s0 >= 0; s0 -= CS_UNROLL) {
+    A gr[CS_UNROLL], gi[CS_UNROLL], pr[CS_UNROLL], pi[CS_UNROLL];
     #pragma unroll
-    for (int u = 0; u < CS_UNROLL; u++) {
-      const i64 t = s0 - u;
+    for (int k = 0; k < CS_UNROLL; k++) {
+      const i64 t = s0 - k;
       if (t >= 0) {
-        const i64 k = base + t * inner;
-        ar[u] = TT<T>::ld(lr, k); ai[u] = TT<T>::ld(li, k);
-        gr[u] = TT<T>::ld(dx, k); gi[u] = TT<T>::ld(dx, n + k);
-        if (t > 0) { pr[u] = TT<T>::ld(x, k - inner); pi[u] = TT<T>::ld(x, n + k - inner); }
-        else { pr[u] = ir; pi[u] = ii; }
+        const i64 e = base + t * 2 * C;
+        gr[k] = TT<T>::ld(dx, e); gi[k] = TT<T>::ld(dx, e + C);
+        if (t > 0) { pr[k] = TT<T>::ld(x, e - 2 * C); pi[k] = TT<T>::ld(x, e - C); }
+        else { pr[k] = ir; pi[k] = ii; }
       }
     }
     #pragma unroll
-    for (int u = 0; u < CS_UNROLL; u++) {
-      const i64 t = s0 - u;
+    for (int k = 0; k < CS_UNROLL; k++) {
+      const i64 t = s0 - k;
       if (t >= 0) {
-        const i64 k = base + t * inner;
-        const A Gr = gr[u] + cr, Gi = gi[u] + ci;
-        TT<T>::st(dur, k, Gr);
-        TT<T>::st(dui, k, Gi);
-        TT<T>::st(dlr, k, Gr * pr[u] + Gi * pi[u]);
-        TT<T>::st(dli, k, Gi * pr[u] - Gr * pi[u]);
-        cr = ar[u] * Gr + ai[u] * Gi;
-        ci = ar[u] * Gi - ai[u] * Gr;
+        const i64 e = base + t * 2 * C;
+        const A Gr = gr[k] + cr, Gi = gi[k] + ci;
+        TT<T>::st(du, e, Gr);
+        TT<T>::st(du, e + C, Gi);
+        sr += Gr * pr[k] + Gi * pi[k];
+        si += Gi * pr[k] - Gr * pi[k];
+        cr = lr * Gr + li * Gi;
+        ci = lr * Gi - li * Gr;
       }
     }
   }
-  if (dx0r) TT<T>::st(dx0r, c, cr);
-  if (dx0i) TT<T>::st(dx0i, c, ci);
+  partial[o * 2 * C + c] = sr;
+  partial[o * 2 * C + C + c] = si;
+  if (dx0) { TT<T>::st(dx0, o * 2 * C + c, cr); TT<T>::st(dx0, o * 2 * C + C + c, ci); }
+}
+
+// dλ[j] = Σ_o partial[o, j] for j < 2C.
+template <class T>
+__device__ void cscan_dlambda_body(const typename TT<T>::A* __restrict__ partial, T* __restrict__ dlam, i64 outer, i64 C2) {
+  typedef typename TT<T>::A A;
+  const i64 j = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= C2) return;
+  A s = 0;
+  for (i64 o = 0; o < outer; o++) s += partial[o * C2 + j];
+  TT<T>::st(dlam, j, s);
 }
 
 #define DEF_CSCAN(S, T) \
-  extern "C" __global__ void __launch_bounds__(256) complex_scan_##S(const T* lr, const T* li, const T* ur, const T* ui, const T* x0r, const T* x0i, T* out, i64 outer, i64 size, i64 inner) \
-    { cscan_body<T>(lr, li, ur, ui, x0r, x0i, out, outer, size, inner); } \
-  extern "C" __global__ void __launch_bounds__(256) complex_scan_grad_##S(const T* lr, const T* li, const T* x, const T* x0r, const T* x0i, const T* dx, T* dlr, T* dli, T* dur, T* dui, T* dx0r, T* dx0i, i64 outer, i64 size, i64 inner) \
-    { cscan_grad_body<T>(lr, li, x, x0r, x0i, dx, dlr, dli, dur, dui, dx0r, dx0i, outer, size, inner); }
+  extern "C" __global__ void __launch_bounds__(256) complex_scan_##S(const T* lam, const T* u, const T* x0, T* out, i64 outer, i64 time, i64 C) \
+    { cscan_body<T>(lam, u, x0, out, outer, time, C); } \
+  extern "C" __global__ void __launch_bounds__(256) complex_scan_grad_##S(const T* lam, const T* x, const T* x0, const T* dx, T* du, TT<T>::A* partial, T* dx0, i64 outer, i64 time, i64 C) \
+    { cscan_grad_body<T>(lam, x, x0, dx, du, partial, dx0, outer, time, C); } \
+  extern "C" __global__ void __launch_bounds__(256) complex_scan_dlambda_##S(const TT<T>::A* partial, T* dlam, i64 outer, i64 C2) \
+    { cscan_dlambda_body<T>(partial, dlam, outer, C2); }
 FOR_FLOAT(DEF_CSCAN)
 `;
