@@ -8,6 +8,7 @@ import { Elman } from './elman.js';
 import { SLSTM } from './slstm.js';
 import { MSMR, SMR } from './smr.js';
 import { LRU } from './lru.js';
+import { MesaLayer } from './mesa.js';
 
 export interface CellConfig extends LayerOptions {
   dim: number;
@@ -32,6 +33,9 @@ const cells = new Map<string, CellFactory>([
   ['msmr', ({ dim, rng, dtype, backend }) => new MSMR({ rng, dtype, backend, inputSize: dim, units: dim })],
   // LRU: dModel = dim, a complex state of round(expansion·dim) (`scan`, `heads` do not apply).
   ['lru', ({ dim, expansion, rng, dtype, backend }) => new LRU({ rng, dtype, backend, dModel: dim, dState: Math.max(1, Math.round(expansion * dim)) })],
+  // MesaNet: heads·headDim = dim. One head unless `heads` is given: the only count that divides
+  // every width (the comparison study solves widths by parameter count). cgSteps 30 as the paper.
+  ['mesa', ({ dim, heads, rng, dtype, backend }) => new MesaLayer({ rng, dtype, backend, dim, heads: heads ?? 1 })],
 ]);
 
 export function registerCell(name: string, factory: CellFactory): void {
