@@ -96,6 +96,8 @@ interface SolveConfig {
   init: MesaCgInit;
   /** Early-stop tolerance (0: fixed steps). */
   tol: number;
+  /** Filled with the iterations the forward solve ran. */
+  stats?: { iterations: number };
 }
 
 /** A symmetric positive definite operator on rows (last axis d) and its diagonal. */
@@ -122,6 +124,8 @@ export class MesaLayer extends Module implements RecurrentCell<MesaState> {
   readonly lambdaLowerBound: number;
   cgSteps: number;
   cgTol: number;
+  /** CG iterations of the last `step` (≤ cgSteps; fewer when cgTol stopped it). */
+  lastStepCgIterations = 0;
   cgInit: MesaCgInit;
   chunkSize: number;
   mode: MesaMode;
@@ -209,8 +213,10 @@ export class MesaLayer extends Module implements RecurrentCell<MesaState> {
     this.checkState(state, B, 'step');
     const f = this.features(reshape(x, [B, 1, this.dim]), state?.[2] ?? null);
     const at0 = (t: Tensor) => squeeze(t, 2);
+    const stats = { iterations: 0 };
     const r = tokenStep(at0(f.q), at0(f.k), at0(f.v), at0(f.beta), at0(f.logGamma), this.lambdaDiag(),
-      state ? [state[0], state[1]] : null, { steps: this.cgSteps, init: this.cgInit, tol: this.cgTol });
+      state ? [state[0], state[1]] : null, { steps: this.cgSteps, init: this.cgInit, tol: this.cgTol, stats });
+    this.lastStepCgIterations = stats.iterations;
     const out = this.readout(unsqueeze(r.o, 2));
     return { output: reshape(out, [B, this.dim]), state: this.packState(r.G, r.H, f.convState) };
   }
@@ -355,8 +361,8 @@ function tokenStep(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, logGamma: Tens
 /** z = (A)^{−1} q row by row, by CG under noGrad, differentiable through the implicit gradient. */
 function solve(q: Tensor, op: SpdOperator, cfg: SolveConfig): Tensor {
   if (cfg.steps === 0) return cfg.init === 'query' ? q : div(q, op.diag());
-  const run = (rhs: Tensor, tol: number) => noGrad(() => conjugateGradient(op, rhs, cfg, tol));
-  const zStar = run(q, cfg.tol);
+  const run = (rhs: Tensor, tol: number, stats?: { iterations: number }) => noGrad(() => conjugateGradient(op, rhs, cfg, tol, stats));
+  const zStar = run(q, cfg.tol, cfg.stats);
   if (!isGradEnabled()) return zStar;
   const residual = sub(q, op.apply(zStar));
   if (!residual.requiresGrad) return zStar;
@@ -366,7 +372,7 @@ function solve(q: Tensor, op: SpdOperator, cfg: SolveConfig): Tensor {
 }
 
 /** Batched CG on every row of b (last axis), from the configured start. Call under noGrad. */
-function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: number): Tensor {
+function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: number, stats?: { iterations: number }): Tensor {
   return scope(() => {
     const tiny = tinyFor(b.dtype);
     const dot = (x: Tensor, y: Tensor) => sum(mul(x, y), -1, true);
@@ -376,7 +382,8 @@ function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: nu
     let p = r;
     let rr = dot(r, r);
     const rr0 = rr;
-    for (let i = 0; i < cfg.steps; i++) {
+    let i = 0;
+    for (; i < cfg.steps; i++) {
       if (earlyStop && max(div(rr, maximum(rr0, tiny))).dataSync()[0] <= tol * tol) break;
       const next = scope(() => {
         const Ap = op.apply(p);
@@ -390,6 +397,7 @@ function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: nu
       if (rr !== rr0) rr.dispose();
       ({ x, r, p, rr } = next);
     }
+    if (stats) stats.iterations = i;
     return x;
   });
 }

@@ -227,12 +227,18 @@ test('MesaLayer.step stops CG early at cgTol and stays close to the fixed-step a
   scope(() => noGrad(() => {
     let s: MesaState | null = null;
     const outs: Tensor[] = [];
+    const iterations: number[] = [];
     for (let t = 0; t < T; t++) {
       const r = layer.step(sliceTime(f64(x, [B, T, D]), t), s);
+      iterations.push(layer.lastStepCgIterations);
       outs.push(unsqueeze(r.output, 1));
       s = r.state;
     }
+    assert.ok(iterations.every((n) => n >= 1 && n < D), `CG iterations per token ${iterations.join(', ')} (cgSteps 30, headDim ${D})`);
     assertClose(concat(outs, 1).dataSync(), full, 1e-3, 'step with tolerance');
+    layer.cgTol = 0;
+    layer.step(sliceTime(f64(x, [B, T, D]), 0));
+    assert.equal(layer.lastStepCgIterations, 30, 'cgTol 0: every step runs cgSteps');
   }));
   layer.dispose();
 });
@@ -385,5 +391,5 @@ test("registry 'mesa': one head at the residual width; RecurrentLM with cell 'me
   for await (const id of model.generate([0, 1, 2], { maxTokens: 5, temperature: 0 })) generated.push(id);
   assert.equal(generated.length, 5);
   model.dispose();
-  optimizer.dispose?.();
+  optimizer.dispose();
 });
