@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
 import { LRU } from '../src/cells/lru.js';
 import { randn } from '../src/tensor/creation.js';
-import { backend } from '../src/tensor/engine.js';
+import { backend, noGrad } from '../src/tensor/engine.js';
+import { linear } from '../src/nn/functional.js';
 import { sum } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';
@@ -30,9 +31,10 @@ const g = backend('cuda') as CudaBackend;
 /** Median ms of fn with the device synchronised inside each timed run. */
 const time = async (fn: () => void): Promise<number> => (await measure(() => { fn(); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
 
-interface Row { T: number; strictMs: number; tf32Ms: number; scanMs: number; jaxMs: number }
+interface Row { T: number; strictMs: number; tf32Ms: number; fwdMs: number; scanMs: number; gemmMs: number; jaxMs: number }
 const rows: Row[] = [];
 const layer = new LRU({ dModel: H, dState: N, backend: g, dtype: 'f32', rng: new Rng(1) });
+const w = randn([2 * N, H], { backend: g, dtype: 'f32', rng: new Rng(4) }).keep();
 for (const [j, T] of TIMES.entries()) {
   const u = randn([B, T, H], { backend: g, dtype: 'f32', rng: new Rng(2) });
   u.requiresGrad = true;
@@ -46,6 +48,9 @@ for (const [j, T] of TIMES.entries()) {
   const strictMs = await time(step);
   g.allowTF32 = true;
   const tf32Ms = await time(step);
+  const fwdMs = await time(() => scope(() => { noGrad(() => layer.forward(u)); }));
+  // one of the layer's six GEMMs: [B·T, 512] · [512, 512]ᵀ in TF32
+  const gemmMs = await time(() => scope(() => { noGrad(() => linear(u, w)); }));
   g.allowTF32 = false;
   // the scan kernels alone on B·N channels
   const n = B * T * 2 * N, dims = { outer: B, time: T, channels: N };
@@ -63,14 +68,15 @@ for (const [j, T] of TIMES.entries()) {
   for (const b of [lam, ub, out, dx, du, dlam]) g.free(b);
   u.grad?.dispose();
   u.dispose();
-  const row = { T, strictMs, tf32Ms, scanMs, jaxMs: JAX[j] };
+  const row = { T, strictMs, tf32Ms, fwdMs, scanMs, gemmMs, jaxMs: JAX[j] };
   rows.push(row);
   console.log(JSON.stringify(row));
 }
 layer.dispose();
-const table = ['| T | fwd+bwd ms, FP32 GEMMs | fwd+bwd ms, TF32 GEMMs | of which complexScan fwd+bwd kernels ms | JAX associative_scan ms |',
-  '| ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.T} | ${r.strictMs.toFixed(2)} | ${r.tf32Ms.toFixed(2)} | ${r.scanMs.toFixed(2)} | ${r.jaxMs.toFixed(2)} |`)].join('\n');
+w.dispose();
+const table = ['| T | fwd+bwd ms, FP32 GEMMs | fwd+bwd ms, TF32 GEMMs | forward only, TF32 | complexScan fwd+bwd kernels | one of the 6 GEMMs, TF32 | JAX associative_scan ms |',
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.T} | ${r.strictMs.toFixed(2)} | ${r.tf32Ms.toFixed(2)} | ${r.fwdMs.toFixed(2)} | ${r.scanMs.toFixed(2)} | ${r.gemmMs.toFixed(2)} | ${r.jaxMs.toFixed(2)} |`)].join('\n');
 console.log(`\n${g.device.name}, LRU layer B = ${B}, H = ${H}, N = ${N}, f32 storage, median of ${RUNS}\n\n${table}`);
 const file = option('--out');
 if (file) writeFileSync(file, JSON.stringify({ device: g.device.name, B, H, N, runs: RUNS, rows }, null, 2));

@@ -565,7 +565,14 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       ga = sumTo(full, a.shape);
       full.dispose();
     }
-    if (b.requiresGrad) {
+    if (b.requiresGrad && bShared && !transA) {
+      // A weight shared over the batch (every Linear on [B, T, ·]): one GEMM over all B·m rows,
+      // not B per-batch products summed afterwards (B times the memory and a reduction pass).
+      const g2 = reshape(g, [batch * m, n]), a2 = reshape(a, [batch * m, k]);
+      gb = transB ? matmul(g2, a2, { transA: true }) : matmul(a2, g2, { transA: true });
+      release(g2);
+      release(a2);
+    } else if (b.requiresGrad) {
       const full = transB ? matmul(g, a, { transA: true, transB: transA }) : matmul(a, g, { transA: !transA });
       gb = sumTo(full, b.shape);
       full.dispose();

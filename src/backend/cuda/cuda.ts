@@ -12,7 +12,11 @@
  * Beyond the interface: `minRnnScan`/`minRnnScanGrad`, the fused minGRU/minLSTM gate math + scan,
  * and `norm`/`normGrad`, the fused RMSNorm/LayerNorm (+ residual add), both used by
  * src/tensor/fused.ts; the optional fused recurrences rnnSavedLength/rnnForward/rnnBackward
- * (LSTM, GRU, Elman, sLSTM; the "alternating" path, kernels/rnn.ts); and synchronize(),
+ * (LSTM, GRU, Elman, sLSTM): the "fused" persistent kernels (kernels/rnn-fused.ts, R in shared
+ * memory for all T steps, 2 launches a sequence) wherever rnnFusedPlan accepts the problem (f32/bf16
+ * and R_n of all gates fitting one block's shared memory: on the H100 head size ≤ 116, Elman ≤ 236),
+ * else the "alternating" path (kernels/rnn.ts, a GEMM + a pointwise launch per step);
+ * RECUR_CUDA_RNN=fused|alternating (or the rnnKernel field) forces one; and synchronize(),
  * emptyCache(), memoryStats().
  */
 import type {
@@ -36,6 +40,10 @@ import { SCAN_SOURCE } from './kernels/scan.js';
 import { COMPLEX_SCAN_SOURCE } from './kernels/complex-scan.js';
 import { NORM_SOURCE, normVec } from './kernels/norm.js';
 import { RNN_SOURCE } from './kernels/rnn.js';
+import {
+  CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, RNN_FUSED_ROWS, RNN_FUSED_SOURCE,
+  cuFuncSetAttribute, rnnFusedSmemBytes, rnnFusedSplit,
+} from './kernels/rnn-fused.js';
 import type { NormKind } from '../../tensor/fused.js';
 import type { ComplexScanDims, RnnCellKind, RnnDims } from '../backend.js';
 import { RNN_CELL_LAYOUT, rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
@@ -641,28 +649,46 @@ export class CudaBackend implements Backend {
   }
 
   /**
-   * The packed complex diagonal scan (kernels/complex-scan.ts): one thread per channel, 64 per
-   * block so that B·N = 16k channels still spread over all SMs.
+   * The packed complex diagonal scan (kernels/complex-scan.ts): one thread per channel and time
+   * chunk, chunks as the real scans' (scanChunks).
    */
-  complexScan(lambda: BackendBuffer, u: BackendBuffer, x0: BackendBuffer | null, out: BackendBuffer, { outer, time, channels }: ComplexScanDims): void {
-    const o = buf(out), n = outer * channels;
-    if (n === 0 || time === 0) return;
-    this.launch('complexScan', `complex_scan_${floatSuffix(o.dtype, 'complexScan')}`, [Math.ceil(n / CSCAN_THREADS)], CSCAN_THREADS, [
-      ptr(lambda), ptr(u), ptr(x0), ptr(o), i64(outer), i64(time), i64(channels),
+  complexScan(lambda: BackendBuffer, u: BackendBuffer, x0: BackendBuffer | null, out: BackendBuffer, { outer, time, channels: C }: ComplexScanDims): void {
+    const o = buf(out), s = floatSuffix(o.dtype, 'complexScan');
+    if (outer * C === 0 || time === 0) return;
+    const { nChunks: P, chunkLen: L } = this.scanChunks(outer * C, time);
+    const threads = (n: number): [[number], number] => [[Math.ceil(n / CSCAN_THREADS)], CSCAN_THREADS];
+    let carry: CudaBuffer | null = null;
+    if (P > 1) {
+      carry = this.temp(outer * P * 2 * C, accType(o.dtype));
+      this.launch('complexScan', `complex_scan_ends_${s}`, ...threads(outer * P * C), [ptr(lambda), ptr(u), ptr(carry), i64(outer), i64(time), i64(C), i64(P), i64(L)]);
+      this.launch('complexScan', `complex_scan_carry_${s}`, ...threads(outer * C), [ptr(lambda), ptr(x0), ptr(carry), i64(outer), i64(C), i64(P), i64(L)]);
+    }
+    this.launch('complexScan', `complex_scan_${s}`, ...threads(outer * P * C), [
+      ptr(lambda), ptr(u), ptr(x0), ptr(carry), ptr(o), i64(outer), i64(time), i64(C), i64(P), i64(L),
     ]);
+    if (carry) this.free(carry);
   }
 
   /** The reverse-scan backward of complexScan: du, dλ (summed over sequences and steps) and dx0 (when given). */
   complexScanGrad(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer, du: BackendBuffer,
-                  dLambda: BackendBuffer, dx0: BackendBuffer | null, { outer, time, channels }: ComplexScanDims): void {
-    const dt = buf(du).dtype, s = floatSuffix(dt, 'complexScanGrad'), n = outer * channels;
-    if (n === 0) { this.fill(dLambda, 0); return; }
-    const partial = this.temp(2 * n, accType(dt));
-    this.launch('complexScan', `complex_scan_grad_${s}`, [Math.ceil(n / CSCAN_THREADS)], CSCAN_THREADS, [
-      ptr(lambda), ptr(x), ptr(x0), ptr(dx), ptr(du), ptr(partial), ptr(dx0), i64(outer), i64(time), i64(channels),
+                  dLambda: BackendBuffer, dx0: BackendBuffer | null, { outer, time, channels: C }: ComplexScanDims): void {
+    const dt = buf(du).dtype, s = floatSuffix(dt, 'complexScanGrad');
+    if (outer * C === 0 || time === 0) { this.fill(dLambda, 0); if (dx0) this.fill(dx0, 0); return; }
+    const { nChunks: P, chunkLen: L } = this.scanChunks(outer * C, time);
+    const threads = (n: number): [[number], number] => [[Math.ceil(n / CSCAN_THREADS)], CSCAN_THREADS];
+    let carry: CudaBuffer | null = null;
+    if (P > 1) {
+      carry = this.temp(outer * P * 2 * C, accType(dt));
+      this.launch('complexScan', `complex_scan_grad_ends_${s}`, ...threads(outer * P * C), [ptr(lambda), ptr(dx), ptr(carry), i64(outer), i64(time), i64(C), i64(P), i64(L)]);
+      this.launch('complexScan', `complex_scan_grad_carry_${s}`, ...threads(outer * C), [ptr(lambda), ptr(carry), i64(outer), i64(C), i64(P), i64(L)]);
+    }
+    const partial = this.temp(outer * P * 2 * C, accType(dt));
+    this.launch('complexScan', `complex_scan_grad_${s}`, ...threads(outer * P * C), [
+      ptr(lambda), ptr(x), ptr(x0), ptr(dx), ptr(du), ptr(partial), ptr(dx0), ptr(carry), i64(outer), i64(time), i64(C), i64(P), i64(L),
     ]);
-    this.launch('complexScan', `complex_scan_dlambda_${s}`, [Math.ceil(2 * channels / 256)], 256, [ptr(partial), ptr(dLambda), i64(outer), i64(2 * channels)]);
+    this.launch('complexScan', `complex_scan_dlambda_${s}`, [Math.ceil(2 * C / 256)], 256, [ptr(partial), ptr(dLambda), i64(outer * P), i64(2 * C)]);
     this.free(partial);
+    if (carry) this.free(carry);
   }
 
   /**
@@ -735,7 +761,74 @@ export class CudaBackend implements Backend {
   }
 
   /**
-   * The alternating path (kernels/rnn.ts): per step one strided-batched GEMM over the heads,
+   * Which kernels run rnnForward/rnnBackward: 'auto' (the fused persistent kernels where
+   * rnnFusedPlan accepts the problem, else the alternating path), or one of them forced ('fused'
+   * throws where it cannot run). Default: RECUR_CUDA_RNN, else 'auto'.
+   */
+  rnnKernel: RnnKernelChoice = rnnKernelFromEnv(process.env.RECUR_CUDA_RNN);
+  private rnnFusedModule: unknown = null;
+  private readonly rnnFusedFns = new Map<string, unknown>();
+  private rnnSmemOptinBytes = 0;
+
+  /**
+   * The fused path's launch shape (grid N × ⌈B/4⌉ blocks of d·KS threads and their dynamic shared
+   * memory), or why it cannot run: f64 storage, or R_n of all gates (f32, GRU padded to 4 gates)
+   * plus the partial sums not fitting the device's opt-in shared memory per block (on the H100,
+   * 227 KiB: LSTM/sLSTM/GRU up to d = 116, Elman up to d = 236).
+   */
+  rnnFusedPlan(cell: RnnCellKind, dims: RnnDims, dtype: DType): { ks: number; threads: number; smem: number; tiles: number } | { reason: string } {
+    if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the fused kernels take f32 and bf16)` };
+    const d = dims.headDim, ks = rnnFusedSplit(d), threads = d * ks;
+    const bytes = rnnFusedSmemBytes(cell, d, ks), smem = Math.max(bytes.fwd, bytes.bwd);
+    const optin = this.rnnSmemOptin();
+    if (smem > optin) return { reason: `R of one head needs ${smem} bytes of shared memory, the device gives a block ${optin}` };
+    if (threads > 512) return { reason: `head size ${d} needs ${threads} threads per block (at most 512 at the kernels' 128 registers)` };
+    return { ks, threads, smem, tiles: Math.ceil(dims.batch / RNN_FUSED_ROWS) };
+  }
+
+  private rnnSmemOptin(): number {
+    if (this.rnnSmemOptinBytes === 0) {
+      const dev = [0], v = [0];
+      check(this.drv.cuDeviceGet(dev, this.device.ordinal), 'cuDeviceGet');
+      check(this.drv.cuDeviceGetAttribute(v, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, dev[0]), 'cuDeviceGetAttribute');
+      this.rnnSmemOptinBytes = v[0];
+    }
+    return this.rnnSmemOptinBytes;
+  }
+
+  /** The plan rnnForward/rnnBackward follow for this problem (null: alternating). */
+  private rnnChoose(cell: RnnCellKind, dims: RnnDims, dtype: DType): { ks: number; threads: number; smem: number; tiles: number } | null {
+    if (this.rnnKernel === 'alternating') return null;
+    const plan = this.rnnFusedPlan(cell, dims, dtype);
+    if ('reason' in plan) {
+      if (this.rnnKernel === 'fused') throw new Error(`cuda rnn: the fused kernel cannot run this problem: ${plan.reason}`);
+      return null;
+    }
+    return plan;
+  }
+
+  private rnnFusedLaunch(name: string, plan: { threads: number; smem: number; tiles: number }, heads: number, args: ArrayBufferView[]): void {
+    let f = this.rnnFusedFns.get(name);
+    if (!f) {
+      if (!this.rnnFusedModule) {
+        const { cubin } = compile(RNN_FUSED_SOURCE, 'recur-rnn-fused', { arch: this.device.arch });
+        const m: unknown[] = [null];
+        check(this.drv.cuModuleLoadData(m, cubin), 'cuModuleLoadData(rnn-fused)');
+        this.rnnFusedModule = m[0];
+      }
+      const out: unknown[] = [null];
+      check(this.drv.cuModuleGetFunction(out, this.rnnFusedModule, name), `cuModuleGetFunction(${name})`);
+      f = out[0];
+      check(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, this.rnnSmemOptin()), `cuFuncSetAttribute(${name})`);
+      this.rnnFusedFns.set(name, f);
+    }
+    check(this.drv.cuLaunchKernel(f, heads, plan.tiles, 1, plan.threads, 1, 1, plan.smem, null, args, null), `launch of ${name}`);
+    if (this.syncEachLaunch) check(this.drv.cuCtxSynchronize(), `kernel ${name}`);
+  }
+
+  /**
+   * Fused path (kernels/rnn-fused.ts, chosen by rnnChoose): one persistent kernel for all T steps.
+   * Alternating path (kernels/rnn.ts): per step one strided-batched GEMM over the heads,
    * rh[n] [B, G·d] = h_{t−1}[n] [B, d]·Rp[n]ᵀ, then one pointwise kernel for all heads.
    * Layouts and math as src/backend/cpu/rnn.ts.
    */
@@ -752,6 +845,13 @@ export class CudaBackend implements Backend {
     rnnCheck('out', out, (T + S) * B * H, dt);
     if (saved) rnnCheck('saved', saved, cpuRnnSavedLength(cell, dims), dt);
     if (B * H === 0) return;
+    const plan = this.rnnChoose(cell, dims, dt);
+    if (plan) {
+      this.rnnFusedLaunch(`rnnf_fwd_${cell}_${s}`, plan, N, [
+        ptr(wx), ptr(r), ptr(b), ptr(state0), ptr(o), ptr(saved), i64(B), i64(T), i64(N), i32(d), i32(plan.ks),
+      ]);
+      return;
+    }
     const es = ELEM_BYTES[dt];
     const slots = saved ? T + 1 : 2;
     const hist = saved ? buf(saved) : this.temp(S * N * slots * B * d, dt);
@@ -802,25 +902,35 @@ export class CudaBackend implements Backend {
     }
     const es = ELEM_BYTES[dt];
     const slots = T + 1, hist = buf(saved);
-    const rp = this.temp(G * N * d * d, dt), carry = this.temp(S * NBd, acc), dhRec = this.temp(NBd, dt);
+    const rp = this.temp(G * N * d * d, dt);
     const dRh = this.temp(N * T * B * G * d, dt);
-    this.launch('rnn', `rnn_permute_r_${s}`, [this.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
-    const sBlocks = this.blocks(S * NBd);
-    this.launch('rnn', `rnn_init_carry_${s}`, [sBlocks], 256, [ptr(dout), ptr(carry), i64(S), i64(B), i64(T), i64(N), i64(d)]);
-    this.fill(dhRec, 0);
-    const gatesOff = S * N * slots * B * d;
-    const name = `rnn_bwd_${cell}_${s}`, blocks = this.blocks(NBd);
-    for (let t = T - 1; t >= 0; t--) {
-      this.launch('rnn', name, [blocks], 256, [
-        ptr(hist), ptr(hist), ptr(dout), ptr(dhRec), ptr(carry), ptr(w), ptr(dRh), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(t), i64(gatesOff),
+    const plan = this.rnnChoose(cell, dims, dt);
+    if (plan) {
+      this.rnnFusedLaunch(`rnnf_bwd_${cell}_${s}`, plan, N, [
+        ptr(r), ptr(hist), ptr(dout), ptr(w), ptr(dRh), ptr(dstate0), i64(B), i64(T), i64(N), i32(d), i32(plan.ks),
       ]);
-      if (t > 0 || dstate0) {
-        this.gemmRaw(dt, false, false, B, d, G * d, dRh.ptr + t * B * G * d * es, G * d, T * B * G * d, rp.ptr, d, G * d * d,
-          dhRec.ptr, d, B * d, N, false);
+    } else {
+      const carry = this.temp(S * NBd, acc), dhRec = this.temp(NBd, dt);
+      this.launch('rnn', `rnn_permute_r_${s}`, [this.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
+      const sBlocks = this.blocks(S * NBd);
+      this.launch('rnn', `rnn_init_carry_${s}`, [sBlocks], 256, [ptr(dout), ptr(carry), i64(S), i64(B), i64(T), i64(N), i64(d)]);
+      this.fill(dhRec, 0);
+      const gatesOff = S * N * slots * B * d;
+      const name = `rnn_bwd_${cell}_${s}`, blocks = this.blocks(NBd);
+      for (let t = T - 1; t >= 0; t--) {
+        this.launch('rnn', name, [blocks], 256, [
+          ptr(hist), ptr(hist), ptr(dout), ptr(dhRec), ptr(carry), ptr(w), ptr(dRh), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(t), i64(gatesOff),
+        ]);
+        if (t > 0 || dstate0) {
+          this.gemmRaw(dt, false, false, B, d, G * d, dRh.ptr + t * B * G * d * es, G * d, T * B * G * d, rp.ptr, d, G * d * d,
+            dhRec.ptr, d, B * d, N, false);
+        }
       }
-    }
-    if (dstate0) {
-      this.launch('rnn', `rnn_dstate0_${s}`, [sBlocks], 256, [ptr(carry), ptr(dhRec), ptr(dstate0), i64(S), i64(B), i64(N), i64(d)]);
+      if (dstate0) {
+        this.launch('rnn', `rnn_dstate0_${s}`, [sBlocks], 256, [ptr(carry), ptr(dhRec), ptr(dstate0), i64(S), i64(B), i64(N), i64(d)]);
+      }
+      this.free(carry);
+      this.free(dhRec);
     }
     // dRp[n] [G·d, d] = dRh[n]ᵀ [G·d, T·B] · h[n] (hist slots 0..T−1) [T·B, d]; rp is reused for it
     this.gemmRaw(dt, true, false, G * d, d, T * B, dRh.ptr, G * d, T * B * G * d, hist.ptr, d, slots * B * d,
@@ -835,9 +945,17 @@ export class CudaBackend implements Backend {
       this.gemmRaw(dt, false, false, 1, d, T * B, ones.ptr, T * B, 0, dRh.ptr + 2 * d * es, G * d, T * B * G * d,
         dbb.ptr + 3 * H * es, d, d, N, false);
     }
-    for (const t of [rp, carry, dhRec, dRh, ones]) this.free(t);
+    for (const t of [rp, dRh, ones]) this.free(t);
   }
 
+}
+
+export type RnnKernelChoice = 'auto' | 'fused' | 'alternating';
+
+function rnnKernelFromEnv(v: string | undefined): RnnKernelChoice {
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'fused' || v === 'alternating') return v;
+  throw new Error(`RECUR_CUDA_RNN must be fused, alternating or auto (got '${v}')`);
 }
 
 function rnnLayout(cell: RnnCellKind): (typeof RNN_CELL_LAYOUT)[RnnCellKind] {
@@ -864,7 +982,7 @@ const floatSuffix = (dtype: DType, what: string): string => SUFFIX[floatType(dty
 const fusedVec = (dim: number): number => (dim % 2 === 0 && process.env.RECUR_CUDA_FUSED_VEC !== '1' ? 2 : 1);
 /** The dtype of scan state and chunk aggregates. */
 const accType = (dtype: DType): DType => (dtype === 'f64' ? 'f64' : 'f32');
-/** Threads per block of the complex scan (see complexScan). */
+/** Threads per block of the complex scan: 64 so that a few thousand threads still reach every SM. */
 const CSCAN_THREADS = 64;
 
 // ------------------------------------------------------------------------------ bf16 on the host
