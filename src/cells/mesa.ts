@@ -52,8 +52,8 @@
 import { fromHost, zeros, zerosLike } from '../tensor/creation.js';
 import { isGradEnabled, noGrad } from '../tensor/engine.js';
 import {
-  add, concat, cumsum, div, exp, expand, linearScan, logSigmoid, matmul, max, maximum, minimum, mul, pad,
-  permute, reshape, rsqrt, sigmoid, silu, slice, softplus, split, square, squeeze, stack, sub, sum, unsqueeze,
+  add, concat, cumsum, div, exp, expand, linearScan, logSigmoid, matmul, max, minimum, mul, pad,
+  permute, reshape, rsqrt, sigmoid, silu, slice, softplus, split, square, squeeze, stack, sub, sum, transpose, unsqueeze,
 } from '../tensor/ops.js';
 import { describe, formatShape, scope, withGrad, type Tensor } from '../tensor/tensor.js';
 import type { DType } from '../backend/backend.js';
@@ -104,6 +104,8 @@ interface SolveConfig {
 interface SpdOperator {
   apply(p: Tensor): Tensor;
   diag(): Tensor;
+  /** The axis a system's vector lies along (−1: rows; −2: columns). */
+  axis: number;
 }
 
 /** The projected, gated inputs of the core, heads first: q, k, v [B, h, T, d]; beta, logGamma [B, h, T]. */
@@ -300,7 +302,10 @@ function chunkwise(f: Features, lam: Tensor, s0: Tensor | null, cfg: SolveConfig
   const diff = sub(unsqueeze(b, -1), unsqueeze(b, -2));
   // e^{b_t − b_s} β_s for s ≤ t (clamped at 0 first, so masked entries cannot overflow)
   const Dbeta = mul(mul(exp(minimum(diff, 0)), causalMask(C, f.q)), unsqueeze(beta, -2)); // [B, h, N, C, C]
-  const expB = unsqueeze(exp(b), -1); // [B, h, N, C, 1]
+  // The solve works on columns (Qᵀ [B, h, N, d, C]): per-token scalars (e^{b_t}, CG's α and β)
+  // then broadcast along contiguous rows, which the CPU backend's elementwise kernels run fast.
+  const expB = unsqueeze(exp(b), -2); // [B, h, N, 1, C]
+  const DbetaT = transpose(Dbeta); // [s, t]
   const bLast = slice(b, -1, C - 1, C); // [B, h, N, 1]
   const w = unsqueeze(mul(exp(sub(bLast, b)), beta), -1);
   const increments = matmul(mul(concat([V, K], -1), w), K, { transA: true }); // [B, h, N, 2d, d]
@@ -309,15 +314,16 @@ function chunkwise(f: Features, lam: Tensor, s0: Tensor | null, cfg: SolveConfig
   const first = s0 ? unsqueeze(s0, 2) : zeros([B, h, 1, 2 * d, d], { dtype: f.q.dtype, backend: f.q.backend });
   const starts = N === 1 ? first : concat([first, slice(after, 2, 0, N - 1)], 2);
   const [G0, H0] = split(starts, [d, d], -2);
-  const lamRow = reshape(lam, [h, 1, 1, d]);
-  // The token's history inside its chunk, read with query rows P: Σ_{s≤t} e^{b_t−b_s} β_s (k_s·p_t) X_s.
-  const intra = (P: Tensor, X: Tensor) => matmul(mul(matmul(P, K, { transB: true }), Dbeta), X);
+  const lamCol = expand(reshape(lam, [h, 1, d, 1]), [h, 1, d, C]); // materialised: no stride-0 inner axis
+  // The token's history inside its chunk, read with query columns P: Σ_{s≤t} e^{b_t−b_s} β_s (k_s·p_t) x_s.
+  const intra = (P: Tensor, X: Tensor) => matmul(X, mul(matmul(K, P), DbetaT), { transA: true });
   const op: SpdOperator = {
-    apply: (P) => add(add(mul(matmul(P, H0, { transB: true }), expB), intra(P, K)), mul(P, lamRow)),
-    diag: () => add(add(mul(expB, unsqueeze(diagonal(H0), -2)), matmul(Dbeta, square(K))), lamRow),
+    apply: (P) => add(add(mul(matmul(H0, P), expB), intra(P, K)), mul(P, lamCol)),
+    diag: () => add(add(mul(unsqueeze(diagonal(H0), -1), expB), matmul(square(K), DbetaT, { transA: true })), lamCol),
+    axis: -2,
   };
-  const Z = solve(Q, op, cfg);
-  const O = add(mul(matmul(Z, G0, { transB: true }), expB), intra(Z, V));
+  const Z = solve(transpose(Q), op, cfg);
+  const O = transpose(add(mul(matmul(G0, Z), expB), intra(Z, V))); // [B, h, N, C, d]
   const out = slice(reshape(O, [B, h, N * C, d]), 2, 0, T);
   const [G, H] = split(squeeze(slice(after, 2, N - 1, N), 2), [d, d], -2);
   return { out, G, H };
@@ -350,6 +356,7 @@ function tokenStep(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, logGamma: Tens
   const op: SpdOperator = {
     apply: (p) => add(matvec(H, p), mul(p, lam)),
     diag: () => add(diagonal(H), lam),
+    axis: -1,
   };
   const z = solve(q, op, cfg);
   return { o: matvec(G, z), G, H };
@@ -375,7 +382,7 @@ function solve(q: Tensor, op: SpdOperator, cfg: SolveConfig): Tensor {
 function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: number, stats?: { iterations: number }): Tensor {
   return scope(() => {
     const tiny = tinyFor(b.dtype);
-    const dot = (x: Tensor, y: Tensor) => sum(mul(x, y), -1, true);
+    const dot = (x: Tensor, y: Tensor) => sum(mul(x, y), op.axis, true);
     const earlyStop = tol > 0 && typeof b.backend.readSync === 'function';
     let x = cfg.init === 'query' ? b : div(b, op.diag());
     let r = sub(b, op.apply(x));
@@ -384,13 +391,13 @@ function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: nu
     const rr0 = rr;
     let i = 0;
     for (; i < cfg.steps; i++) {
-      if (earlyStop && max(div(rr, maximum(rr0, tiny))).dataSync()[0] <= tol * tol) break;
+      if (earlyStop && max(div(rr, add(rr0, tiny))).dataSync()[0] <= tol * tol) break;
       const next = scope(() => {
         const Ap = op.apply(p);
-        const alpha = div(rr, maximum(dot(p, Ap), tiny));
+        const alpha = div(rr, add(dot(p, Ap), tiny));
         const r2 = sub(r, mul(alpha, Ap));
         const rr2 = dot(r2, r2);
-        return { x: add(x, mul(alpha, p)), r: r2, p: add(r2, mul(div(rr2, maximum(rr, tiny)), p)), rr: rr2 };
+        return { x: add(x, mul(alpha, p)), r: r2, p: add(r2, mul(div(rr2, add(rr, tiny)), p)), rr: rr2 };
       });
       // Free the previous iterate now (the scope would only at the end): CG runs on every token.
       for (const t of [x, r, p]) if (t !== b && t !== rr0) t.dispose();
@@ -402,7 +409,7 @@ function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: nu
   });
 }
 
-/** Guards 0/0 in CG once a row has converged exactly (padding rows have q = 0). */
+/** Added to CG's denominators: guards 0/0 once a row has converged exactly (padding rows have q = 0). */
 function tinyFor(dtype: DType): number {
   return dtype === 'f64' ? 1e-200 : 1e-30;
 }
