@@ -79,8 +79,8 @@ export { MesaLayer } from './cells/mesa.js';
 export type { MesaOptions, MesaState, MesaCgInit, MesaMode } from './cells/mesa.js';
 export { complexScan, complexMul, hasComplexScan } from './tensor/complex-scan.js';
 export type { ComplexScanOptions } from './tensor/complex-scan.js';
-export { DeepLRU, lruParamGroups, LRU_RECURRENT_PARAMS } from './models/deep-lru.js';
-export type { DeepLruConfig, LruParamGroupOptions } from './models/deep-lru.js';
+export { DeepLRU, SequenceClassifier, lruParamGroups, classifierParamGroups, LRU_RECURRENT_PARAMS } from './models/deep-lru.js';
+export type { DeepLruConfig, SequenceClassifierConfig, LruParamGroupOptions, ClassifierParamGroupOptions } from './models/deep-lru.js';
 export {
   generateListOps, generateTree, evaluateTree, evaluateListOps, treeToString, tokenizeListOps, detokenizeListOps, listOpsBatch,
   listOpsMajority, LISTOPS_VOCAB, LISTOPS_VOCAB_SIZE, LISTOPS_PAD, LISTOPS_CLASSES, LISTOPS_OPERATORS,

@@ -6,18 +6,24 @@ export * from './browser.js';
 export { readSafetensors, readSafetensorsWithMetadata, writeSafetensors, writeFileAtomic } from './io/files.js';
 export type { ReadOptions, AtomicData } from './io/files.js';
 export {
-  saveCheckpoint, loadCheckpoint, locateCheckpoint, CheckpointError, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, flattenTensorTree,
+  saveCheckpoint, saveTrainingCheckpoint, loadCheckpoint, locateCheckpoint, CheckpointError, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, flattenTensorTree,
   unflattenTensorTree, mapTensorTree, disposeTensorTree,
 } from './train/checkpoint.js';
-export type { ModelSpec, CheckpointConfig, TrainerState, LoadedCheckpoint, CheckpointFiles, CheckpointIO } from './train/checkpoint.js';
+export type { ModelSpec, CheckpointConfig, TrainerState, LoadedCheckpoint, CheckpointFiles, CheckpointIO, TrainingSnapshot } from './train/checkpoint.js';
 export {
   LMTrainer, runTraining, evaluateWindows, evaluateStream, createModel, modelFromCheckpoint, tokenizerFromCheckpoint, registerModelKind,
   modelNames, checkTrainArgs, mergeResumeArgs, storedTraining, curvesSvg, writeCurves, readLog, DEFAULT_TRAIN_ARGS, PRESETS,
-  RESUMABLE_ARGS, TrainConfigError,
+  RESUMABLE_ARGS, TrainConfigError, trainingSchedule, LM_CURVE_LABELS,
 } from './train/lm-trainer.js';
 export type {
   CharLM, ModelKind, TrainArgs, Preset, TextInfo, EvalResult, StepReport, RunHooks, RunResult, LogRecord, TrainRecord, ValRecord,
+  RunnableTrainer, CurveLabels,
 } from './train/lm-trainer.js';
+export {
+  ListOpsTrainer, DEFAULT_LISTOPS_ARGS, LISTOPS_PRESETS, LISTOPS_RESUMABLE_ARGS, checkListOpsArgs, listOpsHeldOut, listOpsModelConfig,
+  evaluateListOps, listOpsModelFromCheckpoint, storedListOpsArgs,
+} from './train/listops-trainer.js';
+export type { ListOpsArgs, ListOpsPreset, ListOpsEvalResult, HeldOutSplit } from './train/listops-trainer.js';
 export { CudaBackend, registerCudaBackend, cudaStatus } from './backend/cuda/cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
 

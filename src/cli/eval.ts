@@ -1,21 +1,68 @@
 /**
- * `recur eval`: loss (nats/char), bits/char and next-character accuracy of a checkpoint over a
- * whole text, read as one stream in consecutive windows with the state carried between them.
+ * `recur eval`: loss (nats/char), bits/char and next-character accuracy of a language-model
+ * checkpoint over a whole text, read as one stream in consecutive windows with the state carried
+ * between them; or, for a `--task listops` checkpoint, accuracy on the run's held-out test set
+ * (regenerated from its settings) next to that set's majority-class rate.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { disposeTensorTree, loadCheckpoint } from '../train/checkpoint.js';
+import { LISTOPS_TASK, evaluateListOps, listOpsHeldOut, listOpsModelFromCheckpoint, storedListOpsArgs, type HeldOutSplit } from '../train/listops-trainer.js';
 import { evaluateStream, openCheckpoint, storedTraining } from '../train/lm-trainer.js';
+import { UserError } from './errors.js';
 import { encodeForCheckpoint } from './generate.js';
 import { Progress, formatDuration, formatRate } from './progress.js';
 import { asUserErrors, positiveIntFlag, readTextFile } from './train.js';
 
 interface EvalFlags {
   checkpoint: string;
-  text: string;
+  text?: string;
   seq?: number;
+  split?: HeldOutSplit;
   json?: boolean;
 }
 
 export async function runEval(f: EvalFlags): Promise<void> {
+  const ckpt = await loadCheckpoint(f.checkpoint);
+  const task = ckpt.config.task;
+  if (task !== LISTOPS_TASK) {
+    disposeTensorTree(ckpt.weights);
+    if (task !== undefined) throw new UserError(`checkpoint '${ckpt.dir}' holds a '${task}' model, which recur eval cannot score`);
+    if (f.split !== undefined) throw new UserError('--split applies to --task listops checkpoints; a language model is scored on --text');
+    if (f.text === undefined) throw new UserError(`recur eval of a language model needs --text FILE`);
+    return evalLM({ ...f, text: f.text });
+  }
+  if (f.text !== undefined || f.seq !== undefined) {
+    disposeTensorTree(ckpt.weights);
+    throw new UserError(`${f.text !== undefined ? '--text' : '--seq'} does not apply to a ListOps checkpoint (it is scored on its own held-out ${f.split ?? 'test'} set)`);
+  }
+  let model;
+  try {
+    model = listOpsModelFromCheckpoint(ckpt);
+  } finally {
+    disposeTensorTree(ckpt.weights);
+  }
+  try {
+    const args = storedListOpsArgs(ckpt);
+    const split = f.split ?? 'test';
+    const t0 = performance.now();
+    const examples = listOpsHeldOut(args)[split];
+    const r = await evaluateListOps(model, examples, args.batch);
+    const seconds = (performance.now() - t0) / 1000;
+    if (f.json) {
+      process.stdout.write(`${JSON.stringify({
+        checkpoint: ckpt.dir, task: LISTOPS_TASK, split, examples: r.examples, loss: r.loss, accuracy: r.accuracy,
+        majority: r.majority, majority_label: r.majorityLabel, seconds: Number(seconds.toFixed(3)),
+      })}\n`);
+    } else {
+      process.stdout.write(`eval ${ckpt.dir} on ListOps ${split} (${r.examples.toLocaleString('en-US')} expressions, ${args.minLength} < length < ${args.maxLength}, data seed ${args.dataSeed}): ` +
+        `accuracy ${(100 * r.accuracy).toFixed(2)}% | majority class (${r.majorityLabel}) ${(100 * r.majority).toFixed(2)}% | loss ${r.loss.toFixed(4)} | ${formatDuration(seconds)}\n`);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+async function evalLM(f: EvalFlags & { text: string }): Promise<void> {
   const { text, info } = await readTextFile(f.text);
   const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint);
   try {
@@ -51,9 +98,10 @@ export async function runEval(f: EvalFlags): Promise<void> {
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description("a checkpoint's loss (nats/char), bits/char and next-character accuracy over a whole text")
+    .description("a language model's loss (nats/char), bits/char and next-character accuracy over a whole text; a ListOps classifier's test accuracy and the majority-class rate")
     .requiredOption('--checkpoint <dir>', "run directory of 'recur train' (its latest checkpoint) or a ckpt-* directory")
-    .requiredOption('--text <file>', 'UTF-8 text to evaluate (every character after the first is predicted once)')
+    .option('--text <file>', 'language models: UTF-8 text to evaluate (every character after the first is predicted once)')
+    .addOption(new Option('--split <split>', "ListOps: the run's held-out set to score (default test)").choices(['test', 'val']))
     .option('--seq <n>', 'window length; the state carries from window to window (default: the training --seq)', positiveIntFlag('--seq'))
     .option('--json', 'print the result as one JSON object')
     .action(async (flags: EvalFlags) => {

@@ -155,10 +155,11 @@ export function evaluateListOps(expr: string | ArrayLike<number>): number {
 }
 
 /**
- * `count` distinct examples (LRA's rejection sampling and de-duplication). Throws when the
- * configuration cannot produce enough distinct trees within a generous number of attempts.
+ * `count` distinct examples (LRA's rejection sampling and de-duplication), none of whose strings
+ * is in `exclude` (held-out sets). Throws when the configuration cannot produce enough distinct
+ * trees within a generous number of attempts.
  */
-export function generateListOps(count: number, config: ListOpsConfig = {}, rng: Rng = globalRng): ListOpsExample[] {
+export function generateListOps(count: number, config: ListOpsConfig = {}, rng: Rng = globalRng, exclude?: ReadonlySet<string>): ListOpsExample[] {
   const { maxDepth, maxArgs, minLength, maxLength } = checkConfig(config);
   const seen = new Set<string>();
   const out: ListOpsExample[] = [];
@@ -170,7 +171,7 @@ export function generateListOps(count: number, config: ListOpsConfig = {}, rng: 
     const { tree, length } = generateTree(rng, maxDepth, maxArgs);
     if (!(length > minLength && length < maxLength)) continue;
     const source = treeToString(tree);
-    if (seen.has(source)) continue;
+    if (seen.has(source) || exclude?.has(source)) continue;
     seen.add(source);
     out.push({ source, tokens: tokenizeListOps(source), label: evaluateTree(tree) });
   }

@@ -1,19 +1,27 @@
 /**
- * Deep LRU (Orvieto et al. 2023; REFERENCE.md §3): a sequence classifier of stacked LRU blocks,
+ * Sequence classifiers of stacked recurrent blocks; with the LRU cell this is the deep LRU of
+ * Orvieto et al. 2023 (REFERENCE.md §3):
  *
  *   encoder (Embedding for token ids — a linear map of one-hot inputs — or Linear for features)
- *   → depth × [ x = x + GLU(dropout(LRU(norm(x)))) ]
+ *   → depth × [ x = x + GLU(dropout(cell(norm(x)))) ]
  *   → mean over time (over the mask's tokens when a mask is given) → Linear head → logits.
  *
- * `lruParamGroups` builds AdamW parameter groups in which the recurrent parameters (ν, θ, γ, B of
- * every LRU, both directions) get a smaller learning rate and no weight decay.
+ * `cell` is any registry cell (cells/registry.ts); 'lru' (the default, and `DeepLRU`) builds the
+ * LRU with the paper's options (dState, ring, phase, bidirectional). Every other cell sits in the
+ * same block at the residual width, so cells are compared with everything else equal.
  *
- * Padding: with a right-padded batch and a causal LRU, padding never reaches the real tokens and
+ * `classifierParamGroups` gives the LRU's recurrent parameters (ν, θ, γ, B of every LRU, both
+ * directions) a smaller learning rate and no weight decay (`lruParamGroups`); other cells get
+ * ordinary groups (weight decay on matrices only).
+ *
+ * Padding: with a right-padded batch and a causal cell, padding never reaches the real tokens and
  * the masked mean ignores it, so a padded example gets the logits it gets alone. A bidirectional
  * LRU's backward direction reads the padding before the tokens (the classifier still sees only
  * masked positions in the pooling); pad to a common length for training, as LRA does.
  */
+import type { RecurrentCell, ScanMode } from '../cells/cell.js';
 import { LRU } from '../cells/lru.js';
+import { cellNames, createCell } from '../cells/registry.js';
 import { Module, ModuleList, type LayerOptions } from '../nn/module.js';
 import { Dropout, Embedding, GLU, Linear } from '../nn/layers.js';
 import { LayerNorm, RMSNorm } from '../nn/norm.js';
@@ -22,68 +30,102 @@ import { describe, type Tensor } from '../tensor/tensor.js';
 import { globalRng } from '../tensor/random.js';
 import type { ParamGroup } from '../optim/optimizer.js';
 
-export interface DeepLruConfig {
+export interface SequenceClassifierConfig {
+  /** A registry cell (default 'lru'). */
+  cell?: string;
   /** Token inputs: ids in [0, vocabSize) through an Embedding. Give this or inputDim. */
   vocabSize?: number;
   /** Feature inputs [B, T, inputDim] through a Linear. */
   inputDim?: number;
   /** Residual width H. */
   dModel: number;
-  /** Complex state width N of every LRU. */
-  dState: number;
+  /** LRU only: complex state width N (default dModel). */
+  dState?: number;
+  /** Other cells: the registry's expansion factor (default 1). */
+  expansion?: number;
+  /** Other cells: the registry's scan mode (default 'log'). */
+  scan?: ScanMode;
   /** Blocks (default 6, as the paper). */
   depth?: number;
   numClasses: number;
-  /** Dropout after each LRU (default 0.1). */
+  /** Dropout after each cell (default 0.1). */
   dropout?: number;
   /** 'layer' (default) or 'rms'. */
   norm?: 'layer' | 'rms';
+  /** LRU only: ring of the initial eigenvalues and the initial phase range. */
   rMin?: number;
   rMax?: number;
   maxPhase?: number;
+  /** LRU only. */
   bidirectional?: boolean;
 }
 
-class DeepLruBlock extends Module {
+export interface DeepLruConfig extends Omit<SequenceClassifierConfig, 'cell' | 'expansion' | 'scan'> {
+  dState: number;
+}
+
+type ResolvedConfig = SequenceClassifierConfig & Required<Pick<SequenceClassifierConfig, 'cell' | 'depth' | 'dropout' | 'norm' | 'bidirectional'>>;
+
+const LRU_ONLY = ['dState', 'rMin', 'rMax', 'maxPhase'] as const;
+
+function resolveConfig(config: SequenceClassifierConfig): ResolvedConfig {
+  const c = { cell: 'lru', depth: 6, dropout: 0.1, norm: 'layer' as const, bidirectional: false, ...config };
+  if ((c.vocabSize === undefined) === (c.inputDim === undefined)) {
+    throw new Error('SequenceClassifier: give exactly one of vocabSize (token ids) and inputDim (features)');
+  }
+  if (!cellNames().includes(c.cell)) throw new Error(`SequenceClassifier: unknown cell '${c.cell}' (available: ${cellNames().join(', ')})`);
+  if (c.cell !== 'lru') {
+    const given = LRU_ONLY.filter((k) => c[k] !== undefined);
+    if (c.bidirectional) given.push('bidirectional' as never);
+    if (given.length) throw new Error(`SequenceClassifier: ${given.join(', ')} apply to the lru cell only, not '${c.cell}'`);
+  }
+  return c;
+}
+
+function makeCell(c: ResolvedConfig, opts: LayerOptions): RecurrentCell {
+  if (c.cell === 'lru') {
+    return new LRU({
+      ...opts, dModel: c.dModel, dState: c.dState ?? c.dModel, rMin: c.rMin, rMax: c.rMax, maxPhase: c.maxPhase, bidirectional: c.bidirectional,
+    });
+  }
+  return createCell(c.cell, { ...opts, dim: c.dModel, expansion: c.expansion ?? 1, scan: c.scan ?? 'log' });
+}
+
+class ClassifierBlock extends Module {
   readonly norm: LayerNorm | RMSNorm;
-  readonly lru: LRU;
+  readonly cell: RecurrentCell;
   readonly drop: Dropout;
   readonly glu: GLU;
 
-  constructor(c: DeepLruConfig, opts: LayerOptions) {
+  constructor(c: ResolvedConfig, opts: LayerOptions) {
     super();
     const dim = c.dModel;
     this.norm = this.module('norm', c.norm === 'rms' ? new RMSNorm({ ...opts, dim }) : new LayerNorm({ ...opts, dim }));
-    this.lru = this.module('lru', new LRU({
-      ...opts, dModel: dim, dState: c.dState, rMin: c.rMin, rMax: c.rMax, maxPhase: c.maxPhase, bidirectional: c.bidirectional,
-    }));
-    this.drop = this.module('drop', new Dropout({ p: c.dropout ?? 0.1, rng: opts.rng }));
+    this.cell = this.module('cell', makeCell(c, opts));
+    this.drop = this.module('drop', new Dropout({ p: c.dropout, rng: opts.rng }));
     this.glu = this.module('glu', new GLU({ ...opts, inFeatures: dim, outFeatures: dim }));
   }
 
   forward(x: Tensor): Tensor {
-    return add(x, this.glu.forward(this.drop.forward(this.lru.forward(this.norm.forward(x)).output)));
+    return add(x, this.glu.forward(this.drop.forward(this.cell.forward(this.norm.forward(x)).output)));
   }
 }
 
-export class DeepLRU extends Module {
-  readonly config: Required<Omit<DeepLruConfig, 'vocabSize' | 'inputDim' | 'rMin' | 'rMax' | 'maxPhase'>> & DeepLruConfig;
+export class SequenceClassifier extends Module {
+  readonly config: ResolvedConfig;
   readonly encoder: Embedding | Linear;
-  readonly blocks: ModuleList<DeepLruBlock>;
+  readonly blocks: ModuleList<ClassifierBlock>;
   readonly head: Linear;
 
-  constructor(config: DeepLruConfig, opts: LayerOptions = {}) {
+  constructor(config: SequenceClassifierConfig, opts: LayerOptions = {}) {
     super();
-    if ((config.vocabSize === undefined) === (config.inputDim === undefined)) {
-      throw new Error('DeepLRU: give exactly one of vocabSize (token ids) and inputDim (features)');
-    }
-    const c = { depth: 6, dropout: 0.1, norm: 'layer' as const, bidirectional: false, ...config };
+    const c = resolveConfig(config);
     this.config = c;
     const layer = { ...opts, rng: opts.rng ?? globalRng };
     this.encoder = this.module('encoder', c.vocabSize !== undefined
       ? new Embedding({ ...layer, numEmbeddings: c.vocabSize, embeddingDim: c.dModel })
       : new Linear({ ...layer, inFeatures: c.inputDim!, outFeatures: c.dModel }));
-    this.blocks = this.module('blocks', new ModuleList(Array.from({ length: c.depth }, () => new DeepLruBlock(c, layer))));
+    this.blocks = this.module('blocks', new ModuleList(Array.from({ length: c.depth }, () => new ClassifierBlock(c, layer))));
     this.head = this.module('head', new Linear({ ...layer, inFeatures: c.dModel, outFeatures: c.numClasses }));
   }
 
@@ -92,22 +134,25 @@ export class DeepLRU extends Module {
    * padding; none = all tokens) → logits [B, numClasses].
    */
   forward(x: Tensor, mask?: Tensor | null): Tensor {
+    const name = this.constructor.name;
     const tokens = this.config.vocabSize !== undefined;
     if (tokens ? x.rank !== 2 || x.dtype !== 'i32' : x.rank !== 3) {
-      throw new Error(`DeepLRU.forward: x ${describe(x)} must be ${tokens ? 'i32 ids [B, T]' : `[B, T, ${this.config.inputDim}]`}`);
+      throw new Error(`${name}.forward: x ${describe(x)} must be ${tokens ? 'i32 ids [B, T]' : `[B, T, ${this.config.inputDim}]`}`);
     }
     let h = this.encoder.forward(x);
     for (const block of this.blocks) h = block.forward(h);
-    let pooled: Tensor;
-    if (mask) {
-      if (mask.rank !== 2 || mask.shape[0] !== x.shape[0] || mask.shape[1] !== x.shape[1]) {
-        throw new Error(`DeepLRU.forward: mask ${describe(mask)} must be [${x.shape[0]}, ${x.shape[1]}]`);
-      }
-      pooled = div(sum(mul(h, unsqueeze(mask, 2)), 1), unsqueeze(sum(mask, 1), 1));
-    } else {
-      pooled = mean(h, 1);
+    if (!mask) return this.head.forward(mean(h, 1));
+    if (mask.rank !== 2 || mask.shape[0] !== x.shape[0] || mask.shape[1] !== x.shape[1]) {
+      throw new Error(`${name}.forward: mask ${describe(mask)} must be [${x.shape[0]}, ${x.shape[1]}]`);
     }
-    return this.head.forward(pooled);
+    return this.head.forward(div(sum(mul(h, unsqueeze(mask, 2)), 1), unsqueeze(sum(mask, 1), 1)));
+  }
+}
+
+/** The paper's deep LRU: a SequenceClassifier whose cell is the LRU. */
+export class DeepLRU extends SequenceClassifier {
+  constructor(config: DeepLruConfig, opts: LayerOptions = {}) {
+    super({ ...config, cell: 'lru' }, opts);
   }
 }
 
@@ -131,5 +176,26 @@ export function lruParamGroups(model: Module, opts: LruParamGroupOptions): Param
   return [
     { params: other, lr: opts.lr },
     { params: recurrent, lr: opts.lr * (opts.recurrentLrFactor ?? 0.5), weightDecay: 0 },
+  ];
+}
+
+export interface ClassifierParamGroupOptions extends LruParamGroupOptions {
+  weightDecay: number;
+}
+
+/**
+ * The AdamW groups a classifier trains with: the LRU's (lruParamGroups, the other parameters at
+ * `weightDecay`), or for any other cell weight decay on matrices and none on gains and biases (as
+ * the LM trainer); recurrentLrFactor applies to the LRU only.
+ */
+export function classifierParamGroups(model: SequenceClassifier, opts: ClassifierParamGroupOptions): ParamGroup[] {
+  if (model.config.cell === 'lru') {
+    const [other, recurrent] = lruParamGroups(model, opts);
+    return [{ ...other, weightDecay: opts.weightDecay }, recurrent];
+  }
+  const params = model.parameters();
+  return [
+    { params: params.filter((p) => p.rank >= 2), lr: opts.lr, weightDecay: opts.weightDecay },
+    { params: params.filter((p) => p.rank < 2), lr: opts.lr, weightDecay: 0 },
   ];
 }

@@ -42,12 +42,16 @@ export interface ModelSpec {
   config: { vocabSize: number } & Record<string, unknown>;
 }
 
-/** config.json. `training` is what `recur train` ran with (args, text, split). */
+/**
+ * config.json. `training` is what `recur train` ran with (args, text or data, split). `task` is
+ * absent for language models (which have a tokenizer) and names any other task ('listops').
+ */
 export interface CheckpointConfig {
   format: typeof CHECKPOINT_FORMAT;
   version: number;
+  task?: string;
   model: ModelSpec;
-  tokenizer: TokenizerJSON;
+  tokenizer?: TokenizerJSON;
   training?: Record<string, unknown>;
 }
 
@@ -160,6 +164,36 @@ export async function saveCheckpoint(runDir: string, step: number, files: Checkp
   return finalDir;
 }
 
+/** What a training checkpoint holds: a model and an optimizer (stateDict), config.json, trainer.json, and optional extra tensor files. */
+export interface TrainingSnapshot {
+  config: CheckpointConfig;
+  trainer: TrainerState;
+  model: { stateDict(): Record<string, Tensor> };
+  optimizer: { stateDict(): OptimizerState };
+  /** e.g. state.safetensors of stateful training (not disposed here). */
+  extra?: CheckpointFiles['tensors'];
+}
+
+/** saveCheckpoint of a training snapshot at trainer.step; the copies of weights and moments are freed afterwards. */
+export async function saveTrainingCheckpoint(runDir: string, s: TrainingSnapshot): Promise<string> {
+  const weights = s.model.stateDict();
+  const opt = s.optimizer.stateDict();
+  const files: CheckpointFiles = {
+    json: { 'config.json': s.config, 'trainer.json': s.trainer },
+    tensors: {
+      'model.safetensors': { tensors: weights, metadata: { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION) } },
+      'optimizer.safetensors': { tensors: opt.tensors, metadata: { meta: JSON.stringify(opt.meta) } },
+      ...s.extra,
+    },
+  };
+  try {
+    return await saveCheckpoint(runDir, s.trainer.step, files);
+  } finally {
+    disposeTensorTree(weights);
+    disposeTensorTree(opt.tensors);
+  }
+}
+
 /**
  * The checkpoint directory for a path the user gave: a run directory (through latest.json) or a
  * checkpoint directory itself (holding config.json).
@@ -223,7 +257,8 @@ function checkConfig(raw: unknown, dir: string): CheckpointConfig {
   if (!m || typeof m.kind !== 'string' || !m.config || typeof m.config !== 'object' || !Number.isInteger(m.config.vocabSize)) {
     throw new CheckpointError(`'${where}' has no valid "model" (expected {"kind": …, "config": {"vocabSize": …, …}})`);
   }
-  if (!c.tokenizer || typeof c.tokenizer !== 'object') throw new CheckpointError(`'${where}' has no "tokenizer"`);
+  if (c.task !== undefined && typeof c.task !== 'string') throw new CheckpointError(`'${where}' has an invalid "task"`);
+  if (c.task === undefined && (!c.tokenizer || typeof c.tokenizer !== 'object')) throw new CheckpointError(`'${where}' has no "tokenizer"`);
   return c as CheckpointConfig;
 }
 

@@ -33,7 +33,7 @@ import { argmax, crossEntropy, reshape, slice } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 import {
-  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, loadCheckpoint, flattenTensorTree, mapTensorTree, saveCheckpoint,
+  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, loadCheckpoint, flattenTensorTree, mapTensorTree, saveTrainingCheckpoint,
   type CheckpointConfig, type CheckpointFiles, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
 import { figureSvg, type ChartSpec } from './plot.js';
@@ -130,6 +130,10 @@ export function modelFromCheckpoint(ckpt: LoadedCheckpoint, rng = new Rng(0)): C
  */
 export async function openCheckpoint(dir: string): Promise<{ ckpt: LoadedCheckpoint; model: CharLM; tokenizer: Tokenizer }> {
   const ckpt = await loadCheckpoint(dir);
+  if (ckpt.config.task !== undefined) {
+    disposeTensorTree(ckpt.weights);
+    throw new CheckpointError(`checkpoint '${ckpt.dir}' holds a ${ckpt.config.task} model, not a language model`);
+  }
   let model: CharLM;
   try {
     model = modelFromCheckpoint(ckpt);
@@ -146,6 +150,7 @@ export async function openCheckpoint(dir: string): Promise<{ ckpt: LoadedCheckpo
 
 export function tokenizerFromCheckpoint(ckpt: LoadedCheckpoint): Tokenizer {
   try {
+    if (!ckpt.config.tokenizer) throw new Error('none is stored');
     const tok = tokenizerFromJSON(ckpt.config.tokenizer);
     if (tok.vocabSize !== ckpt.config.model.config.vocabSize) throw new Error(`${tok.vocabSize} tokens, but the model has a vocabulary of ${ckpt.config.model.config.vocabSize}`);
     return tok;
@@ -380,7 +385,14 @@ export interface CreateTrainerOptions {
 
 const DATA_SEED_OFFSET = 0x5eed;
 
-export class LMTrainer {
+/** The learning-rate factor of `recur train`: linear warm-up, then constant or cosine decay to 1/10 at the last step. */
+export function trainingSchedule(a: { warmup: number; steps: number; schedule: 'constant' | 'cosine' }): Schedule {
+  return a.schedule === 'cosine'
+    ? warmupCosineSchedule({ warmupSteps: Math.min(a.warmup, a.steps), totalSteps: a.steps, minFactor: 0.1 })
+    : (s) => (s < a.warmup ? (s + 1) / a.warmup : 1);
+}
+
+export class LMTrainer implements RunnableTrainer<EvalResult> {
   readonly args: TrainArgs;
   readonly tokenizer: Tokenizer;
   readonly spec: ModelSpec;
@@ -438,9 +450,7 @@ export class LMTrainer {
       { params: params.filter((p) => p.rank < 2), weightDecay: 0 },
     ], { lr: args.lr, weightDecay: args.weightDecay });
     this.streams = args.stateful ? new StreamBatcher(train, args.batch, args.seq) : null;
-    this.schedule = args.schedule === 'cosine'
-      ? warmupCosineSchedule({ warmupSteps: Math.min(args.warmup, args.steps), totalSteps: args.steps, minFactor: 0.1 })
-      : (s) => (s < args.warmup ? (s + 1) / args.warmup : 1);
+    this.schedule = trainingSchedule(args);
     this.resumedLogBytes = resumedLogBytes;
   }
 
@@ -581,6 +591,11 @@ export class LMTrainer {
     return r;
   }
 
+  /** The validation line of log.jsonl. */
+  valRecord(r: EvalResult): Record<string, number> {
+    return { loss: r.loss, bits_per_char: r.bitsPerChar, accuracy: r.accuracy, tokens: r.tokens };
+  }
+
   /** config.json of this run's checkpoints. */
   checkpointConfig(): CheckpointConfig {
     return {
@@ -594,31 +609,18 @@ export class LMTrainer {
 
   /** Writes a checkpoint of the current step into runDir (see checkpoint.ts); returns its directory. */
   async save(runDir: string, logBytes: number): Promise<string> {
-    const weights = this.model.stateDict();
-    const opt = this.optimizer.stateDict();
     const trainer: TrainerState = {
       step: this.step, tokens: this.tokens, elapsedSeconds: this.elapsedSeconds,
       rng: { model: this.modelRng.getState(), data: this.dataRng.getState() },
       data: this.streams ? { ...this.streams.getPosition() } : null,
       logBytes,
     };
-    const files: CheckpointFiles = {
-      json: { 'config.json': this.checkpointConfig(), 'trainer.json': trainer },
-      tensors: {
-        'model.safetensors': { tensors: weights, metadata: { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION) } },
-        'optimizer.safetensors': { tensors: opt.tensors, metadata: { meta: JSON.stringify(opt.meta) } },
-      },
-    };
+    const extra: CheckpointFiles['tensors'] = {};
     if (this.carried) {
       const { tensors, layout } = flattenTensorTree(this.carried);
-      files.tensors['state.safetensors'] = { tensors, metadata: { layout: JSON.stringify(layout) } };
+      extra['state.safetensors'] = { tensors, metadata: { layout: JSON.stringify(layout) } };
     }
-    try {
-      return await saveCheckpoint(runDir, this.step, files);
-    } finally {
-      disposeTensorTree(weights);
-      disposeTensorTree(opt.tensors);
-    }
+    return saveTrainingCheckpoint(runDir, { config: this.checkpointConfig(), trainer, model: this.model, optimizer: this.optimizer, extra });
   }
 
   dispose(): void {
@@ -641,16 +643,16 @@ export function storedTraining(ckpt: LoadedCheckpoint): { args: TrainArgs; text:
  * The args of a resumed run: the stored ones, with the given values of RESUMABLE_ARGS. Any other
  * given value that differs from the stored one is a conflict (a TrainConfigError listing all).
  */
-export function mergeResumeArgs(stored: TrainArgs, given: Partial<TrainArgs>): TrainArgs {
+export function mergeResumeArgs<A extends object = TrainArgs>(stored: A, given: Partial<A>, resumable: readonly (keyof A)[] = RESUMABLE_ARGS as never): A {
   const conflicts: string[] = [];
   const merged = { ...stored };
-  for (const [k, v] of Object.entries(given) as [keyof TrainArgs, TrainArgs[keyof TrainArgs]][]) {
+  for (const [k, v] of Object.entries(given) as [keyof A, A[keyof A]][]) {
     if (v === undefined) continue;
-    if (RESUMABLE_ARGS.includes(k)) (merged as Record<string, unknown>)[k] = v;
-    else if (v !== stored[k]) conflicts.push(`${k} ${String(v)} (the run has ${String(stored[k])})`);
+    if (resumable.includes(k)) merged[k] = v;
+    else if (v !== stored[k]) conflicts.push(`${String(k)} ${String(v)} (the run has ${String(stored[k])})`);
   }
   if (conflicts.length) {
-    throw new TrainConfigError(`--resume: the given flags conflict with the run's config: ${conflicts.join('; ')}. Only ${RESUMABLE_ARGS.join(', ')} may change on resume`);
+    throw new TrainConfigError(`--resume: the given flags conflict with the run's config: ${conflicts.join('; ')}. Only ${resumable.join(', ')} may change on resume`);
   }
   return merged;
 }
@@ -662,19 +664,39 @@ export interface TrainRecord { type: 'train'; step: number; loss: number; lr: nu
 export interface ValRecord { type: 'val'; step: number; loss: number; bits_per_char: number; accuracy: number; tokens: number }
 export type LogRecord = TrainRecord | ValRecord | { type: string; step: number; [k: string]: unknown };
 
-export interface RunHooks {
+/** What runTraining needs of a trainer: LMTrainer, ListOpsTrainer (listops-trainer.ts). */
+export interface RunnableTrainer<E extends { loss: number; accuracy: number }> {
+  readonly args: { steps: number; evalEvery: number; saveEvery: number; logEvery: number };
+  /** Optimizer steps done, training tokens seen and seconds spent in steps, over all sessions. */
+  readonly step: number;
+  readonly tokens: number;
+  readonly elapsedSeconds: number;
+  /** The log length to truncate to when this trainer was resumed (null for a new run). */
+  readonly resumedLogBytes: number | null;
+  /** Axis labels of curves.svg (default: the LM's). */
+  readonly curveLabels?: CurveLabels;
+  trainStep(): Promise<StepReport>;
+  /** Throws NonFiniteError when the validation loss is not finite. */
+  validate(): Promise<E>;
+  /** The fields of a validation line of log.jsonl (besides type and step). */
+  valRecord(r: E): Record<string, number>;
+  /** Writes a checkpoint of the current step into runDir; returns its directory. */
+  save(runDir: string, logBytes: number): Promise<string>;
+}
+
+export interface RunHooks<E = EvalResult> {
   onStep?(r: StepReport, averageTokensPerSec: number): void;
-  onEval?(r: EvalResult, step: number): void;
+  onEval?(r: E, step: number): void;
   onSave?(dir: string, step: number): void;
   /** Polled before every step and after every evaluation: true ends the run with a checkpoint. */
   shouldStop?(): boolean;
 }
 
-export interface RunResult {
+export interface RunResult<E = EvalResult> {
   status: 'completed' | 'interrupted';
   step: number;
   /** The last validation result (null if none ran in this session). */
-  lastEval: EvalResult | null;
+  lastEval: E | null;
   /** The checkpoint directory written last (null if none). */
   checkpoint: string | null;
   /** Training tokens per second in this session (steps only). */
@@ -701,20 +723,24 @@ export async function readLog(runDir: string): Promise<LogRecord[]> {
   return out;
 }
 
+/** Units of the loss axis and the name of the accuracy axis of curves.svg. */
+export interface CurveLabels { loss: string; accuracy: string }
+export const LM_CURVE_LABELS: CurveLabels = { loss: 'nats/char', accuracy: 'next-character accuracy' };
+
 /** The training curves of a log: loss (train and validation) and validation accuracy against steps. */
-export function curvesSvg(records: readonly LogRecord[]): string {
+export function curvesSvg(records: readonly LogRecord[], labels: CurveLabels = LM_CURVE_LABELS): string {
   const train = records.filter((r): r is TrainRecord => r.type === 'train');
   const val = records.filter((r): r is ValRecord => r.type === 'val');
   const charts: ChartSpec[] = [
     {
-      title: 'Loss', xLabel: 'step', yLabel: 'nats/char',
+      title: 'Loss', xLabel: 'step', yLabel: labels.loss,
       series: [
         { name: 'train loss', points: train.map((r) => [r.step, r.loss] as const) },
         { name: 'val loss', points: val.map((r) => [r.step, r.loss] as const), markers: true },
       ],
     },
     {
-      title: 'Validation accuracy', xLabel: 'step', yLabel: 'next-character accuracy',
+      title: 'Validation accuracy', xLabel: 'step', yLabel: labels.accuracy,
       series: [{ name: 'val accuracy', points: val.map((r) => [r.step, r.accuracy] as const), markers: true }],
     },
   ];
@@ -722,9 +748,9 @@ export function curvesSvg(records: readonly LogRecord[]): string {
 }
 
 /** Writes runDir/curves.svg from runDir/log.jsonl; returns its path. */
-export async function writeCurves(runDir: string): Promise<string> {
+export async function writeCurves(runDir: string, labels?: CurveLabels): Promise<string> {
   const path = nodePath.join(runDir, CURVES_FILE);
-  await writeFileAtomic(path, curvesSvg(await readLog(runDir)));
+  await writeFileAtomic(path, curvesSvg(await readLog(runDir), labels));
   return path;
 }
 
@@ -732,7 +758,9 @@ export async function writeCurves(runDir: string): Promise<string> {
  * Trains until `args.steps` (or until shouldStop), logging, validating and checkpointing; writes
  * curves.svg at the end. A NonFiniteError propagates without a checkpoint (the last good one stays).
  */
-export async function runTraining(trainer: LMTrainer, runDir: string, hooks: RunHooks = {}): Promise<RunResult> {
+export async function runTraining<E extends { loss: number; accuracy: number }>(
+  trainer: RunnableTrainer<E>, runDir: string, hooks: RunHooks<E> = {},
+): Promise<RunResult<E>> {
   const started = performance.now();
   const a = trainer.args;
   const saveEvery = a.saveEvery || a.evalEvery;
@@ -746,7 +774,7 @@ export async function runTraining(trainer: LMTrainer, runDir: string, hooks: Run
   const logBytes = () => (existsSync(logPath) ? statSync(logPath).size : 0);
   log({ type: trainer.resumedLogBytes === null ? 'start' : 'resume', step: trainer.step, time: new Date().toISOString(), steps: a.steps });
 
-  let lastEval: EvalResult | null = null;
+  let lastEval: E | null = null;
   let checkpoint: string | null = null;
   let savedStep = -1;
   let sessionTokens = 0, sessionSeconds = 0;
@@ -756,7 +784,7 @@ export async function runTraining(trainer: LMTrainer, runDir: string, hooks: Run
     savedStep = trainer.step;
     hooks.onSave?.(checkpoint, trainer.step);
   };
-  let status: RunResult['status'] = 'completed';
+  let status: RunResult<E>['status'] = 'completed';
   try {
     while (trainer.step < a.steps) {
       // A CPU step never leaves the microtask queue: give signal handlers (Ctrl-C) their turn.
@@ -778,7 +806,7 @@ export async function runTraining(trainer: LMTrainer, runDir: string, hooks: Run
       hooks.onStep?.(r, rate);
       if (r.step % a.evalEvery === 0 || r.step === a.steps) {
         lastEval = await trainer.validate();
-        log({ type: 'val', step: r.step, loss: lastEval.loss, bits_per_char: lastEval.bitsPerChar, accuracy: lastEval.accuracy, tokens: lastEval.tokens });
+        log({ type: 'val', step: r.step, ...trainer.valRecord(lastEval) });
         hooks.onEval?.(lastEval, r.step);
       }
       if (r.step % saveEvery === 0 || r.step === a.steps) await save();
@@ -788,7 +816,7 @@ export async function runTraining(trainer: LMTrainer, runDir: string, hooks: Run
     if (e instanceof NonFiniteError) log({ type: 'diverged', step: trainer.step + 1, message: e.message });
     throw e;
   } finally {
-    await writeCurves(runDir).catch(() => undefined);
+    await writeCurves(runDir, trainer.curveLabels).catch(() => undefined);
   }
   return {
     status, step: trainer.step, lastEval, checkpoint,

@@ -2,13 +2,11 @@
  * `recur train`, `recur generate` and `recur eval` as a user meets them: the built bin is spawned
  * (dist/src/cli/main.js) on texts made here; tiny models, a few steps each.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { CharTokenizer } from '../../src/data/tokenizer.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { noGrad } from '../../src/tensor/engine.js';
@@ -19,34 +17,7 @@ import { modelFromCheckpoint, type CharLM } from '../../src/train/lm-trainer.js'
 import type { RecurrentLM } from '../../src/models/recurrent-lm.js';
 import { disposeState, type LMState } from '../../src/models/recurrent-lm.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-/** Spawns the bin (one helper thread off: runs stay deterministic and light on a busy machine). */
-function recur(args: string[], opts: { onSpawn?: (child: ReturnType<typeof spawn>) => void; timeoutMs?: number } = {}): Promise<Run> {
-  const { RECUR_DEBUG: _, ...env } = process.env;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, '--threads', '1', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    opts.onSpawn?.(child);
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
-
-/** A user error: exit 2, exactly one line 'recur: ...' on stderr, no stack frame. */
-function assertUserError(r: Run, pattern: RegExp, what: string): void {
-  assert.equal(r.code, 2, `${what}: exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.split('\n').filter((l) => l !== '');
-  assert.equal(lines.length, 1, `${what}: one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0]!, /^recur: /, what);
-  assert.match(lines[0]!, pattern, what);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, what);
-}
+import { assertUserError, recur } from '../helpers/cli.js';
 
 function makeText(chars: number, seed: number): string {
   const words = ['to', 'be', 'or', 'not', 'that', 'is', 'the', 'question', 'whether', 'tis', 'nobler', 'in', 'mind', 'suffer'];
@@ -293,7 +264,7 @@ test('bad input: each a one-line error with exit code 2 and no stack trace', asy
     ['corrupt safetensors', ['generate', '--checkpoint', garbage], /invalid safetensors file '.*model\.safetensors'/],
     ['generate --tokens 0', ['generate', '--checkpoint', run, '--tokens', '0'], /--tokens must be a positive integer, got '0'/],
     ['generate without checkpoint', ['generate', '--prompt', 'a'], /required option '--checkpoint <dir>' not specified/],
-    ['eval without text', ['eval', '--checkpoint', run], /required option '--text <file>' not specified/],
+    ['eval without text', ['eval', '--checkpoint', run], /recur eval of a language model needs --text FILE/],
   ];
   // Two at a time: process start-up dominates, and this machine has two cores.
   for (let i = 0; i < cases.length; i += 2) {

@@ -91,3 +91,12 @@ test('batching pads on the right, with a mask, labels and lengths; majority base
   assert.equal(m.counts.reduce((a, c) => a + c, 0), 5);
   assert.equal(m.accuracy, m.counts[m.label] / 5);
 });
+
+test('generateListOps never returns an excluded expression (held-out sets)', () => {
+  const config = { maxDepth: 2, maxArgs: 2, minLength: 3, maxLength: 5 }; // [OP d d ]: 400 expressions
+  const excluded = new Set(generateListOps(200, config, new Rng(8)).map((e) => e.source));
+  const drawn = generateListOps(150, config, new Rng(9), excluded);
+  assert.equal(drawn.length, 150);
+  for (const e of drawn) assert.ok(!excluded.has(e.source), e.source);
+  assert.throws(() => generateListOps(201, config, new Rng(10), excluded), /only 200 of 201 distinct trees/);
+});

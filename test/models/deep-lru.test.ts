@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeepLRU, lruParamGroups, LRU_RECURRENT_PARAMS } from '../../src/models/deep-lru.js';
+import { DeepLRU, SequenceClassifier, classifierParamGroups, lruParamGroups, LRU_RECURRENT_PARAMS } from '../../src/models/deep-lru.js';
+import { cellNames } from '../../src/cells/registry.js';
 import { LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, type ListOpsExample } from '../../src/data/listops.js';
 import { AdamW } from '../../src/optim/adamw.js';
 import { clipGradNorm } from '../../src/optim/clip.js';
@@ -16,7 +17,7 @@ const small = { vocabSize: LISTOPS_VOCAB_SIZE, dModel: 8, dState: 6, depth: 2, n
 test('DeepLRU: logits shape, every parameter gets a gradient, features input, config errors', () => {
   const model = new DeepLRU(small, { rng: new Rng(1), dtype: 'f64' });
   const names = model.namedParameters().map(([n]) => n);
-  assert.ok(names.includes('encoder.weight') && names.includes('head.weight') && names.includes('blocks.1.lru.nu_log') && names.includes('blocks.0.glu.proj.weight'));
+  assert.ok(names.includes('encoder.weight') && names.includes('head.weight') && names.includes('blocks.1.cell.nu_log') && names.includes('blocks.0.glu.proj.weight'));
   scope(() => {
     const ids = fromHost(Int32Array.from({ length: 3 * 11 }, (_, i) => 1 + (i * 7) % 15), [3, 11]);
     const logits = model.forward(ids);
@@ -62,6 +63,39 @@ test('lruParamGroups: ν, θ, γ, B (both directions) at the smaller lr without 
   assert.deepEqual([groups[0].lr, groups[1].lr, groups[1].weightDecay, groups[0].weightDecay], [1e-3, 2.5e-4, 0, undefined]);
   const opt = new AdamW(groups, { lr: 1e-3, weightDecay: 0.05 });
   assert.equal(opt.groupLr(1), 2.5e-4);
+});
+
+test('SequenceClassifier with every registry cell: logits, gradients, padding invariance, parameter groups', () => {
+  const data = generateListOps(3, { maxDepth: 3, maxArgs: 3, minLength: 3, maxLength: 12 }, new Rng(6));
+  const batch = listOpsBatch(data, 14);
+  for (const cell of cellNames()) {
+    const model = new SequenceClassifier({ ...small, cell, dState: cell === 'lru' ? 6 : undefined, expansion: cell === 'lru' ? undefined : 1.5 }, { rng: new Rng(7), dtype: 'f64' }).eval();
+    assert.ok(model.namedParameters().some(([n]) => n.startsWith('blocks.1.cell.')), cell);
+    scope(() => {
+      const logits = model.forward(fromHost(batch.inputs, [3, 14]), fromHost(batch.mask, [3, 14], { dtype: 'f64' }));
+      assert.deepEqual(logits.shape, [3, LISTOPS_CLASSES], cell);
+      const all = logits.dataSync();
+      data.forEach((e, i) => {
+        const alone = model.forward(fromHost(e.tokens, [1, e.tokens.length])).dataSync();
+        assertClose(all.subarray(i * LISTOPS_CLASSES, (i + 1) * LISTOPS_CLASSES), alone, 1e-10, `${cell}: example ${i} padded vs alone`);
+      });
+      model.zeroGrad();
+      crossEntropy(logits, fromHost(Int32Array.from([1, 5, 9]), [3])).backward();
+      for (const [n, p] of model.namedParameters()) assert.ok(p.grad, `${cell}: ${n} has a gradient`);
+      model.zeroGrad();
+    });
+    const groups = classifierParamGroups(model, { lr: 1e-3, recurrentLrFactor: 0.25, weightDecay: 0.05 });
+    assert.equal(groups[0].params.length + groups[1].params.length, model.parameters().length, cell);
+    if (cell === 'lru') {
+      assert.deepEqual([groups[0].weightDecay, groups[1].lr, groups[1].weightDecay], [0.05, 2.5e-4, 0]);
+    } else {
+      assert.deepEqual([groups[0].lr, groups[0].weightDecay, groups[1].lr, groups[1].weightDecay], [1e-3, 0.05, 1e-3, 0], cell);
+      assert.ok(groups[0].params.every((p) => p.rank >= 2) && groups[1].params.every((p) => p.rank < 2), cell);
+    }
+    model.dispose();
+  }
+  assert.throws(() => new SequenceClassifier({ ...small, cell: 'mingru', dState: 4 }), /dState apply to the lru cell only/);
+  assert.throws(() => new SequenceClassifier({ ...small, cell: 'transformer' }), /unknown cell 'transformer'/);
 });
 
 /**

@@ -1,0 +1,350 @@
+/**
+ * Training sequence classifiers on ListOps (src/data/listops.ts), as `recur train --task listops`
+ * runs it. The loop, log, checkpoints and curves are runTraining's (lm-trainer.ts); this file has
+ * what differs from the language model: the data, the model, the parameter groups and the scores.
+ *
+ * Data: training batches are drawn on the fly from the data RNG (seeded from --seed, its state in
+ * every checkpoint, so a resumed run sees the same batches); the validation and test sets are
+ * fixed sets generated from --data-seed, test first, then validation without any test expression,
+ * and training never uses an expression of either. A batch is right-padded to its longest example
+ * with a mask, which the classifier's pooling honours.
+ */
+import * as nodePath from 'node:path';
+import { cellNames } from '../cells/registry.js';
+import {
+  LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, type ListOpsConfig, type ListOpsExample,
+} from '../data/listops.js';
+import { SequenceClassifier, classifierParamGroups, type SequenceClassifierConfig } from '../models/deep-lru.js';
+import { AdamW } from '../optim/adamw.js';
+import type { Schedule } from '../optim/schedule.js';
+import { fromHost } from '../tensor/creation.js';
+import { noGrad } from '../tensor/engine.js';
+import { argmax, crossEntropy } from '../tensor/ops.js';
+import { Rng } from '../tensor/random.js';
+import { scope } from '../tensor/tensor.js';
+import {
+  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, saveTrainingCheckpoint,
+  type CheckpointConfig, type LoadedCheckpoint, type ModelSpec, type TrainerState,
+} from './checkpoint.js';
+import { TrainConfigError, trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './lm-trainer.js';
+import { NonFiniteError, trainStep } from './step.js';
+
+export const LISTOPS_TASK = 'listops';
+const MODEL_KIND = 'sequence-classifier';
+
+export interface ListOpsArgs {
+  /** A registry cell; 'lru' is the paper's deep LRU. */
+  model: string;
+  dim: number;
+  depth: number;
+  /** lru: complex state N = round(expansion · dim); other cells: the registry's expansion. */
+  expansion: number;
+  scan: 'log' | 'real';
+  dropout: number;
+  norm: 'rms' | 'layer';
+  /** lru: ring of the initial eigenvalues. */
+  rMin: number;
+  rMax: number;
+  lr: number;
+  /** lru: ν, θ, γ, B train at lr · recurrentLrFactor without weight decay. */
+  recurrentLrFactor: number;
+  weightDecay: number;
+  warmup: number;
+  schedule: 'constant' | 'cosine';
+  clip: number;
+  batch: number;
+  steps: number;
+  /** Initialisation, dropout and the training stream. */
+  seed: number;
+  /** The validation and test sets. */
+  dataSeed: number;
+  evalEvery: number;
+  saveEvery: number;
+  logEvery: number;
+  /** LRA's generator: minLength < length < maxLength tokens, nesting ≤ maxDepth, ≤ maxArgs arguments. */
+  minLength: number;
+  maxLength: number;
+  maxDepth: number;
+  maxArgs: number;
+  valExamples: number;
+  testExamples: number;
+}
+
+/**
+ * The CPU-sized default: LRA's tree distribution (depth ≤ 10, ≤ 10 arguments) with expressions of
+ * 50–256 tokens instead of 500–2000, and a deep LRU of 4 blocks at width 64.
+ */
+export const DEFAULT_LISTOPS_ARGS: ListOpsArgs = {
+  model: 'lru', dim: 64, depth: 4, expansion: 1, scan: 'log', dropout: 0.1, norm: 'layer', rMin: 0, rMax: 0.99,
+  lr: 2e-3, recurrentLrFactor: 0.5, weightDecay: 0.05, warmup: 100, schedule: 'cosine', clip: 1,
+  batch: 32, steps: 2000, seed: 1, dataSeed: 1, evalEvery: 200, saveEvery: 0, logEvery: 10,
+  minLength: 50, maxLength: 256, maxDepth: 10, maxArgs: 10, valExamples: 500, testExamples: 2000,
+};
+
+export interface ListOpsPreset {
+  description: string;
+  args: Partial<ListOpsArgs>;
+}
+
+export const LISTOPS_PRESETS: Record<string, ListOpsPreset> = {
+  'listops-cpu': {
+    description: 'the default (CPU-sized): LRA trees (depth ≤ 10, ≤ 10 args) of 50–256 tokens; 4 blocks, dim 64, batch 32, 2000 steps',
+    args: {},
+  },
+  'listops-lra': {
+    description: "LRA's ListOps (lengths 500–2000, depth ≤ 10, ≤ 10 args) with the LRU paper's deep LRU (6 blocks, H 128, N 256); hours on a CPU, meant for a GPU",
+    args: { minLength: 500, maxLength: 2000, depth: 6, dim: 128, expansion: 2, batch: 32, steps: 20000, warmup: 1000, lr: 1e-3, evalEvery: 1000 },
+  },
+};
+
+/** Flags that may change on --resume. */
+export const LISTOPS_RESUMABLE_ARGS: readonly (keyof ListOpsArgs)[] = ['steps', 'evalEvery', 'saveEvery', 'logEvery'];
+
+/** Checks ranges; a TrainConfigError names the first bad value. */
+export function checkListOpsArgs(a: ListOpsArgs): ListOpsArgs {
+  const bad = (msg: string) => { throw new TrainConfigError(msg); };
+  for (const k of ['dim', 'depth', 'batch', 'steps', 'evalEvery', 'logEvery', 'maxDepth', 'valExamples', 'testExamples'] as const) {
+    if (!Number.isInteger(a[k]) || a[k] < 1) bad(`${k} must be a positive integer, got ${a[k]}`);
+  }
+  for (const k of ['warmup', 'saveEvery', 'seed', 'dataSeed', 'minLength', 'maxLength'] as const) {
+    if (!Number.isInteger(a[k]) || a[k] < 0) bad(`${k} must be a non-negative integer, got ${a[k]}`);
+  }
+  if (!Number.isInteger(a.maxArgs) || a.maxArgs < 2) bad(`maxArgs must be an integer ≥ 2, got ${a.maxArgs}`);
+  if (a.maxLength < a.minLength + 2) bad(`maxLength must exceed minLength + 1 (lengths are strictly between them), got ${a.minLength} and ${a.maxLength}`);
+  for (const k of ['lr', 'expansion', 'recurrentLrFactor'] as const) if (!(a[k] > 0) || !Number.isFinite(a[k])) bad(`${k} must be a positive number, got ${a[k]}`);
+  for (const k of ['weightDecay', 'clip'] as const) if (!(a[k] >= 0) || !Number.isFinite(a[k])) bad(`${k} must be a non-negative number, got ${a[k]}`);
+  if (!(a.dropout >= 0 && a.dropout < 1)) bad(`dropout must be in [0, 1), got ${a.dropout}`);
+  if (!(a.rMin >= 0 && a.rMin <= a.rMax && a.rMax <= 1)) bad(`need 0 ≤ rMin ≤ rMax ≤ 1, got rMin ${a.rMin}, rMax ${a.rMax}`);
+  if (a.norm !== 'rms' && a.norm !== 'layer') bad(`norm must be rms or layer, got ${a.norm}`);
+  if (a.scan !== 'log' && a.scan !== 'real') bad(`scan must be log or real, got ${a.scan}`);
+  if (a.schedule !== 'constant' && a.schedule !== 'cosine') bad(`schedule must be constant or cosine, got ${a.schedule}`);
+  if (!cellNames().includes(a.model)) bad(`unknown model '${a.model}' for --task listops (a recurrent cell: ${cellNames().join(', ')})`);
+  return a;
+}
+
+export function listOpsDataConfig(a: ListOpsArgs): Required<ListOpsConfig> {
+  return { minLength: a.minLength, maxLength: a.maxLength, maxDepth: a.maxDepth, maxArgs: a.maxArgs };
+}
+
+/** The classifier an args set describes (the LRU with its ring; other cells with expansion and scan). */
+export function listOpsModelConfig(a: ListOpsArgs): SequenceClassifierConfig {
+  const base = { cell: a.model, vocabSize: LISTOPS_VOCAB_SIZE, numClasses: LISTOPS_CLASSES, dModel: a.dim, depth: a.depth, dropout: a.dropout, norm: a.norm };
+  return a.model === 'lru'
+    ? { ...base, dState: Math.max(1, Math.round(a.expansion * a.dim)), rMin: a.rMin, rMax: a.rMax }
+    : { ...base, expansion: a.expansion, scan: a.scan };
+}
+
+const TRAIN_SEED_OFFSET = 0x5eed;
+const VAL_SEED_OFFSET = 0xa1;
+const TEST_SEED_OFFSET = 0x7e57;
+
+export type HeldOutSplit = 'val' | 'test';
+
+/**
+ * The fixed held-out sets of a configuration: test from the data seed, then validation without
+ * test's expressions. Deterministic, so `recur eval` regenerates the run's test set.
+ */
+export function listOpsHeldOut(a: ListOpsArgs): Record<HeldOutSplit, ListOpsExample[]> {
+  const config = listOpsDataConfig(a);
+  try {
+    const test = generateListOps(a.testExamples, config, new Rng(a.dataSeed + TEST_SEED_OFFSET));
+    const val = generateListOps(a.valExamples, config, new Rng(a.dataSeed + VAL_SEED_OFFSET), new Set(test.map((e) => e.source)));
+    return { val, test };
+  } catch (e) {
+    throw new TrainConfigError(`the ListOps settings cannot make the held-out sets: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export interface ListOpsEvalResult {
+  /** Mean cross-entropy, nats per example. */
+  loss: number;
+  accuracy: number;
+  examples: number;
+  /** The share of the most frequent answer in these examples: the baseline to beat. */
+  majority: number;
+  majorityLabel: number;
+}
+
+/** Loss and accuracy of a classifier on examples (eval mode; sorted by length so batches pad little). */
+export async function evaluateListOps(model: SequenceClassifier, examples: readonly ListOpsExample[], batch: number): Promise<ListOpsEvalResult> {
+  const was = model.training;
+  model.eval();
+  let nats = 0, right = 0;
+  try {
+    const sorted = [...examples].sort((x, y) => x.tokens.length - y.tokens.length);
+    for (let i = 0; i < sorted.length; i += batch) {
+      const b = listOpsBatch(sorted.slice(i, i + batch));
+      const r = noGrad(() => scope(() => {
+        const logits = model.forward(fromHost(b.inputs, [b.batch, b.length]), fromHost(b.mask, [b.batch, b.length]));
+        return { nats: crossEntropy(logits, fromHost(b.labels, [b.batch]), { reduction: 'sum' }), predicted: argmax(logits, -1) };
+      }));
+      nats += await r.nats.item();
+      const predicted = await r.predicted.data();
+      r.nats.dispose();
+      r.predicted.dispose();
+      for (let j = 0; j < b.batch; j++) if (predicted[j] === b.labels[j]) right++;
+    }
+  } finally {
+    model.train(was);
+  }
+  const m = listOpsMajority(examples);
+  const n = Math.max(examples.length, 1);
+  return { loss: nats / n, accuracy: right / n, examples: examples.length, majority: m.accuracy, majorityLabel: m.label };
+}
+
+/** The stored training args of a ListOps checkpoint, checked. */
+export function storedListOpsArgs(ckpt: LoadedCheckpoint): ListOpsArgs {
+  const t = ckpt.config.training as { args?: Partial<ListOpsArgs> } | undefined;
+  if (ckpt.config.task !== LISTOPS_TASK || !t?.args) throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'config.json')}' is not a ListOps training checkpoint`);
+  return { ...DEFAULT_LISTOPS_ARGS, ...t.args };
+}
+
+/** The classifier of a ListOps checkpoint with its weights (the caller disposes the loaded tensors and the model). */
+export function listOpsModelFromCheckpoint(ckpt: LoadedCheckpoint): SequenceClassifier {
+  const spec = ckpt.config.model;
+  if (spec.kind !== MODEL_KIND) throw new CheckpointError(`checkpoint '${ckpt.dir}' holds a '${spec.kind}' model, not a ${MODEL_KIND}`);
+  let model: SequenceClassifier;
+  try {
+    model = new SequenceClassifier(spec.config as unknown as SequenceClassifierConfig, { rng: new Rng(0) });
+  } catch (e) {
+    throw new CheckpointError(`the checkpoint's model cannot be built: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    model.loadStateDict(ckpt.weights);
+  } catch (e) {
+    model.dispose();
+    throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return model;
+}
+
+export const LISTOPS_CURVE_LABELS: CurveLabels = { loss: 'nats/example', accuracy: 'answer accuracy' };
+
+export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
+  readonly args: ListOpsArgs;
+  readonly spec: ModelSpec;
+  readonly model: SequenceClassifier;
+  readonly optimizer: AdamW;
+  readonly val: ListOpsExample[];
+  readonly test: ListOpsExample[];
+  readonly curveLabels = LISTOPS_CURVE_LABELS;
+  step = 0;
+  tokens = 0;
+  elapsedSeconds = 0;
+  readonly resumedLogBytes: number | null;
+  private readonly modelRng: Rng;
+  private readonly dataRng: Rng;
+  private readonly heldOutSources: Set<string>;
+  private readonly schedule: Schedule;
+
+  private constructor(args: ListOpsArgs, spec: ModelSpec | null, resumedLogBytes: number | null) {
+    this.args = checkListOpsArgs(args);
+    ({ val: this.val, test: this.test } = listOpsHeldOut(args));
+    this.heldOutSources = new Set([...this.val, ...this.test].map((e) => e.source));
+    this.modelRng = new Rng(args.seed);
+    this.dataRng = new Rng(args.seed + TRAIN_SEED_OFFSET);
+    const config = spec ? (spec.config as unknown as SequenceClassifierConfig) : listOpsModelConfig(args);
+    this.spec = { kind: MODEL_KIND, config: { ...config, vocabSize: LISTOPS_VOCAB_SIZE } };
+    try {
+      this.model = new SequenceClassifier(config, { rng: this.modelRng });
+    } catch (e) {
+      throw new TrainConfigError(e instanceof Error ? e.message : String(e));
+    }
+    const groups = classifierParamGroups(this.model, { lr: args.lr, recurrentLrFactor: args.recurrentLrFactor, weightDecay: args.weightDecay });
+    this.optimizer = new AdamW(groups, { lr: args.lr, weightDecay: args.weightDecay });
+    this.schedule = trainingSchedule(args);
+    this.resumedLogBytes = resumedLogBytes;
+  }
+
+  static create(args: ListOpsArgs): ListOpsTrainer {
+    return new ListOpsTrainer({ ...args }, null, null);
+  }
+
+  /** Continues a run from `loadCheckpoint(dir, { training: true })`; `args` are the stored ones merged with the resumable flags. */
+  static resume(ckpt: LoadedCheckpoint, args: ListOpsArgs): ListOpsTrainer {
+    const trainer = new ListOpsTrainer(args, ckpt.config.model, ckpt.trainer!.logBytes);
+    try {
+      trainer.restore(ckpt);
+    } catch (e) {
+      trainer.dispose();
+      throw e;
+    }
+    return trainer;
+  }
+
+  private restore(ckpt: LoadedCheckpoint): void {
+    const t = ckpt.trainer!;
+    try {
+      this.model.loadStateDict(ckpt.weights);
+    } catch (e) {
+      throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    try {
+      this.optimizer.loadStateDict(ckpt.optimizer!);
+      this.modelRng.setState(t.rng.model ?? []);
+      this.dataRng.setState(t.rng.data ?? []);
+    } catch (e) {
+      throw new CheckpointError(`checkpoint '${ckpt.dir}' cannot be resumed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.step = t.step;
+    this.tokens = t.tokens;
+    this.elapsedSeconds = t.elapsedSeconds;
+  }
+
+  get nextLr(): number {
+    return this.args.lr * this.schedule(this.step);
+  }
+
+  /** The next training batch: fresh expressions from the data RNG, none of them held out. */
+  private nextExamples(): ListOpsExample[] {
+    return generateListOps(this.args.batch, listOpsDataConfig(this.args), this.dataRng, this.heldOutSources);
+  }
+
+  async trainStep(): Promise<StepReport> {
+    const t0 = performance.now();
+    const b = listOpsBatch(this.nextExamples());
+    const lr = this.nextLr;
+    this.optimizer.lr = lr;
+    const computeLoss = () => crossEntropy(
+      this.model.forward(fromHost(b.inputs, [b.batch, b.length]), fromHost(b.mask, [b.batch, b.length])),
+      fromHost(b.labels, [b.batch]),
+    );
+    const r = await trainStep(this.model, this.optimizer, computeLoss, { clip: this.args.clip, step: this.step + 1 });
+    const tokens = b.lengths.reduce((s, n) => s + n, 0);
+    this.step++;
+    this.tokens += tokens;
+    const seconds = (performance.now() - t0) / 1000;
+    this.elapsedSeconds += seconds;
+    return { step: this.step, loss: r.loss, gradNorm: r.gradNorm, lr, seconds, tokens };
+  }
+
+  async validate(): Promise<ListOpsEvalResult> {
+    const r = await evaluateListOps(this.model, this.val, this.args.batch);
+    if (!Number.isFinite(r.loss)) throw new NonFiniteError('the validation loss', r.loss, this.step);
+    return r;
+  }
+
+  valRecord(r: ListOpsEvalResult): Record<string, number> {
+    return { loss: r.loss, accuracy: r.accuracy, examples: r.examples, majority: r.majority };
+  }
+
+  checkpointConfig(): CheckpointConfig {
+    return {
+      format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, task: LISTOPS_TASK, model: this.spec,
+      training: { args: this.args, data: { val: this.val.length, test: this.test.length, testMajority: listOpsMajority(this.test).accuracy } },
+    };
+  }
+
+  async save(runDir: string, logBytes: number): Promise<string> {
+    const trainer: TrainerState = {
+      step: this.step, tokens: this.tokens, elapsedSeconds: this.elapsedSeconds,
+      rng: { model: this.modelRng.getState(), data: this.dataRng.getState() }, data: null, logBytes,
+    };
+    return saveTrainingCheckpoint(runDir, { config: this.checkpointConfig(), trainer, model: this.model, optimizer: this.optimizer });
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
+}
