@@ -202,35 +202,33 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 
 /** The trainer of a run to resume (either task), as a function that trains it; the checkpoint's tensors are freed before it runs. */
 async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise<void>> {
-  {
-    if (flags.preset !== undefined) throw new UserError('--preset cannot be combined with --resume (a run keeps the settings it started with)');
-    const ckpt = await loadCheckpoint(path, { training: true });
-    try {
-      const task = ckpt.config.task === LISTOPS_TASK ? 'listops' : 'lm';
-      if (flags.task !== undefined && flags.task !== task) throw new UserError(`--task ${flags.task} conflicts with the run in '${path}', a ${task} run`);
-      const runDir = resumeRunDir(path, ckpt.dir);
-      if (flags.out !== undefined && nodePath.resolve(flags.out) !== nodePath.resolve(runDir)) {
-        throw new UserError(`--out cannot differ from --resume: a resumed run continues in its own directory ('${runDir}')`);
-      }
-      if (task === 'listops') {
-        rejectFlags(flags, LM_ONLY, '--task listops');
-        const args = mergeResumeArgs(storedListOpsArgs(ckpt), givenArgs(flags, DEFAULT_LISTOPS_ARGS), LISTOPS_RESUMABLE_ARGS);
-        const trainer = ListOpsTrainer.resume(ckpt, args);
-        return () => trainListOps(trainer, runDir);
-      }
-      rejectFlags(flags, LISTOPS_ONLY, '--task lm');
-      const stored = storedTraining(ckpt);
-      const args = mergeResumeArgs(stored.args, givenArgs(flags, DEFAULT_TRAIN_ARGS));
-      const { text, info } = flags.text === undefined
-        ? await readTextFile(stored.text.path, "the run's text", ' (give its new path with --text)')
-        : await readTextFile(flags.text);
-      const trainer = LMTrainer.resume(ckpt, args, text, info);
-      return () => trainLM(trainer, runDir);
-    } finally {
-      disposeTensorTree(ckpt.weights);
-      disposeTensorTree(ckpt.optimizer?.tensors);
-      disposeTensorTree(ckpt.carried);
+  if (flags.preset !== undefined) throw new UserError('--preset cannot be combined with --resume (a run keeps the settings it started with)');
+  const ckpt = await loadCheckpoint(path, { training: true });
+  try {
+    const task = ckpt.config.task === LISTOPS_TASK ? 'listops' : 'lm';
+    if (flags.task !== undefined && flags.task !== task) throw new UserError(`--task ${flags.task} conflicts with the run in '${path}', a ${task} run`);
+    const runDir = resumeRunDir(path, ckpt.dir);
+    if (flags.out !== undefined && nodePath.resolve(flags.out) !== nodePath.resolve(runDir)) {
+      throw new UserError(`--out cannot differ from --resume: a resumed run continues in its own directory ('${runDir}')`);
     }
+    if (task === 'listops') {
+      rejectFlags(flags, LM_ONLY, '--task listops');
+      const args = mergeResumeArgs(storedListOpsArgs(ckpt), givenArgs(flags, DEFAULT_LISTOPS_ARGS), LISTOPS_RESUMABLE_ARGS);
+      const trainer = ListOpsTrainer.resume(ckpt, args);
+      return () => trainListOps(trainer, runDir);
+    }
+    rejectFlags(flags, LISTOPS_ONLY, '--task lm');
+    const stored = storedTraining(ckpt);
+    const args = mergeResumeArgs(stored.args, givenArgs(flags, DEFAULT_TRAIN_ARGS));
+    const { text, info } = flags.text === undefined
+      ? await readTextFile(stored.text.path, "the run's text", ' (give its new path with --text)')
+      : await readTextFile(flags.text);
+    const trainer = LMTrainer.resume(ckpt, args, text, info);
+    return () => trainLM(trainer, runDir);
+  } finally {
+    disposeTensorTree(ckpt.weights);
+    disposeTensorTree(ckpt.optimizer?.tensors);
+    disposeTensorTree(ckpt.carried);
   }
 }
 
@@ -348,27 +346,27 @@ export function registerTrain(program: Command): void {
     .addOption(new Option('--task <task>', 'lm: next-character language model on --text; listops: classify ListOps expressions generated on the fly (default lm)').choices(['lm', 'listops']))
     .option('--text <file>', 'UTF-8 text to train on (the first 90% trains, the last 10% validates)')
     .addOption(new Option('--preset <name>', `named settings, overridden by explicit flags: ${presetNames.map((n) => `${n} = ${allPresets[n]!.description}`).join('; ')}`).choices(presetNames))
-    .addOption(new Option('--model <name>', `model: a recurrent cell or another model kind (default ${d.model})`).choices(modelNames()))
-    .option('--dim <n>', `model width (default ${d.dim})`, positiveIntFlag('--dim'))
-    .option('--depth <n>', `layers (default ${d.depth})`, positiveIntFlag('--depth'))
-    .option('--expansion <x>', `cell expansion factor (default ${d.expansion})`, positiveNumberFlag('--expansion'))
+    .addOption(new Option('--model <name>', `model: a recurrent cell or another model kind (default ${d.model}; listops: a cell, default ${l.model})`).choices(modelNames()))
+    .option('--dim <n>', `model width (default ${d.dim}; listops ${l.dim})`, positiveIntFlag('--dim'))
+    .option('--depth <n>', `layers (default ${d.depth}; listops ${l.depth})`, positiveIntFlag('--depth'))
+    .option('--expansion <x>', `cell expansion factor; listops lru: state N = expansion × dim (default ${d.expansion}; listops ${l.expansion})`, positiveNumberFlag('--expansion'))
     .option('--conv <k>', `causal depthwise conv kernel before each cell, 0 = none (default ${d.conv})`, nonNegativeIntFlag('--conv'))
     .option('--ff-mult <x>', `feed-forward width multiplier (default ${d.ffMult})`, positiveNumberFlag('--ff-mult'))
-    .option('--dropout <p>', `dropout (default ${d.dropout})`, fractionFlag('--dropout'))
-    .addOption(new Option('--norm <kind>', `pre-norm (default ${d.norm})`).choices(['rms', 'layer']))
+    .option('--dropout <p>', `dropout (default ${d.dropout}; listops ${l.dropout})`, fractionFlag('--dropout'))
+    .addOption(new Option('--norm <kind>', `pre-norm (default ${d.norm}; listops ${l.norm})`).choices(['rms', 'layer']))
     .addOption(new Option('--residual <kind>', `how the cell joins the residual stream: add (x + cell(norm x)) or mul (x ⊙ cell(norm x)) (default ${d.residual})`).choices(['add', 'mul']))
     .addOption(new Option('--scan <mode>', `linear-recurrence scan: log (reference) or real (faster) (default ${d.scan})`).choices(['log', 'real']))
-    .option('--lr <x>', `AdamW learning rate (default ${d.lr})`, positiveNumberFlag('--lr'))
-    .option('--weight-decay <x>', `AdamW weight decay on matrices (default ${d.weightDecay})`, nonNegativeNumberFlag('--weight-decay'))
-    .option('--warmup <n>', `linear learning-rate warm-up steps (default ${d.warmup})`, nonNegativeIntFlag('--warmup'))
-    .addOption(new Option('--schedule <kind>', `learning rate after warm-up: constant, or cosine decay to lr/10 at the last step (default ${d.schedule})`).choices(['constant', 'cosine']))
+    .option('--lr <x>', `AdamW learning rate (default ${d.lr}; listops ${l.lr})`, positiveNumberFlag('--lr'))
+    .option('--weight-decay <x>', `AdamW weight decay on matrices (default ${d.weightDecay}; listops ${l.weightDecay})`, nonNegativeNumberFlag('--weight-decay'))
+    .option('--warmup <n>', `linear learning-rate warm-up steps (default ${d.warmup}; listops ${l.warmup})`, nonNegativeIntFlag('--warmup'))
+    .addOption(new Option('--schedule <kind>', `learning rate after warm-up: constant, or cosine decay to lr/10 at the last step (default ${d.schedule}; listops ${l.schedule})`).choices(['constant', 'cosine']))
     .option('--clip <x>', `gradient-norm clip, 0 = none (default ${d.clip})`, nonNegativeNumberFlag('--clip'))
-    .option('--batch <n>', `sequences per step (default ${d.batch})`, positiveIntFlag('--batch'))
+    .option('--batch <n>', `sequences per step (default ${d.batch}; listops ${l.batch})`, positiveIntFlag('--batch'))
     .option('--seq <n>', `characters per sequence (default ${d.seq})`, positiveIntFlag('--seq'))
-    .option('--steps <n>', `total optimizer steps (default ${d.steps})`, positiveIntFlag('--steps'))
+    .option('--steps <n>', `total optimizer steps (default ${d.steps}; listops ${l.steps})`, positiveIntFlag('--steps'))
     .option('--seed <n>', `random seed: initialisation, dropout, batches (default ${d.seed})`, nonNegativeIntFlag('--seed'))
     .option('--stateful', 'B contiguous streams whose state carries across batches (truncated BPTT), reset at wrap-around')
-    .option('--eval-every <n>', `validate every n steps (default ${d.evalEvery})`, positiveIntFlag('--eval-every'))
+    .option('--eval-every <n>', `validate every n steps (default ${d.evalEvery}; listops ${l.evalEvery})`, positiveIntFlag('--eval-every'))
     .option('--save-every <n>', 'checkpoint every n steps (default: at every validation)', positiveIntFlag('--save-every'))
     .option('--log-every <n>', `log the training loss every n steps (default ${d.logEvery})`, positiveIntFlag('--log-every'))
     .option('--val-windows <n>', `validation windows of --seq characters, evenly spaced over the held-out text, 0 = all (default ${d.valWindows})`, nonNegativeIntFlag('--val-windows'))

@@ -92,7 +92,7 @@ export const LISTOPS_PRESETS: Record<string, ListOpsPreset> = {
     args: {},
   },
   'listops-lra': {
-    description: "LRA's ListOps (lengths 500–2000, depth ≤ 10, ≤ 10 args) with the LRU paper's deep LRU (6 blocks, H 128, N 256); hours on a CPU, meant for a GPU",
+    description: "LRA's ListOps data (lengths 500–2000, depth ≤ 10, ≤ 10 args) with a deep LRU of the paper's 6 blocks at H 128, N 256, lr 1e-3, 20000 steps of 32; days on a CPU, meant for a GPU",
     args: { minLength: 500, maxLength: 2000, depth: 6, dim: 128, expansion: 2, batch: 32, steps: 20000, warmup: 1000, lr: 1e-3, evalEvery: 1000 },
   },
 };
