@@ -4,13 +4,14 @@
  * argument when it names an op). Synchronising every call removes overlap, so the sum exceeds the
  * step's real time; the split is what it is for. Calls are labelled by their largest buffer. Profiles the LRU layer of bench/gpu-lru.ts.
  *
- * Usage: node dist/bench/profile-cuda.js [--time T] [--tf32]
+ * Usage: node dist/bench/profile-cuda.js [--time T] [--tf32] [--gemms]  (--gemms: the layer's GEMM shapes alone first)
  */
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
 import { LRU } from '../src/cells/lru.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend } from '../src/tensor/engine.js';
-import { sum } from '../src/tensor/ops.js';
+import { matmul, reshape, sum } from '../src/tensor/ops.js';
+import { measure } from './report.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';
 
@@ -48,6 +49,21 @@ function instrument(target: CudaBackend): Map<string, [number, number]> {
     };
   }
   return table;
+}
+
+if (args.includes('--gemms')) {
+  // The LRU's GEMM shapes alone: forward x·Wᵀ, backward g·W and the weight gradient gᵀ·x (k = B·T).
+  const rows = B * T, x = randn([rows, H], { backend: g, rng: new Rng(5) }), w = randn([H, H], { backend: g, rng: new Rng(6) });
+  const cases: [string, () => unknown][] = [
+    ['x·Wᵀ (forward)', () => matmul(x, w, { transB: true })],
+    ['g·W (backward, input)', () => matmul(x, w)],
+    ['gᵀ·x (backward, weight; k = B·T)', () => matmul(x, x, { transA: true })],
+    ['gᵀ·x as 64 batched k = T GEMMs + sum', () => sum(matmul(reshape(x, [B, T, H]), reshape(x, [B, T, H]), { transA: true }), 0)],
+  ];
+  for (const [name, fn] of cases) {
+    const ms = (await measure(() => { scope(() => { fn(); }); g.synchronize(); }, { warmup: 2, runs: 7 })).medianMs;
+    console.log(`${ms.toFixed(3).padStart(8)} ms  ${name}`);
+  }
 }
 
 const layer = new LRU({ dModel: H, dState: N, backend: g, dtype: 'f32', rng: new Rng(1) });

@@ -44,12 +44,29 @@ template <int K> __device__ __forceinline__ void offsets(const Strided& s, i64 n
     for (int k = 0; k < K; k++) o[k] += n * s.st[k][0];
     return;
   }
-  for (int d = (int)s.rank - 1; d >= 0; d--) {
+  // 64-bit division costs tens of instructions; below 2³² elements 32-bit division does, which
+  // keeps broadcast ops (a [rows, cols] tensor times a [cols] vector) memory-bound. The outermost
+  // axis needs no division at all.
+  if (s.total <= 0xffffffffll) {
+    unsigned int m = (unsigned int)n;
+    for (int d = (int)s.rank - 1; d > 0; d--) {
+      const unsigned int size = (unsigned int)s.shape[d], c = m % size;
+      m /= size;
+      #pragma unroll
+      for (int k = 0; k < K; k++) o[k] += (i64)c * s.st[k][d];
+    }
+    #pragma unroll
+    for (int k = 0; k < K; k++) o[k] += (i64)m * s.st[k][0];
+    return;
+  }
+  for (int d = (int)s.rank - 1; d > 0; d--) {
     i64 c = n % s.shape[d];
     n /= s.shape[d];
     #pragma unroll
     for (int k = 0; k < K; k++) o[k] += c * s.st[k][d];
   }
+  #pragma unroll
+  for (int k = 0; k < K; k++) o[k] += n * s.st[k][0];
 }
 
 template <class A> __device__ A unary_f(int op, A x) {
