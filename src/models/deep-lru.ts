@@ -66,7 +66,7 @@ export interface DeepLruConfig extends Omit<SequenceClassifierConfig, 'cell' | '
 
 type ResolvedConfig = SequenceClassifierConfig & Required<Pick<SequenceClassifierConfig, 'cell' | 'depth' | 'dropout' | 'norm' | 'bidirectional'>>;
 
-const LRU_ONLY = ['dState', 'rMin', 'rMax', 'maxPhase'] as const;
+const LRU_ONLY = ['dState', 'rMin', 'rMax', 'maxPhase', 'bidirectional'] as const;
 
 function resolveConfig(config: SequenceClassifierConfig): ResolvedConfig {
   const c = { cell: 'lru', depth: 6, dropout: 0.1, norm: 'layer' as const, bidirectional: false, ...config };
@@ -75,8 +75,7 @@ function resolveConfig(config: SequenceClassifierConfig): ResolvedConfig {
   }
   if (!cellNames().includes(c.cell)) throw new Error(`SequenceClassifier: unknown cell '${c.cell}' (available: ${cellNames().join(', ')})`);
   if (c.cell !== 'lru') {
-    const given = LRU_ONLY.filter((k) => c[k] !== undefined);
-    if (c.bidirectional) given.push('bidirectional' as never);
+    const given = LRU_ONLY.filter((k) => c[k] !== undefined && c[k] !== false);
     if (given.length) throw new Error(`SequenceClassifier: ${given.join(', ')} apply to the lru cell only, not '${c.cell}'`);
   }
   return c;
