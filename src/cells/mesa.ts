@@ -18,7 +18,10 @@
  *   H_t p = e^{b_t} H_c p + Σ_{s≤t} e^{b_t−b_s} β_s k_s (k_s·p)   (and G_t z alike, with v_s),
  * i.e. one GEMM against the chunk-start state plus a masked (P Kᵀ ⊙ D) K product. The chunk-start
  * states come from one linearScan over the N = T/C chunk increments (states only at boundaries:
- * memory N·d² per head, not T·d²). `mode: 'sequential'` runs the same function token by token with
+ * memory N·d² per head, not T·d²). Materialising every H_t instead would make a CG iteration one
+ * matvec (d² rather than d² + 2Cd per token) but cost T·d² memory, which is what chunking avoids.
+ * The solve runs on columns (Pᵀ [.., d, C]) so that the per-token scalars broadcast along
+ * contiguous rows (1.7× faster on the CPU backend than rows). `mode: 'sequential'` runs the same function token by token with
  * full states (the reference the tests hold the chunkwise form to); `step` is one such token.
  *
  * The solve. Conjugate gradient on (H_t + Λ) z = q_t for every token at once, run under noGrad:
