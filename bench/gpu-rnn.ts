@@ -1,12 +1,15 @@
 /**
- * GPU benchmark of the non-linear recurrences on the CUDA alternating path (CudaBackend.rnnForward
- * + rnnBackward, kernels/rnn.ts): FlashRNN's configuration, B = 16, T = 1024, hidden 768,
- * forward+backward from a given Wx (gradients w.r.t. wx, r, b), LSTM and sLSTM at 12 heads × 64 and
- * 1 head × 768, f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate). Median of RUNS after
- * warm-up, synchronised around each run. A last row (LSTM 1 × 8) measures the launch floor: the
- * same 2 launches per step each way on a problem too small to cost GPU time. Prints one JSON line per row, then a markdown table.
+ * GPU benchmark of the non-linear recurrences on CUDA (CudaBackend.rnnForward + rnnBackward):
+ * the fused persistent kernels (kernels/rnn-fused.ts) against the alternating path
+ * (kernels/rnn.ts), each forced through `rnnKernel`. FlashRNN's configuration, B = 16, T = 1024,
+ * hidden 768, forward+backward from a given Wx (gradients w.r.t. wx, r, b): every cell at 12 heads
+ * × 64 on both kernels, LSTM and sLSTM at 1 head × 768 (alternating: R does not fit one block's
+ * shared memory), f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate); then sweeps of the
+ * fused LSTM 12 × 64 over the batch (T = 1024) and the sequence length (B = 16). Median of RUNS after
+ * warm-up, synchronised around each run. A last row (alternating LSTM 1 × 8) measures the
+ * alternating path's launch floor. Prints one JSON line per row, then markdown tables.
  *
- * Usage: node dist/bench/gpu-rnn.js [--runs N] [--out FILE]
+ * Usage: node dist/bench/gpu-rnn.js [--runs N] [--out FILE] [--quick]  (--quick: 12 × 64 rows only)
  */
 import { writeFileSync } from 'node:fs';
 import { CudaBackend } from '../src/backend/cuda/cuda.js';
@@ -18,17 +21,26 @@ import { measure } from './report.js';
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 const RUNS = Number(option('--runs') ?? 7), WARMUP = 2;
-const B = 16, T = Number(option('--time') ?? 1024);
+const QUICK = args.includes('--quick');
 const g = new CudaBackend();
 
-interface Row { cell: RnnCellKind; heads: number; d: number; dtype: DType; fwdMs: number; fwdBwdMs: number }
+const CHUNK = new Float32Array(1 << 20);
+new Rng(1).fillNormal(CHUNK, 0, 1);
 
+type Kernel = 'fused' | 'alternating';
+interface Row { cell: RnnCellKind; heads: number; d: number; dtype: DType; kernel: Kernel; B: number; T: number; fwdMs: number; fwdBwdMs: number; note?: string }
 
-async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType): Promise<Row> {
+async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType, kernel: Kernel, B = 16, T = 1024): Promise<Row> {
+  g.rnnKernel = kernel;
   const L = RNN_CELL_LAYOUT[cell], H = N * d;
   const dims: RnnDims = { batch: B, time: T, heads: N, headDim: d };
-  const rng = new Rng(1);
-  const mk = (n: number, std: number) => { const a = new Float32Array(n); rng.fillNormal(a, 0, std); const x = g.alloc(n, dtype); g.write(x, a); return x; };
+  // Normal values tiled from one 1 Mi chunk: drawing 800 M of them (B = 256) would dominate the run.
+  const mk = (n: number, std: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i += CHUNK.length) a.set(n - i >= CHUNK.length ? CHUNK : CHUNK.subarray(0, n - i), i);
+    for (let i = 0; i < n; i++) a[i] *= std;
+    const x = g.alloc(n, dtype); g.write(x, a); return x;
+  };
   const wx = mk(B * T * L.gates * H, 1), r = mk(L.gates * N * d * d, 1 / Math.sqrt(d)), b = mk(L.biases * H, 0.5);
   const outLen = (T + L.states) * B * H;
   const dout = mk(outLen, 1);
@@ -41,27 +53,30 @@ async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType): Pro
     g.rnnBackward(cell, r, saved, dout, dwx, dr, db, null, dims);
   });
   for (const x of [wx, r, b, dout, out, saved, dwx, dr, db]) g.free(x);
-  return { cell, heads: N, d, dtype, fwdMs, fwdBwdMs };
+  g.rnnKernel = 'auto';
+  return { cell, heads: N, d, dtype, kernel, B, T, fwdMs, fwdBwdMs };
 }
 
 const rows: Row[] = [];
+const add = (row: Row) => { rows.push(row); console.log(JSON.stringify(row)); };
 for (const dtype of ['f32', 'bf16'] as DType[]) {
-  for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) {
-    for (const [N, d] of [[12, 64], [1, 768]]) {
-      const row = await bench(cell, N, d, dtype);
-      rows.push(row);
-      console.log(JSON.stringify(row));
-    }
+  for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) {
+    add(await bench(cell, 12, 64, dtype, 'fused'));
+    if (cell === 'lstm' || cell === 'slstm') add(await bench(cell, 12, 64, dtype, 'alternating'));
   }
+  if (!QUICK) for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'alternating'));
 }
-// The launch floor: the same number of launches (2 per step each way) on a tiny problem (1 × 8).
-for (const cell of ['lstm'] as RnnCellKind[]) {
-  const row = await bench(cell, 1, 8, 'f32');
-  rows.push(row);
-  console.log(JSON.stringify({ ...row, note: 'launch floor' }));
+const sweeps: Row[] = [];
+if (!QUICK) {
+  for (const dtype of ['f32', 'bf16'] as DType[]) {
+    for (const B of [1, 4, 16, 64, 256]) { const row = await bench('lstm', 12, 64, dtype, 'fused', B, 1024); sweeps.push(row); console.log(JSON.stringify(row)); }
+    for (const T of [256, 4096]) { const row = await bench('lstm', 12, 64, dtype, 'fused', 16, T); sweeps.push(row); console.log(JSON.stringify(row)); }
+  }
+  // The alternating path's launch floor: the same launches (2 per step each way) on a tiny problem (1 × 8).
+  add({ ...(await bench('lstm', 1, 8, 'f32', 'alternating')), note: 'launch floor' });
 }
-const table = ['| cell | heads × d | storage | forward ms | forward+backward ms |', '| --- | --- | --- | ---: | ---: |',
-  ...rows.map((r) => `| ${r.cell} | ${r.heads} × ${r.d} | ${r.dtype} | ${r.fwdMs.toFixed(1)} | ${r.fwdBwdMs.toFixed(1)} |`)].join('\n');
-console.log(`\n${g.device.name}, B = ${B}, T = ${T}, median of ${RUNS}\n\n${table}`);
+const table = (rs: Row[]) => ['| cell | heads × d | storage | kernel | B | T | forward ms | forward+backward ms |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: |',
+  ...rs.map((r) => `| ${r.cell}${r.note ? ` (${r.note})` : ''} | ${r.heads} × ${r.d} | ${r.dtype} | ${r.kernel} | ${r.B} | ${r.T} | ${r.fwdMs.toFixed(2)} | ${r.fwdBwdMs.toFixed(2)} |`)].join('\n');
+console.log(`\n${g.device.name}, median of ${RUNS}\n\n${table(rows)}\n\nSweeps (fused LSTM 12 × 64):\n\n${table(sweeps)}`);
 const file = option('--out');
-if (file) writeFileSync(file, JSON.stringify({ device: g.device.name, B, T, runs: RUNS, rows }, null, 2));
+if (file) writeFileSync(file, JSON.stringify({ device: g.device.name, runs: RUNS, rows, sweeps }, null, 2));
