@@ -5,6 +5,7 @@ import { createCell } from '../../src/cells/registry.js';
 import { RecurrentLM } from '../../src/models/recurrent-lm.js';
 import { AdamW } from '../../src/optim/index.js';
 import { trainStep } from '../../src/train/step.js';
+import { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } from '../../src/train/selective-copy.js';
 import { getBackend, noGrad } from '../../src/tensor/engine.js';
 import { Rng } from '../../src/tensor/random.js';
 import { fromHost } from '../../src/tensor/creation.js';
@@ -392,4 +393,19 @@ test("registry 'mesa': one head at the residual width; RecurrentLM with cell 'me
   assert.equal(generated.length, 5);
   model.dispose();
   optimizer.dispose();
+});
+
+test("selective copying runs with cell 'mesa' (integration: a few steps, no buffers left behind)", async () => {
+  // Measured (not run here, too slow for the suite): the `cpu` preset's task (T = 64, 4 letters) with
+  // 2 × mesa dim 64 reaches 99.8% after 425 steps (minGRU: 99.7% after 1975 steps).
+  const before = getBackend().liveBuffers();
+  const base = SELECTIVE_COPY_PRESETS.demo;
+  const result = await trainSelectiveCopy({
+    ...base, task: { seqLength: 12, numTokens: 2 }, model: { ...base.model, dim: 16, depth: 1, cell: 'mesa' },
+    batch: 8, steps: 10, evalEvery: 10, evalSize: 16,
+  });
+  assert.equal(result.steps, 10);
+  assert.ok(Number.isFinite(result.evals[0].loss));
+  result.model.dispose();
+  assert.equal(getBackend().liveBuffers(), before);
 });
