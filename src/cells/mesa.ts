@@ -368,7 +368,7 @@ function tokenStep(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, logGamma: Tens
 // ---------------------------------------------------------------------------------------------
 // the solve and its implicit gradient
 
-/** z = (A)^{−1} q row by row, by CG under noGrad, differentiable through the implicit gradient. */
+/** z = A^{−1} q for every system of q (along op.axis): CG under noGrad, differentiable by the implicit gradient. */
 function solve(q: Tensor, op: SpdOperator, cfg: SolveConfig): Tensor {
   if (cfg.steps === 0) return cfg.init === 'query' ? q : div(q, op.diag());
   const run = (rhs: Tensor, tol: number, stats?: { iterations: number }) => noGrad(() => conjugateGradient(op, rhs, cfg, tol, stats));
@@ -381,7 +381,7 @@ function solve(q: Tensor, op: SpdOperator, cfg: SolveConfig): Tensor {
   return add(zStar, correction);
 }
 
-/** Batched CG on every row of b (last axis), from the configured start. Call under noGrad. */
+/** Batched CG on every system of b (vectors along op.axis), from the configured start. Call under noGrad. */
 function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: number, stats?: { iterations: number }): Tensor {
   return scope(() => {
     const tiny = tinyFor(b.dtype);
@@ -403,7 +403,7 @@ function conjugateGradient(op: SpdOperator, b: Tensor, cfg: SolveConfig, tol: nu
         return { x: add(x, mul(alpha, p)), r: r2, p: add(r2, mul(div(rr2, add(rr, tiny)), p)), rr: rr2 };
       });
       // Free the previous iterate now (the scope would only at the end): CG runs on every token.
-      for (const t of [x, r, p]) if (t !== b && t !== rr0) t.dispose();
+      for (const t of [x, r, p]) if (t !== b) t.dispose();
       if (rr !== rr0) rr.dispose();
       ({ x, r, p, rr } = next);
     }
