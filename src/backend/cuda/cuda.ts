@@ -419,7 +419,7 @@ export class CudaBackend implements Backend {
     const code = REDUCE_OPS.indexOf(op);
     const sm = this.device.multiprocessors;
     let nsplit = inner === 1
-      ? Math.min(Math.ceil((2 * sm) / outer), Math.ceil(size / 4096))
+      ? Math.min(Math.ceil((8 * sm) / outer), Math.ceil(size / 4096))
       : Math.min(Math.ceil((sm * 1024) / (outer * inner)), Math.ceil(size / 64));
     nsplit = Math.max(1, nsplit);
     const chunk = Math.ceil(size / nsplit);

@@ -47,6 +47,8 @@ template <class T, class O> __device__ void reduce_rows_body(int op, const T* x,
     i64 begin = s * chunk, end = min(size, begin + chunk);
     const T* row = x + o * size;
     A acc = r_init<A>(op);
+    // unrolled so that each thread keeps several independent loads in flight
+    #pragma unroll 8
     for (i64 j = begin + threadIdx.x; j < end; j += blockDim.x) acc = r_comb(op, acc, (A)TT<T>::ld(row, j));
     acc = blockReduce(op, acc);
     if (threadIdx.x == 0) TT<O>::st(out, r, acc);
@@ -63,6 +65,7 @@ template <class T, class O> __device__ void reduce_cols_body(int op, const T* x,
     i64 begin = s * chunk, end = min(size, begin + chunk);
     const T* base = x + o * size * inner + i;
     A acc = r_init<A>(op);
+    #pragma unroll 8
     for (i64 j = begin; j < end; j++) acc = r_comb(op, acc, (A)TT<T>::ld(base, j * inner));
     TT<O>::st(out, t, acc);
   }
