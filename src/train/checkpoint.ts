@@ -1,5 +1,6 @@
 /**
- * Language-model checkpoints on disk, crash-safe. A run directory (`recur train --out DIR`) holds:
+ * Training checkpoints on disk (language models, and ListOps classifiers: config.json's "task"),
+ * crash-safe. A run directory (`recur train --out DIR`) holds:
  *
  *   DIR/latest.json                        {"format": "recur-run", "version": 1, "checkpoint": "ckpt-000200", "step": 200}
  *   DIR/ckpt-000200/config.json            format + version, model spec, tokenizer, training args

@@ -14,6 +14,9 @@
  *
  * Models plug in by name: every cell of the registry (cells/registry.ts) is a RecurrentLM with
  * that cell; other model kinds register themselves with registerModelKind.
+ *
+ * runTraining (the loop, log.jsonl, checkpoints, curves.svg) takes any RunnableTrainer: the
+ * ListOps trainer (listops-trainer.ts) runs through it too.
  */
 import { appendFileSync, existsSync, promises as fs, statSync, truncateSync } from 'node:fs';
 import * as nodePath from 'node:path';
