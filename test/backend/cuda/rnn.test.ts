@@ -45,7 +45,8 @@ function normal(rng: Rng, n: number, std: number): Float32Array {
 interface Case { cell: RnnCellKind; B: number; T: number; N: number; d: number; withState: boolean; big?: boolean; dtype?: DType }
 
 /** Worst |gpu − cpu| / max(|cpu|, 1) per kernel × dtype, printed at the end (for BENCHMARKS.md). */
-const worst = new Map<string, number>();
+const worst = new Map<string, { e: number; where: string }>();
+const note = (key: string, e: number, where: string) => { if (e >= (worst.get(key)?.e ?? 0)) worst.set(key, { e, where }); };
 
 function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number): void {
   const g = gpu();
@@ -97,12 +98,12 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
     if (dtype === 'bf16') {
       let num = 0, den = 0;
       for (let i = 0; i < got.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
-      worst.set(key, Math.max(worst.get(key) ?? 0, Math.sqrt(num / Math.max(den, 1e-30))));
+      note(key, Math.sqrt(num / Math.max(den, 1e-30)), `${label}: ${what}`);
       assertNear(got, want, kernel === 'alternating' && c.cell === 'slstm' ? { ...NEAR.bf16, norm: 3e-2 } : NEAR.bf16, `${label}: ${what}`);
     } else {
       let e = 0;
       for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]) / Math.max(Math.abs(want[i]), 1));
-      worst.set(key, Math.max(worst.get(key) ?? 0, e));
+      note(key, e, `${label}: ${what}`);
       assertClose(got, want, TOL, `${label}: ${what}`);
     }
   };
@@ -189,6 +190,6 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
   });
 
   test('worst errors (report)', () => {
-    for (const [k, e] of worst) console.log(`# rnn worst ${k}: ${k.endsWith('bf16') ? 'norm-wise' : 'elementwise'} ${e.toExponential(2)}`);
+    for (const [k, { e, where }] of worst) console.log(`# rnn worst ${k}: ${k.endsWith('bf16') ? 'norm-wise' : 'elementwise'} ${e.toExponential(2)} (${where})`);
   });
 });
