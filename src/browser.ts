@@ -75,8 +75,8 @@ export { minRnnScan, minRnnRecurrence, norm, addNorm, rnnFused, hasFusedMinRnn, 
 export type { MinRnnKind, MinRnnScanOptions, NormKind, NormOpOptions, RnnCellKind, RnnDims } from './tensor/fused.js';
 export { LRU } from './cells/lru.js';
 export type { LruOptions, LruState } from './cells/lru.js';
-export { MesaLayer } from './cells/mesa.js';
-export type { MesaOptions, MesaState, MesaCgInit, MesaMode } from './cells/mesa.js';
+export { MesaLayer, mesaAttention } from './cells/mesa.js';
+export type { MesaOptions, MesaState, MesaCgInit, MesaMode, MesaAttentionOptions, MesaAttentionResult } from './cells/mesa.js';
 export { complexScan, complexMul, hasComplexScan } from './tensor/complex-scan.js';
 export type { ComplexScanOptions } from './tensor/complex-scan.js';
 export { DeepLRU, SequenceClassifier, lruParamGroups, classifierParamGroups, LRU_RECURRENT_PARAMS } from './models/deep-lru.js';

@@ -201,12 +201,9 @@ export class MesaLayer extends Module implements RecurrentCell<MesaState> {
     if (T === 0) throw new Error('MesaLayer.forward: empty sequence');
     this.checkState(state, B, 'forward');
     const f = this.features(x, state?.[2] ?? null);
-    const lam = this.lambdaDiag();
-    const cfg: SolveConfig = { steps: this.cgSteps, init: this.cgInit, tol: 0 };
-    const s0 = state ? concat([state[0], state[1]], -2) : null;
-    const core = this.mode === 'chunked'
-      ? chunkwise(f, lam, s0, cfg, this.chunkSize)
-      : sequential(f, lam, state ? [state[0], state[1]] : null, cfg);
+    const core = mesaAttention(f.q, f.k, f.v, f.beta, f.logGamma, this.lambdaDiag(), {
+      cgSteps: this.cgSteps, cgInit: this.cgInit, mode: this.mode, chunkSize: this.chunkSize, state: state ? [state[0], state[1]] : null,
+    });
     return { output: this.readout(core.out), state: this.packState(core.G, core.H, f.convState) };
   }
 
@@ -287,13 +284,51 @@ export class MesaLayer extends Module implements RecurrentCell<MesaState> {
 // ---------------------------------------------------------------------------------------------
 // the core: chunkwise, sequential, one token
 
-interface CoreResult { out: Tensor; G: Tensor; H: Tensor }
+/** The operator's output o [B, h, T, d] and the last states G, H [B, h, d, d]. */
+export interface MesaAttentionResult { out: Tensor; G: Tensor; H: Tensor }
+
+export interface MesaAttentionOptions {
+  /** CG iterations (default 30). */
+  cgSteps?: number;
+  cgInit?: MesaCgInit;
+  /** 'chunked' (default) or 'sequential'. */
+  mode?: MesaMode;
+  chunkSize?: number;
+  /** Initial [G, H], each [B, h, d, d]; none means zeros. */
+  state?: readonly [Tensor, Tensor] | null;
+}
+
+/**
+ * The Mesa operator alone (what MesaLayer runs between its projections and its read-out):
+ * q, k, v [B, h, T, d] (q, k L2-normalised by the caller), beta (input gate, in (0, 1)) and
+ * logGamma (log forget gate, ≤ 0) [B, h, T], lambda = Λ's diagonal [h, d] → o [B, h, T, d] with
+ * o_t = G_t (H_t + Λ)^{−1} q_t, and the last G, H. Differentiable in every input, through the
+ * implicit gradient of the solve.
+ */
+export function mesaAttention(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, logGamma: Tensor, lambda: Tensor,
+                              opts: MesaAttentionOptions = {}): MesaAttentionResult {
+  if (q.rank !== 4) throw new Error(`mesaAttention: q ${describe(q)} must be [B, h, T, d]`);
+  const [B, h, T, d] = q.shape;
+  const want: [string, Tensor, number[]][] = [['k', k, [B, h, T, d]], ['v', v, [B, h, T, d]], ['beta', beta, [B, h, T]],
+    ['logGamma', logGamma, [B, h, T]], ['lambda', lambda, [h, d]]];
+  for (const [name, t, shape] of want) {
+    if (formatShape(t.shape) !== formatShape(shape)) throw new Error(`mesaAttention: ${name} ${describe(t)} must be ${formatShape(shape)} for q ${describe(q)}`);
+  }
+  if (T === 0) throw new Error('mesaAttention: empty sequence');
+  const cfg: SolveConfig = { steps: opts.cgSteps ?? 30, init: opts.cgInit ?? 'jacobi', tol: 0 };
+  if (!(Number.isInteger(cfg.steps) && cfg.steps >= 0)) throw new Error(`mesaAttention: cgSteps must be a non-negative integer, got ${cfg.steps}`);
+  const f: Features = { q, k, v, beta, logGamma, convState: null };
+  const state = opts.state ?? null;
+  return (opts.mode ?? 'chunked') === 'chunked'
+    ? chunkwise(f, lambda, state ? concat([state[0], state[1]], -2) : null, cfg, opts.chunkSize ?? 64)
+    : sequential(f, lambda, state ? [state[0], state[1]] : null, cfg);
+}
 
 /**
  * Chunkwise-parallel core. f's tensors are [B, h, T, ...]; s0 = [G0; H0] stacked on the row axis
  * [B, h, 2d, d] or null (zeros). Returns o [B, h, T, d] and the final G, H.
  */
-function chunkwise(f: Features, lam: Tensor, s0: Tensor | null, cfg: SolveConfig, chunkSize: number): CoreResult {
+function chunkwise(f: Features, lam: Tensor, s0: Tensor | null, cfg: SolveConfig, chunkSize: number): MesaAttentionResult {
   const [B, h, T, d] = f.q.shape;
   const C = Math.min(chunkSize, T), N = Math.ceil(T / C), padT = N * C - T;
   const chunks = (t: Tensor) => {
@@ -333,7 +368,7 @@ function chunkwise(f: Features, lam: Tensor, s0: Tensor | null, cfg: SolveConfig
 }
 
 /** The same function token by token with full states: the reference for the chunkwise form. */
-function sequential(f: Features, lam: Tensor, state: [Tensor, Tensor] | null, cfg: SolveConfig): CoreResult {
+function sequential(f: Features, lam: Tensor, state: [Tensor, Tensor] | null, cfg: SolveConfig): MesaAttentionResult {
   const T = f.q.shape[2];
   const at = (x: Tensor, t: number) => squeeze(slice(x, 2, t, t + 1), 2);
   const outs: Tensor[] = [];

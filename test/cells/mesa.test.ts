@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MesaLayer, type MesaOptions, type MesaState } from '../../src/cells/mesa.js';
+import { MesaLayer, mesaAttention, type MesaOptions, type MesaState } from '../../src/cells/mesa.js';
 import { createCell } from '../../src/cells/registry.js';
 import { RecurrentLM } from '../../src/models/recurrent-lm.js';
 import { AdamW } from '../../src/optim/index.js';
@@ -408,4 +408,22 @@ test("selective copying runs with cell 'mesa' (integration: a few steps, no buff
   assert.ok(Number.isFinite(result.evals[0].loss));
   result.model.dispose();
   assert.equal(getBackend().liveBuffers(), before);
+});
+
+test('mesaAttention (the operator alone): chunked equals sequential, and shapes are checked by name', () => {
+  scope(() => {
+    const rng = new Rng(21);
+    const [B, h, T, d] = [2, 2, 7, 3];
+    const rand = (shape: number[], lo: number, hi: number) =>
+      fromHost(Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => lo + (hi - lo) * rng.uniform()), shape, { dtype: 'f64' });
+    const unit = (t: Tensor) => { const v = t.dataSync(); for (let i = 0; i < v.length; i += d) { const n = Math.hypot(v[i], v[i + 1], v[i + 2]); for (let j = 0; j < d; j++) v[i + j] /= n; } return fromHost(v, t.shape, { dtype: 'f64' }); };
+    const q = unit(rand([B, h, T, d], -1, 1)), k = unit(rand([B, h, T, d], -1, 1)), v = rand([B, h, T, d], -1, 1);
+    const beta = rand([B, h, T], 0.1, 0.9), logGamma = rand([B, h, T], -0.2, -0.01), lam = rand([h, d], 0.5, 1.5);
+    const chunked = mesaAttention(q, k, v, beta, logGamma, lam, { cgSteps: d, chunkSize: 3 });
+    const seq = mesaAttention(q, k, v, beta, logGamma, lam, { cgSteps: d, mode: 'sequential' });
+    assertClose(chunked.out.dataSync(), seq.out.dataSync(), 1e-10, 'o');
+    assertClose(chunked.H.dataSync(), seq.H.dataSync(), 1e-10, 'H');
+    assert.throws(() => mesaAttention(q, k, v, beta, logGamma, rand([h, d + 1], 0.5, 1)), /lambda .*must be \[2, 3\]/);
+    assert.throws(() => mesaAttention(q, k, slice(v, 2, 0, 5), beta, logGamma, lam), /v .*must be \[2, 2, 7, 3\]/);
+  });
 });
