@@ -3,8 +3,8 @@
  * the fused persistent kernels (kernels/rnn-fused.ts) against the alternating path
  * (kernels/rnn.ts), each forced through `rnnKernel`. FlashRNN's configuration, B = 16, T = 1024,
  * hidden 768, forward+backward from a given Wx (gradients w.r.t. wx, r, b): every cell at 12 heads
- * × 64 on both kernels, LSTM and sLSTM at 1 head × 768 (alternating: R does not fit one block's
- * shared memory), f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate); then sweeps of the
+ * × 64 on both kernels, LSTM and sLSTM at 6 heads × 128 (fused in bf16 only) and 1 head × 768
+ * (alternating: R does not fit one block's shared memory), f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate); then sweeps of the
  * fused LSTM 12 × 64 over the batch (T = 1024) and the sequence length (B = 16). Median of RUNS after
  * warm-up, synchronised around each run. A last row (alternating LSTM 1 × 8) measures the
  * alternating path's launch floor. Prints one JSON line per row, then markdown tables.
@@ -63,6 +63,11 @@ for (const dtype of ['f32', 'bf16'] as DType[]) {
   for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) {
     add(await bench(cell, 12, 64, dtype, 'fused'));
     if (cell === 'lstm' || cell === 'slstm') add(await bench(cell, 12, 64, dtype, 'alternating'));
+  }
+  for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) {
+    // 6 × 128: fused only in bf16 (R_n as bf16 bits fits a block's shared memory; in f32 it does not)
+    if (dtype === 'bf16') add(await bench(cell, 6, 128, dtype, 'fused'));
+    add(await bench(cell, 6, 128, dtype, 'alternating'));
   }
   if (!QUICK) for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'alternating'));
 }

@@ -14,7 +14,7 @@
  * src/tensor/fused.ts; the optional fused recurrences rnnSavedLength/rnnForward/rnnBackward
  * (LSTM, GRU, Elman, sLSTM): the "fused" persistent kernels (kernels/rnn-fused.ts, R in shared
  * memory for all T steps, 2 launches a sequence) wherever rnnFusedPlan accepts the problem (f32/bf16
- * and R_n of all gates fitting one block's shared memory: on the H100 head size ≤ 116, Elman ≤ 128),
+ * and R_n of all gates fitting one block's shared memory: on the H100 head size ≤ 116 f32, ≤ 128 bf16),
  * else the "alternating" path (kernels/rnn.ts, a GEMM + a pointwise launch per step);
  * RECUR_CUDA_RNN=fused|alternating (or the rnnKernel field) forces one; and synchronize(),
  * emptyCache(), memoryStats().
@@ -782,14 +782,15 @@ export class CudaBackend implements Backend {
 
   /**
    * The fused path's launch shape (grid N × ⌈B/4⌉ blocks of 4·d threads and their dynamic shared
-   * memory), or why it cannot run: f64 storage, or R_n of all gates (f32, GRU padded to 4 gates)
-   * plus the partial sums not fitting the device's opt-in shared memory per block (on the H100,
-   * 227 KiB: LSTM/sLSTM/GRU up to d = 116), or more than 512 threads (4 per unit: d > 128).
+   * memory), or why it cannot run: f64 storage, or R_n of all gates (in the storage type; GRU padded
+   * to 4 gates) plus the partial sums not fitting the device's opt-in shared memory per block (on the
+   * H100, 227 KiB: LSTM/sLSTM/GRU up to d = 116 in f32, 128 in bf16), or more than 512 threads
+   * (4 per unit: d > 128).
    */
   rnnFusedPlan(cell: RnnCellKind, dims: RnnDims, dtype: DType): { ks: number; threads: number; smem: number; tiles: number } | { reason: string } {
     if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the fused kernels take f32 and bf16)` };
     const d = dims.headDim, ks = rnnFusedSplit(d), threads = d * ks;
-    const bytes = rnnFusedSmemBytes(cell, d, ks), smem = Math.max(bytes.fwd, bytes.bwd);
+    const bytes = rnnFusedSmemBytes(cell, d, ks, dtype === 'bf16' ? 2 : 4), smem = Math.max(bytes.fwd, bytes.bwd);
     const optin = this.rnnSmemOptin();
     if (smem > optin) return { reason: `R of one head needs ${smem} bytes of shared memory, the device gives a block ${optin}` };
     if (threads > 512) return { reason: `head size ${d} needs ${threads} threads per block (at most 512)` };

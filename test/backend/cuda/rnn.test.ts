@@ -12,10 +12,11 @@
  *    another summation order): |gpu − cpu| ≤ 1e-4 · max(|cpu|, 1) elementwise.
  *  - bf16 storage (inputs rounded to bf16 first; the CPU reference runs in f32 on those values):
  *    ‖gpu − cpu‖₂ / ‖cpu‖₂ ≤ 1e-2 per output (compare.ts's bf16 norm-wise test). Exception: the
- *    alternating sLSTM, 3e-2 and no ±30 case: it keeps the states between steps in `saved`, so c,
+ *    alternating sLSTM, 1e-1 and no ±30 case: it keeps the states between steps in `saved`, so c,
  *    n and the stabiliser m are rounded to bf16 every step (m ≈ 30 ± 0.125 moves i = e^{ĩ − m} by
- *    up to 13 %: 2.9e-1 norm-wise error measured on the H100); the fused kernels keep the states in
- *    f32 registers and meet 1e-2 there too.
+ *    up to 13 %: 2.9e-1 norm-wise error measured on the H100), and the same seeded case measured
+ *    1.3e-2 and 3.4e-2 in two runs (cuBLAS's run-to-run differences, amplified). The fused kernels
+ *    keep the states in f32 registers and meet 1e-2 there too (4.4e-3).
  * At T = 1024 R is drawn with std 0.5/√d (a contracting recurrence) so the comparison measures the
  * kernels, not the amplification of rounding by a chaotic map. Skipped without a GPU.
  */
@@ -99,7 +100,7 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
       let num = 0, den = 0;
       for (let i = 0; i < got.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
       note(key, Math.sqrt(num / Math.max(den, 1e-30)), `${label}: ${what}`);
-      assertNear(got, want, kernel === 'alternating' && c.cell === 'slstm' ? { ...NEAR.bf16, norm: 3e-2 } : NEAR.bf16, `${label}: ${what}`);
+      assertNear(got, want, kernel === 'alternating' && c.cell === 'slstm' ? { ...NEAR.bf16, norm: 1e-1 } : NEAR.bf16, `${label}: ${what}`);
     } else {
       let e = 0;
       for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]) / Math.max(Math.abs(want[i]), 1));
@@ -131,6 +132,7 @@ const F32_CASES: Omit<Case, 'cell'>[] = [
 const BF16_CASES: Omit<Case, 'cell'>[] = [
   { N: 12, d: 64, T: 64, B: 5, withState: true, dtype: 'bf16' },
   { N: 3, d: 24, T: 1024, B: 5, withState: false, dtype: 'bf16' },
+  { N: 2, d: 128, T: 64, B: 5, withState: true, dtype: 'bf16' }, // fused only with R in bf16 shared memory
 ];
 
 describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: skipReason }, () => {
@@ -140,7 +142,7 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
       test(`${kernel} ${cell} f32: heads 1/3/12 × d 8/24/64 × T 1/3/64/1024 × batch 1/5 (forward, states, dwx, dr, db, dstate0)`, () => {
         for (const c of F32_CASES) runCase({ cell, ...c }, kernel, seed++);
       });
-      test(`${kernel} ${cell} bf16: 12 × 64 T 64, 3 × 24 T 1024 (norm-wise 1e-2)`, () => {
+      test(`${kernel} ${cell} bf16: 12 × 64 T 64, 3 × 24 T 1024, 2 × 128 T 64 (norm-wise 1e-2)`, () => {
         for (const c of BF16_CASES) runCase({ cell, ...c }, kernel, seed++);
       });
     }
@@ -160,6 +162,8 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
         assert.ok('reason' in g.rnnFusedPlan(cell, dims(1, 768), dt), `${cell} 1 × 768 ${dt} is alternating`);
       }
       assert.ok('reason' in g.rnnFusedPlan(cell, dims(12, 64), 'f64'), `${cell} f64 is alternating`);
+      assert.ok(!('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'bf16')), `${cell} 6 × 128 bf16 runs fused`);
+      if (cell !== 'elman') assert.ok('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'f32'), `${cell} 6 × 128 f32 is alternating`);
     }
     const L = RNN_CELL_LAYOUT.lstm, d = 768, N = 1, B = 2, T = 2, H = N * d;
     const x = g.alloc(B * T * L.gates * H, 'f32'), r = g.alloc(L.gates * N * d * d, 'f32'), b = g.alloc(L.biases * H, 'f32');

@@ -4,9 +4,9 @@
  * instead of the alternating path's 2·T (kernels/rnn.ts), which is bound by ~10 µs of host time
  * per launch.
  *
- * One block per (head n, tile of MAXB = 4 batch rows); R_n of all gates sits in shared memory in
- * f32 (also for bf16 storage: the products then accumulate exactly as the f32 path does) for the
- * whole sequence, and the recurrent state of the block's rows lives in registers. Heads and batch
+ * One block per (head n, tile of MAXB = 4 batch rows); R_n of all gates sits in shared memory
+ * (f32 for f32 storage, bf16 bits for bf16: exact, half the space, so d = 128 fits) for the whole
+ * sequence; products and cell math run in f32; and the recurrent state of the block's rows lives in registers. Heads and batch
  * tiles never exchange data, so blocks need no grid-wide barrier and need not be co-resident.
  *
  * Per step the block computes its [MAXB, G·d] slice of h_{t−1}·R_nᵀ with the reduction axis split
@@ -57,9 +57,9 @@ const GATES: Record<string, number> = { lstm: 4, gru: 3, elman: 1, slstm: 4 };
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** Dynamic shared memory of the forward and backward kernels (bytes); see the file comment. */
-export function rnnFusedSmemBytes(cell: string, d: number, ks: number): { fwd: number; bwd: number } {
+export function rnnFusedSmemBytes(cell: string, d: number, ks: number, rBytes: number): { fwd: number; bwd: number } {
   const gp = GP[cell], g = GATES[cell], m = RNN_FUSED_ROWS;
-  const r = roundUp4(d * d * gp);
+  const r = roundUp4(Math.ceil((d * d * gp * rBytes) / 4));
   return {
     fwd: 4 * (r + roundUp4(ks * g * m * d) + d * m),
     bwd: 4 * (r + roundUp4(ks * m * d) + d * m * gp),
@@ -103,15 +103,38 @@ template <int GP> __device__ __forceinline__ void ldGates(const float* p, float 
   }
 }
 
+/** The padded gates of one R element pair from bf16 shared memory (R stored as bf16 bits: bf16 storage, exact). */
+template <int GP> __device__ __forceinline__ void ldGates(const unsigned short* p, float (&v)[GP]) {
+  if constexpr (GP == 4) {
+    const uint2 q = *reinterpret_cast<const uint2*>(p);
+    v[0] = bf2f(q.x & 0xffffu); v[1] = bf2f(q.x >> 16); v[2] = bf2f(q.y & 0xffffu); v[3] = bf2f(q.y >> 16);
+  } else {
+    #pragma unroll
+    for (int g = 0; g < GP; g++) v[g] = bf2f(p[g]);
+  }
+}
+
 __device__ __forceinline__ int roundUp4(int n) { return (n + 3) & ~3; }
 
+/** R in shared memory: f32 for f32 storage, the bf16 bits themselves for bf16 (half the space, lossless). */
+template <class T> struct SR { typedef float E; };
+template <> struct SR<bf16> { typedef unsigned short E; };
+__device__ __forceinline__ float srOf(const float* r, i64 i) { return r[i]; }
+__device__ __forceinline__ unsigned short srOf(const bf16* r, i64 i) { return r[i].x; }
+
+/** Floats of shared memory R takes (rounded up to a float4). */
+template <class T> __device__ __forceinline__ int rFloats(int elems) {
+  return roundUp4((elems * (int)sizeof(typename SR<T>::E) + 3) / 4);
+}
+
 /** R_n [G, d, d] (rows: output unit i, columns: input unit k) → smem, [k][i][GP] when byInput, else [i][k][GP]. */
-template <int C, class T> __device__ void loadR(const T* r, float* Rs, int n, int N, int d, bool byInput) {
+template <int C, class T> __device__ void loadR(const T* r, typename SR<T>::E* Rs, int n, int N, int d, bool byInput) {
   typedef Cell<C> L;
+  typedef typename SR<T>::E E;
   const int dd = d * d;
   for (int e = threadIdx.x; e < L::GP * dd; e += blockDim.x) {
     const int g = e / dd, ik = e % dd, i = ik / d, k = ik % d;
-    const float v = g < L::G ? TT<T>::ld(r, ((i64)(g * N + n) * d + i) * d + k) : 0.f;
+    const E v = g < L::G ? srOf(r, ((i64)(g * N + n) * d + i) * d + k) : E(0);
     Rs[(byInput ? k * d + i : i * d + k) * L::GP + g] = v;
   }
 }
@@ -167,8 +190,8 @@ template <int C, class T> __device__ void fusedFwd(const T* wx, const T* r, cons
   typedef Cell<C> L;
   enum { G = L::G, S = L::S, GP = L::GP, KS = MAXB };
   extern __shared__ float4 smem4[];
-  float* Rs = reinterpret_cast<float*>(smem4);
-  float* P = Rs + roundUp4(d * d * GP);
+  typename SR<T>::E* Rs = reinterpret_cast<typename SR<T>::E*>(smem4);
+  float* P = reinterpret_cast<float*>(smem4) + rFloats<T>(d * d * GP);
   float* Hs = P + roundUp4(KS * G * MAXB * d);
   const int n = blockIdx.x, tid = threadIdx.x;
   const int b = tid / d, u = tid % d;
@@ -347,8 +370,8 @@ template <int C, class T> __device__ void fusedBwd(const T* r, const T* saved, c
   typedef Cell<C> L;
   enum { G = L::G, S = L::S, GP = L::GP, PV = L::PV, KS = MAXB };
   extern __shared__ float4 smem4[];
-  float* Rb = reinterpret_cast<float*>(smem4);
-  float* P = Rb + roundUp4(d * d * GP);
+  typename SR<T>::E* Rb = reinterpret_cast<typename SR<T>::E*>(smem4);
+  float* P = reinterpret_cast<float*>(smem4) + rFloats<T>(d * d * GP);
   float* Ds = P + roundUp4(KS * MAXB * d);
   const int n = blockIdx.x, tid = threadIdx.x;
   const int b = tid / d, u = tid % d;
