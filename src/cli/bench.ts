@@ -74,7 +74,7 @@ export function registerBench(program: Command): void {
 
   bench
     .command('selective-copy')
-    .description('train a minGRU on selective copying until it solves it; reports steps, time and accuracy')
+    .description('train a RecurrentLM (minGRU by default, --cell for any other) on selective copying until it solves it; reports steps, time and accuracy')
     .addOption(new Option('--preset <name>', 'cpu: T=64, 4 tokens, 2 layers (this machine); paper: T=4096, 16 tokens, 3 layers (GPU); demo: the demo\'s').choices(['cpu', 'paper', 'demo']).default('cpu'))
     .option('--steps <n>', 'maximum steps (default: the preset\'s)', positiveInt('--steps'))
     .option('--cell <name>', 'recurrent cell (default mingru)')
