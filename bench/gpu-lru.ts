@@ -10,19 +10,18 @@
  */
 import { writeFileSync } from 'node:fs';
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
-import { LRU } from '../src/cells/lru.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend, noGrad } from '../src/tensor/engine.js';
 import { linear } from '../src/nn/functional.js';
-import { sum } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';
 import { measure } from './report.js';
+import { LRU_BENCH, lruBenchStep } from './lru-step.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 const RUNS = Number(option('--runs') ?? 7), WARMUP = 2;
-const B = 64, H = 512, N = 256;
+const { B, H, N } = LRU_BENCH;
 const TIMES = [512, 1024, 2048, 4096];
 const JAX = [1.81, 3.68, 5.99, 11.89];
 registerCudaBackend();
@@ -33,17 +32,9 @@ const time = async (fn: () => void): Promise<number> => (await measure(() => { f
 
 interface Row { T: number; strictMs: number; tf32Ms: number; fwdMs: number; scanMs: number; gemmMs: number; jaxMs: number }
 const rows: Row[] = [];
-const layer = new LRU({ dModel: H, dState: N, backend: g, dtype: 'f32', rng: new Rng(1) });
 const w = randn([2 * N, H], { backend: g, dtype: 'f32', rng: new Rng(4) }).keep();
 for (const [j, T] of TIMES.entries()) {
-  const u = randn([B, T, H], { backend: g, dtype: 'f32', rng: new Rng(2) });
-  u.requiresGrad = true;
-  const step = () => scope(() => {
-    layer.zeroGrad();
-    u.grad?.dispose();
-    u.grad = null;
-    sum(layer.forward(u).output).backward();
-  });
+  const { layer, u, step } = lruBenchStep(g, T);
   g.allowTF32 = false;
   const strictMs = await time(step);
   g.allowTF32 = true;
@@ -68,11 +59,11 @@ for (const [j, T] of TIMES.entries()) {
   for (const b of [lam, ub, out, dx, du, dlam]) g.free(b);
   u.grad?.dispose();
   u.dispose();
+  layer.dispose();
   const row = { T, strictMs, tf32Ms, fwdMs, scanMs, gemmMs, jaxMs: JAX[j] };
   rows.push(row);
   console.log(JSON.stringify(row));
 }
-layer.dispose();
 w.dispose();
 const table = ['| T | fwd+bwd ms, FP32 GEMMs | fwd+bwd ms, TF32 GEMMs | forward only, TF32 | complexScan fwd+bwd kernels | one of the 6 GEMMs, TF32 | JAX associative_scan ms |',
   '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -7,17 +7,17 @@
  * Usage: node dist/bench/profile-cuda.js [--time T] [--tf32] [--gemms]  (--gemms: the layer's GEMM shapes alone first)
  */
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
-import { LRU } from '../src/cells/lru.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend } from '../src/tensor/engine.js';
 import { matmul, reshape, sum } from '../src/tensor/ops.js';
 import { measure } from './report.js';
+import { LRU_BENCH, lruBenchStep } from './lru-step.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
-const B = 64, H = 512, N = 256, T = Number(option('--time') ?? 4096);
+const { B, H, N } = LRU_BENCH, T = Number(option('--time') ?? 4096);
 registerCudaBackend();
 const g = backend('cuda') as CudaBackend;
 g.allowTF32 = args.includes('--tf32');
@@ -66,15 +66,7 @@ if (args.includes('--gemms')) {
   }
 }
 
-const layer = new LRU({ dModel: H, dState: N, backend: g, dtype: 'f32', rng: new Rng(1) });
-const u = randn([B, T, H], { backend: g, dtype: 'f32', rng: new Rng(2) });
-u.requiresGrad = true;
-const step = () => scope(() => {
-  layer.zeroGrad();
-  u.grad?.dispose();
-  u.grad = null;
-  sum(layer.forward(u).output).backward();
-});
+const { step } = lruBenchStep(g, T);
 step(); step();
 const table = instrument(g);
 const RUNS = 3;

@@ -117,18 +117,21 @@ __device__ void cs_ends(const T* lam, const T* u, typename TT<T>::A* ends, i64 o
   ends[k] = pr; ends[k + C] = pi;
 }
 
-// Pass 2, forward: ends[o, p] ← the state entering chunk p (x0 for p = 0), one thread per (o, c).
+// Pass 2: ends[o, p] ← what enters chunk p, one thread per (o, c). Forward: the state after the
+// chunks before it (x0 for p = 0), carried across a chunk by λ^L. Backward: the carry from the
+// chunks after it (0 for the last), carried by conj(λ)^L. Every chunk but the last has length L.
 template <class T>
-__device__ void cs_carry(const T* lam, const T* x0, typename TT<T>::A* ends, i64 outer, i64 C, i64 P, i64 L) {
+__device__ void cs_carry(const T* lam, const T* x0, typename TT<T>::A* ends, i64 outer, i64 C, i64 P, i64 L, bool backward) {
   typedef typename TT<T>::A A;
   const i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   if (k >= outer * C) return;
   const i64 o = k / C, c = k % C;
+  const A im = TT<T>::ld(lam, C + c);
   A lr, li;
-  cs_pow<A>(TT<T>::ld(lam, c), TT<T>::ld(lam, C + c), L, lr, li);
+  cs_pow<A>(TT<T>::ld(lam, c), backward ? -im : im, L, lr, li);
   A sr = x0 ? TT<T>::ld(x0, o * 2 * C + c) : A(0), si = x0 ? TT<T>::ld(x0, o * 2 * C + C + c) : A(0);
-  for (i64 p = 0; p < P; p++) {
-    const i64 e = (o * P + p) * 2 * C + c;
+  for (i64 j = 0; j < P; j++) {
+    const i64 e = (o * P + (backward ? P - 1 - j : j)) * 2 * C + c;
     const A er = ends[e], ei = ends[e + C];
     ends[e] = sr; ends[e + C] = si;
     const A nr = lr * sr - li * si + er, ni = lr * si + li * sr + ei;
@@ -162,26 +165,6 @@ __device__ void cs_grad_ends(const T* lam, const T* dx, typename TT<T>::A* ends,
   ends[k] = cr; ends[k + C] = ci;
 }
 
-// Pass 2, backward: ends[o, p] ← the carry entering chunk p from the chunks after it (0 for the last).
-// Every chunk before the last has length L, so conj(λ)^L carries a value across one.
-template <class T>
-__device__ void cs_grad_carry(const T* lam, typename TT<T>::A* ends, i64 outer, i64 C, i64 P, i64 L) {
-  typedef typename TT<T>::A A;
-  const i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-  if (k >= outer * C) return;
-  const i64 o = k / C, c = k % C;
-  A lr, li;
-  cs_pow<A>(TT<T>::ld(lam, c), -TT<T>::ld(lam, C + c), L, lr, li);
-  A sr = 0, si = 0;
-  for (i64 p = P - 1; p >= 0; p--) {
-    const i64 e = (o * P + p) * 2 * C + c;
-    const A er = ends[e], ei = ends[e + C];
-    ends[e] = sr; ends[e + C] = si;
-    const A nr = lr * sr - li * si + er, ni = lr * si + li * sr + ei;
-    sr = nr; si = ni;
-  }
-}
-
 // Pass 3 (or the only pass): du, the dλ partial of the chunk, and dx0 from chunk 0.
 template <class T>
 __device__ void cs_grad(const T* lam, const T* x, const T* x0, const T* dx, T* du, typename TT<T>::A* partial, T* dx0,
@@ -212,13 +195,13 @@ __device__ void cs_dlambda(const typename TT<T>::A* __restrict__ partial, T* __r
   extern "C" __global__ void complex_scan_ends_##S(const T* lam, const T* u, TT<T>::A* ends, i64 outer, i64 time, i64 C, i64 P, i64 L) \
     { cs_ends<T>(lam, u, ends, outer, time, C, P, L); } \
   extern "C" __global__ void complex_scan_carry_##S(const T* lam, const T* x0, TT<T>::A* ends, i64 outer, i64 C, i64 P, i64 L) \
-    { cs_carry<T>(lam, x0, ends, outer, C, P, L); } \
+    { cs_carry<T>(lam, x0, ends, outer, C, P, L, false); } \
   extern "C" __global__ void complex_scan_##S(const T* lam, const T* u, const T* x0, const TT<T>::A* carry, T* out, i64 outer, i64 time, i64 C, i64 P, i64 L) \
     { cs_scan<T>(lam, u, x0, carry, out, outer, time, C, P, L); } \
   extern "C" __global__ void complex_scan_grad_ends_##S(const T* lam, const T* dx, TT<T>::A* ends, i64 outer, i64 time, i64 C, i64 P, i64 L) \
     { cs_grad_ends<T>(lam, dx, ends, outer, time, C, P, L); } \
   extern "C" __global__ void complex_scan_grad_carry_##S(const T* lam, TT<T>::A* ends, i64 outer, i64 C, i64 P, i64 L) \
-    { cs_grad_carry<T>(lam, ends, outer, C, P, L); } \
+    { cs_carry<T>(lam, (const T*)0, ends, outer, C, P, L, true); } \
   extern "C" __global__ void complex_scan_grad_##S(const T* lam, const T* x, const T* x0, const T* dx, T* du, TT<T>::A* partial, T* dx0, const TT<T>::A* carry, i64 outer, i64 time, i64 C, i64 P, i64 L) \
     { cs_grad<T>(lam, x, x0, dx, du, partial, dx0, carry, outer, time, C, P, L); } \
   extern "C" __global__ void complex_scan_dlambda_##S(const TT<T>::A* partial, T* dlam, i64 rows, i64 C2) \
