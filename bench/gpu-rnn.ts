@@ -1,15 +1,18 @@
 /**
  * GPU benchmark of the non-linear recurrences on CUDA (CudaBackend.rnnForward + rnnBackward):
- * the fused persistent kernels (kernels/rnn-fused.ts) against the alternating path
- * (kernels/rnn.ts), each forced through `rnnKernel`. FlashRNN's configuration, B = 16, T = 1024,
+ * the fused persistent kernels (kernels/rnn-fused.ts), the grid kernels (kernels/rnn-grid.ts, one
+ * head split over ~one block per SM) and the alternating path (kernels/rnn.ts), each forced through
+ * `rnnKernel`. FlashRNN's configuration, B = 16, T = 1024,
  * hidden 768, forward+backward from a given Wx (gradients w.r.t. wx, r, b): every cell at 12 heads
  * × 64 on both kernels, LSTM and sLSTM at 6 heads × 128 (fused in bf16 only) and 1 head × 768
- * (alternating: R does not fit one block's shared memory), f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate); then sweeps of the
+ * (grid, every cell, and alternating: R does not fit one block's shared memory), f32 (strict FP32 GEMMs) and bf16 storage (f32 accumulate); then sweeps of the
  * fused LSTM 12 × 64 over the batch (T = 1024) and the sequence length (B = 16). Median of RUNS after
  * warm-up, synchronised around each run. A last row (alternating LSTM 1 × 8) measures the
- * alternating path's launch floor. Prints one JSON line per row, then markdown tables.
+ * alternating path's launch floor, and the grid barrier alone (1024 barriers of the 1 × 768 launch
+ * shape) its floor. Prints one JSON line per row, then markdown tables.
  *
- * Usage: node dist/bench/gpu-rnn.js [--runs N] [--out FILE] [--quick]  (--quick: 12 × 64 rows only)
+ * Usage: node dist/bench/gpu-rnn.js [--runs N] [--out FILE] [--quick | --grid]
+ * (--quick: 12 × 64 rows only; --grid: the 1 × 768 grid rows and the barrier only)
  */
 import { writeFileSync } from 'node:fs';
 import { CudaBackend } from '../src/backend/cuda/cuda.js';
@@ -21,13 +24,13 @@ import { measure } from './report.js';
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
 const RUNS = Number(option('--runs') ?? 7), WARMUP = 2;
-const QUICK = args.includes('--quick');
+const QUICK = args.includes('--quick'), GRID = args.includes('--grid');
 const g = new CudaBackend();
 
 const CHUNK = new Float32Array(1 << 20);
 new Rng(1).fillNormal(CHUNK, 0, 1);
 
-type Kernel = 'fused' | 'alternating';
+type Kernel = 'fused' | 'grid' | 'alternating';
 interface Row { cell: RnnCellKind; heads: number; d: number; dtype: DType; kernel: Kernel; B: number; T: number; fwdMs: number; fwdBwdMs: number; note?: string }
 
 async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType, kernel: Kernel, B = 16, T = 1024): Promise<Row> {
@@ -59,7 +62,17 @@ async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType, kern
 
 const rows: Row[] = [];
 const add = (row: Row) => { rows.push(row); console.log(JSON.stringify(row)); };
-for (const dtype of ['f32', 'bf16'] as DType[]) {
+const gridRows = async () => {
+  for (const dtype of ['f32', 'bf16'] as DType[]) for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'grid'));
+  // The barrier alone, at the 1 × 768 LSTM launch shape: the floor of 1024 steps one way.
+  const plan = g.rnnGridPlanFor('lstm', { batch: 16, time: 1024, heads: 1, headDim: 768 }, 'bf16');
+  if (!('reason' in plan)) {
+    const ms = (await measure(() => { g.rnnGridBarrierTest(plan.blocks, plan.threads, 1024); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
+    console.log(JSON.stringify({ barrier: { blocks: plan.blocks, threads: plan.threads, steps: 1024, ms, usPerBarrier: (ms * 1000) / 1024 } }));
+  }
+};
+if (GRID) await gridRows();
+for (const dtype of GRID ? [] : ['f32', 'bf16'] as DType[]) {
   for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) {
     add(await bench(cell, 12, 64, dtype, 'fused'));
     if (cell === 'lstm' || cell === 'slstm') add(await bench(cell, 12, 64, dtype, 'alternating'));
@@ -71,8 +84,9 @@ for (const dtype of ['f32', 'bf16'] as DType[]) {
   }
   if (!QUICK) for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'alternating'));
 }
+if (!QUICK && !GRID) await gridRows();
 const sweeps: Row[] = [];
-if (!QUICK) {
+if (!QUICK && !GRID) {
   for (const dtype of ['f32', 'bf16'] as DType[]) {
     for (const B of [1, 4, 16, 64, 256]) { const row = await bench('lstm', 12, 64, dtype, 'fused', B, 1024); sweeps.push(row); console.log(JSON.stringify(row)); }
     for (const T of [256, 4096]) { const row = await bench('lstm', 12, 64, dtype, 'fused', 16, T); sweeps.push(row); console.log(JSON.stringify(row)); }

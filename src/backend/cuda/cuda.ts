@@ -15,8 +15,12 @@
  * (LSTM, GRU, Elman, sLSTM): the "fused" persistent kernels (kernels/rnn-fused.ts, R in shared
  * memory for all T steps, 2 launches a sequence) wherever rnnFusedPlan accepts the problem (f32/bf16
  * and R_n of all gates fitting one block's shared memory: on the H100 head size ≤ 116 f32, ≤ 128 bf16),
- * else the "alternating" path (kernels/rnn.ts, a GEMM + a pointwise launch per step);
- * RECUR_CUDA_RNN=fused|alternating (or the rnnKernel field) forces one; and synchronize(),
+ * else, when one head's R does not fit a block (1 × 768), the "grid" path (kernels/rnn-grid.ts: a
+ * cooperative kernel per direction, each head's units split over up to one block per SM that meet
+ * at a grid barrier every step; rnnGridPlanFor: the slice of R, h and the partial sums fitting
+ * shared memory, B ≤ 32·warps per unit), else the "alternating" path (kernels/rnn.ts, a GEMM + a
+ * pointwise launch per step); RECUR_CUDA_RNN=fused|grid|alternating (or the rnnKernel field)
+ * forces one; and synchronize(),
  * emptyCache(), memoryStats().
  */
 import type {
@@ -44,6 +48,7 @@ import {
   CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, RNN_FUSED_ROWS, RNN_FUSED_SOURCE,
   cuFuncSetAttribute, rnnFusedSmemBytes, rnnFusedSplit,
 } from './kernels/rnn-fused.js';
+import { RNN_GRID_SOURCE, cuLaunchCooperativeKernel, rnnGridPlan, type RnnGridPlan } from './kernels/rnn-grid.js';
 import type { NormKind } from '../../tensor/fused.js';
 import type { ComplexScanDims, RnnCellKind, RnnDims } from '../backend.js';
 import { RNN_CELL_LAYOUT, rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
@@ -772,11 +777,13 @@ export class CudaBackend implements Backend {
 
   /**
    * Which kernels run rnnForward/rnnBackward: 'auto' (the fused persistent kernels where
-   * rnnFusedPlan accepts the problem, else the alternating path), or one of them forced ('fused'
-   * throws where it cannot run). Default: RECUR_CUDA_RNN, else 'auto'.
+   * rnnFusedPlan accepts the problem, else the grid kernels where rnnGridPlanFor does, else the
+   * alternating path), or one of them forced ('fused' and 'grid' throw where they cannot run).
+   * Default: RECUR_CUDA_RNN, else 'auto'.
    */
   rnnKernel: RnnKernelChoice = rnnKernelFromEnv(process.env.RECUR_CUDA_RNN);
   private rnnFusedModule: unknown = null;
+  private rnnGridModule: unknown = null;
   private readonly rnnFusedFns = new Map<string, unknown>();
   private rnnSmemOptinBytes = 0;
 
@@ -809,13 +816,68 @@ export class CudaBackend implements Backend {
 
   /** The plan rnnForward/rnnBackward follow for this problem (null: alternating). */
   private rnnChoose(cell: RnnCellKind, dims: RnnDims, dtype: DType): { ks: number; threads: number; smem: number; tiles: number } | null {
-    if (this.rnnKernel === 'alternating') return null;
+    if (this.rnnKernel === 'alternating' || this.rnnKernel === 'grid') return null;
     const plan = this.rnnFusedPlan(cell, dims, dtype);
     if ('reason' in plan) {
       if (this.rnnKernel === 'fused') throw new Error(`cuda rnn: the fused kernel cannot run this problem: ${plan.reason}`);
       return null;
     }
     return plan;
+  }
+
+  /**
+   * The grid path's shape (kernels/rnn-grid.ts: units per block, blocks, threads, shared memory)
+   * or why it cannot run: f64 storage, more heads than multiprocessors, a block's slice of R plus
+   * h of all rows (forward) or 4 rows of dRh (backward) over the opt-in shared memory, more than
+   * 32 rows per warp of a unit (batch × units per block over the block's threads).
+   */
+  rnnGridPlanFor(cell: RnnCellKind, dims: RnnDims, dtype: DType): RnnGridPlan | { reason: string } {
+    if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the grid kernels take f32 and bf16)` };
+    return rnnGridPlan(cell, dims.heads, dims.headDim, dims.batch, dtype === 'bf16' ? 2 : 4, this.device.multiprocessors, this.rnnSmemOptin());
+  }
+
+  /** The grid plan when rnnChoose declined: forced 'grid' (throws where it cannot run), or 'auto' when RNN_GRID_AUTO. */
+  private rnnGridChoose(cell: RnnCellKind, dims: RnnDims, dtype: DType): RnnGridPlan | null {
+    if (this.rnnKernel !== 'grid' && !(this.rnnKernel === 'auto' && RNN_GRID_AUTO)) return null;
+    const plan = this.rnnGridPlanFor(cell, dims, dtype);
+    if ('reason' in plan) {
+      if (this.rnnKernel === 'grid') throw new Error(`cuda rnn: the grid kernel cannot run this problem: ${plan.reason}`);
+      return null;
+    }
+    return plan;
+  }
+
+  private rnnGridFn(name: string): unknown {
+    let f = this.rnnFusedFns.get(name);
+    if (!f) {
+      if (!this.rnnGridModule) {
+        const { cubin } = compile(RNN_GRID_SOURCE, 'recur-rnn-grid', { arch: this.device.arch });
+        const m: unknown[] = [null];
+        check(this.drv.cuModuleLoadData(m, cubin), 'cuModuleLoadData(rnn-grid)');
+        this.rnnGridModule = m[0];
+      }
+      const out: unknown[] = [null];
+      check(this.drv.cuModuleGetFunction(out, this.rnnGridModule, name), `cuModuleGetFunction(${name})`);
+      f = out[0];
+      check(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, this.rnnSmemOptin()), `cuFuncSetAttribute(${name})`);
+      this.rnnFusedFns.set(name, f);
+    }
+    return f;
+  }
+
+  /** A cooperative launch of a grid kernel with a freshly zeroed barrier word pair (appended to args). */
+  private rnnGridLaunch(name: string, blocks: number, threads: number, smem: number, args: ArrayBufferView[], tail: ArrayBufferView[]): void {
+    const f = this.rnnGridFn(name);
+    const bar = this.temp(2, 'i32');
+    check(this.drv.cuMemsetD8(bar.ptr, 0, 8), 'cuMemsetD8(grid barrier)');
+    check(cuLaunchCooperativeKernel(f, blocks, 1, 1, threads, 1, 1, smem, null, [...args, ptr(bar), ...tail]), `cooperative launch of ${name}`);
+    if (this.syncEachLaunch) check(this.drv.cuCtxSynchronize(), `kernel ${name}`);
+    this.free(bar);
+  }
+
+  /** The grid barrier alone: `steps` barriers of `blocks` × `threads` (bench/gpu-rnn.ts's barrier cost). */
+  rnnGridBarrierTest(blocks: number, threads: number, steps: number): void {
+    this.rnnGridLaunch('rnng_barrier', blocks, threads, 0, [], [i64(steps)]);
   }
 
   private rnnFusedLaunch(name: string, plan: { threads: number; smem: number; tiles: number }, heads: number, args: ArrayBufferView[]): void {
@@ -861,6 +923,15 @@ export class CudaBackend implements Backend {
       this.rnnFusedLaunch(`rnnf_fwd_${cell}_${s}`, plan, N, [
         ptr(wx), ptr(r), ptr(b), ptr(state0), ptr(o), ptr(saved), i64(B), i64(T), i64(N), i32(d),
       ]);
+      return;
+    }
+    const grid = this.rnnGridChoose(cell, dims, dt);
+    if (grid) {
+      const hx = this.temp(2 * N * grid.b4 * d, 'f32');
+      this.rnnGridLaunch(`rnng_fwd_${cell}_${s}`, grid.blocks, grid.threads, grid.smemFwd,
+        [ptr(wx), ptr(r), ptr(b), ptr(state0), ptr(o), ptr(saved), ptr(hx)],
+        [i64(B), i64(T), i64(N), i32(d), i32(grid.units), i32(grid.slices), i32(grid.wpu)]);
+      this.free(hx);
       return;
     }
     const es = ELEM_BYTES[dt];
@@ -916,10 +987,17 @@ export class CudaBackend implements Backend {
     const rp = this.temp(G * N * d * d, dt);
     const dRh = this.temp(N * T * B * G * d, dt);
     const plan = this.rnnChoose(cell, dims, dt);
+    const grid = plan ? null : this.rnnGridChoose(cell, dims, dt);
     if (plan) {
       this.rnnFusedLaunch(`rnnf_bwd_${cell}_${s}`, plan, N, [
         ptr(r), ptr(hist), ptr(dout), ptr(w), ptr(dRh), ptr(dstate0), i64(B), i64(T), i64(N), i32(d),
       ]);
+    } else if (grid) {
+      const ex = this.temp(2 * N * grid.b4 * d * (L.gates === 1 ? 1 : 4), 'f32');
+      this.rnnGridLaunch(`rnng_bwd_${cell}_${s}`, grid.blocks, grid.threads, grid.smemBwd,
+        [ptr(r), ptr(hist), ptr(dout), ptr(w), ptr(dRh), ptr(dstate0), ptr(ex)],
+        [i64(B), i64(T), i64(N), i32(d), i32(grid.units), i32(grid.slices), i32(grid.wpu), i32(grid.cr)]);
+      this.free(ex);
     } else {
       const carry = this.temp(S * NBd, acc), dhRec = this.temp(NBd, dt);
       this.launch('rnn', `rnn_permute_r_${s}`, [this.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
@@ -961,12 +1039,15 @@ export class CudaBackend implements Backend {
 
 }
 
-export type RnnKernelChoice = 'auto' | 'fused' | 'alternating';
+export type RnnKernelChoice = 'auto' | 'fused' | 'grid' | 'alternating';
+
+/** Whether 'auto' takes the grid path where the single-block fused one cannot run. */
+const RNN_GRID_AUTO = true;
 
 function rnnKernelFromEnv(v: string | undefined): RnnKernelChoice {
   if (v === undefined || v === '' || v === 'auto') return 'auto';
-  if (v === 'fused' || v === 'alternating') return v;
-  throw new Error(`RECUR_CUDA_RNN must be fused, alternating or auto (got '${v}')`);
+  if (v === 'fused' || v === 'grid' || v === 'alternating') return v;
+  throw new Error(`RECUR_CUDA_RNN must be fused, grid, alternating or auto (got '${v}')`);
 }
 
 function rnnLayout(cell: RnnCellKind): (typeof RNN_CELL_LAYOUT)[RnnCellKind] {

@@ -5,7 +5,10 @@
  * states and the gradients w.r.t. wx, r, b and state0 for a random dout, training and inference
  * forward, for every cell over heads {1, 3, 12} × head size {8, 24, 64} × T {1, 3, 64, 1024} × batch
  * {1, 5} (a covering subset, not the full product), with and without an initial state; sLSTM also
- * with ±30 gate pre-activations (both stabiliser branches); the dispatch rule; rnn() on tensors.
+ * with ±30 gate pre-activations (both stabiliser branches); the grid kernels (rnnKernel 'grid':
+ * kernels/rnn-grid.ts, one head split over many blocks) forced on heads that need them — 1 × 256,
+ * 1 × 768, 2 × 768 and 1 × 265 (units do not divide evenly over the blocks) × T {1, 3, 64, 1024} ×
+ * batch {1, 5}; the dispatch rule; rnn() on tensors.
  *
  * Tolerances:
  *  - f32 (f32 on both sides; the CPU does its pointwise math in doubles, the GPU in floats and in
@@ -153,7 +156,29 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
     });
   }
 
-  test('dispatch: fused where R fits shared memory (f32/bf16), alternating otherwise; forcing fused where it cannot run throws', () => {
+  // The grid kernels on the head sizes they exist for (and 1 × 265: the last block's slice is short).
+  const GRID_F32: Omit<Case, 'cell'>[] = [
+    { N: 1, d: 256, T: 1, B: 1, withState: true },
+    { N: 1, d: 768, T: 3, B: 5, withState: true },
+    { N: 1, d: 265, T: 64, B: 5, withState: true },
+    { N: 2, d: 768, T: 64, B: 5, withState: false },
+    { N: 1, d: 256, T: 1024, B: 1, withState: false },
+  ];
+  const GRID_BF16: Omit<Case, 'cell'>[] = [
+    { N: 1, d: 768, T: 64, B: 5, withState: true, dtype: 'bf16' },
+    { N: 2, d: 265, T: 3, B: 1, withState: false, dtype: 'bf16' },
+  ];
+  for (const cell of CELLS) {
+    test(`grid ${cell} f32 and bf16: 1 × 256/265/768, 2 × 768 × T 1/3/64/1024 × batch 1/5`, () => {
+      for (const c of [...GRID_F32, ...GRID_BF16]) runCase({ cell, ...c }, 'grid', seed++);
+    });
+  }
+  test('grid: 1 × 768 LSTM bf16 at T = 1024; sLSTM with ±30 gate pre-activations', () => {
+    runCase({ cell: 'lstm', B: 1, T: 1024, N: 1, d: 768, withState: true, dtype: 'bf16' }, 'grid', 200);
+    runCase({ cell: 'slstm', B: 5, T: 64, N: 1, d: 265, withState: true, big: true }, 'grid', 201);
+  });
+
+  test('dispatch: fused where R fits shared memory (f32/bf16), grid for 1 × 768, alternating otherwise; forcing fused where it cannot run throws', () => {
     const g = gpu();
     const dims = (N: number, d: number): RnnDims => ({ batch: 16, time: 8, heads: N, headDim: d });
     for (const cell of CELLS) {
@@ -162,6 +187,9 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
         assert.ok('reason' in g.rnnFusedPlan(cell, dims(1, 768), dt), `${cell} 1 × 768 ${dt} is alternating`);
       }
       assert.ok('reason' in g.rnnFusedPlan(cell, dims(12, 64), 'f64'), `${cell} f64 is alternating`);
+      for (const dt of ['f32', 'bf16'] as DType[]) assert.ok(!('reason' in g.rnnGridPlanFor(cell, dims(1, 768), dt)), `${cell} 1 × 768 ${dt} runs on the grid kernels`);
+      assert.ok('reason' in g.rnnGridPlanFor(cell, dims(1, 768), 'f64'), `${cell} 1 × 768 f64 is alternating`);
+      assert.ok('reason' in g.rnnGridPlanFor(cell, dims(g.device.multiprocessors + 1, 8), 'f32'), `${cell}: more heads than SMs is not grid`);
       assert.ok(!('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'bf16')), `${cell} 6 × 128 bf16 runs fused`);
       if (cell !== 'elman') assert.ok('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'f32'), `${cell} 6 × 128 f32 is alternating`);
     }

@@ -74,7 +74,8 @@ export function rnnFusedSplit(_d: number): number {
   return RNN_FUSED_ROWS;
 }
 
-export const RNN_FUSED_SOURCE = PRELUDE + String.raw`
+/** The prelude, cells, activations and the single-block device functions, without any kernel. */
+export const RNN_FUSED_DEVICE = PRELUDE + String.raw`
 #define MAXB 4
 
 // Branch-free activations: the prelude's sigm and tanhf branch on the sign or size of x, and a warp
@@ -440,6 +441,10 @@ template <int C, class T> __device__ void fusedBwd(const T* r, const T* saved, c
     for (int s = 0; s < S; s++) TT<T>::st(dstate0, (s * B + bb) * Nd + col, carry[s] + (s == 0 ? dhRec : 0.f));
   }
 }
+`;
+
+/** The kernels of the single-block path (the device functions above are shared with kernels/rnn-grid.ts). */
+const RNN_FUSED_KERNELS = String.raw`
 
 #define RNN_FUSED_CELL(cell, c, s, T) \
 extern "C" __global__ void rnnf_fwd_##cell##_##s(const T* wx, const T* r, const T* bias, const T* state0, T* out, T* saved, \
@@ -453,3 +458,5 @@ extern "C" __global__ void rnnf_bwd_##cell##_##s(const T* r, const T* saved, con
 RNN_FUSED_TYPE(f32, float)
 RNN_FUSED_TYPE(bf16, bf16)
 `;
+
+export const RNN_FUSED_SOURCE = RNN_FUSED_DEVICE + RNN_FUSED_KERNELS;
