@@ -64,6 +64,7 @@ const rows: Row[] = [];
 const add = (row: Row) => { rows.push(row); console.log(JSON.stringify(row)); };
 const gridRows = async () => {
   for (const dtype of ['f32', 'bf16'] as DType[]) for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'grid'));
+  for (const B of [1, 4, 32]) add({ ...(await bench('lstm', 1, 768, 'bf16', 'grid', B, 1024)), note: 'batch sweep' });
   // The barrier alone, at the 1 × 768 LSTM launch shape: the floor of 1024 steps one way.
   const plan = g.rnnGridPlanFor('lstm', { batch: 16, time: 1024, heads: 1, headDim: 768 }, 'bf16');
   if (!('reason' in plan)) {

@@ -7,8 +7,9 @@
  * Block (head n, slice p) owns the units J = [p·U, p·U + U) of head n (U = ⌈d / ⌊SMs / N⌋⌉, so one
  * block per SM; the last slice may be short) and keeps in shared memory the part of R_n it needs
  * for the whole sequence: forward the rows R[g][J, :] (all gates of a unit sit in one block, so the
- * cell runs locally), backward the columns R[g][:, J]. Same storage rule as kernels/rnn-fused.ts
- * (f32, or bf16 bits for bf16), same cell code (cellFwd/cellBwd/loadX/loadBwd are shared), same
+ * cell runs locally), backward the columns R[g][:, J]. The slice is small, so it is held in f32
+ * even for bf16 storage (unlike kernels/rnn-fused.ts: converting bf16 bits in the product loop
+ * made the bf16 forward 25 % slower than f32's); same cell code (cellFwd/cellBwd/loadX/loadBwd are shared), same
  * global layouts (`saved`, dRh, dwx), so dR and db stay on cuBLAS.
  *
  * Forward step t: stage h_{t−1} of all rows of head n (f32, written by every block of the head at
@@ -26,9 +27,10 @@
  * barrier of step t + 1, i.e. after every block finished reading it at step t.
  * Exchange reads use __ldcg (L2, never a possibly stale L1 line); the barrier fences before arriving.
  *
- * Shared memory (floats; R in the storage type): forward Rs [U][d][GP] | Hs [B4/4][d][4] |
- * Pf [WPU][B4][U][GP]; backward Rb [U][d][GP] | Es [CR][d][GP] | Pb [WPU][B4][U], where B4 is B
- * rounded up to 4, WPU the warps per unit (k parts), CR the rows of dRh_t staged at once.
+ * Shared memory (floats): forward Rs [U][d][GP] | Hs [B4/4][d][4] |
+ * Pf [KPF][B4][U][GP]; backward Rb [U][d][GP] | Es [CR][d][GP] | Pb [KPB][B4][U], where B4 is B
+ * rounded up to 4, KPF the forward's input parts (its warps each take a pair of units), KPB the backward's input parts
+ * (its warps each take a group of up to 8 units), CR the rows of dRh_t staged at once.
  * rnnGridPlan() is the host's copy of this arithmetic.
  */
 import { loadLibrary } from '../ffi.js';
@@ -62,10 +64,10 @@ export interface RnnGridPlan {
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /**
- * The grid path's shape for N heads of size d, batch B, R element size rBytes, on a device with
+ * The grid path's shape for N heads of size d, batch B, on a device with
  * `sms` multiprocessors and `optin` bytes of shared memory per block; or why it cannot run.
  */
-export function rnnGridPlan(cell: string, N: number, d: number, B: number, rBytes: number, sms: number, optin: number): RnnGridPlan | { reason: string } {
+export function rnnGridPlan(cell: string, N: number, d: number, B: number, sms: number, optin: number): RnnGridPlan | { reason: string } {
   const gp = GP[cell];
   const perHead = Math.floor(sms / N);
   if (perHead < 1) return { reason: `${N} heads need more co-resident blocks than the device's ${sms} multiprocessors` };
@@ -74,10 +76,12 @@ export function rnnGridPlan(cell: string, N: number, d: number, B: number, rByte
   const wpu = Math.max(1, Math.floor(MAX_THREADS / (32 * units))), threads = 32 * units * wpu;
   const b4 = roundUp4(B);
   if (b4 * units > threads) return { reason: `batch ${B} × ${units} units per block exceed the block's ${threads} threads` };
-  const r = 4 * roundUp4(Math.ceil((units * d * gp * rBytes) / 4));
-  const smemFwd = r + 4 * b4 * d + 4 * wpu * b4 * units * gp;
+  const r = 4 * roundUp4(units * d * gp);
+  const kpf = Math.floor((units * wpu) / Math.ceil(units / 2));
+  const smemFwd = r + 4 * b4 * d + 4 * kpf * b4 * units * gp;
   if (smemFwd > optin) return { reason: `the grid forward needs ${smemFwd} bytes of shared memory per block, the device gives ${optin}` };
-  const pb = 4 * wpu * b4 * units, tile = 4 * 4 * d * gp;
+  const kpb = Math.floor((units * wpu) / Math.ceil(units / 8));
+  const pb = 4 * kpb * b4 * units, tile = 4 * 4 * d * gp;
   const cr = Math.min(b4, 4 * Math.floor((optin - r - pb) / tile));
   if (cr < 4) return { reason: `the grid backward cannot stage 4 rows of dRh (${tile} bytes) next to R (${r} bytes)` };
   return { units, slices, wpu, cr, b4, blocks: N * slices, threads, smemFwd, smemBwd: r + cr * d * gp * 4 + pb };
@@ -86,24 +90,19 @@ export function rnnGridPlan(cell: string, N: number, d: number, B: number, rByte
 export const RNN_GRID_SOURCE = RNN_FUSED_DEVICE + String.raw`
 // ------------------------------------------------------------------------------------ grid barrier
 
-// bar[0] counts arrivals, bar[1] is the generation. The last block to arrive resets the count and
-// then bumps the generation (fenced in between), so a block racing into the next barrier can only
-// add to a count that is already 0. bar starts zeroed and comes back to count 0 after every barrier.
+// bar[0] counts arrivals over the whole launch (never reset): barrier number e is passed once it
+// reaches e·nb. One atomic and a poll per block, with no generation word to read first and no
+// reset by the last arrival (each of those was one more serial L2 round trip). bar starts zeroed.
 // The block's last thread arrives for it: callers keep that thread free of item work where they
 // can, since the fence also waits for the arriving thread's own outstanding loads and stores.
-__device__ __forceinline__ void gridSync(unsigned* bar, unsigned nb) {
+__device__ __forceinline__ void gridSync(unsigned* bar, unsigned& target, unsigned nb) {
+  target += nb;
   __syncthreads();
   if (threadIdx.x == blockDim.x - 1) {
-    volatile unsigned* gen = bar + 1;
-    const unsigned g = *gen;
     __threadfence();
-    if (atomicAdd(bar, 1u) == nb - 1) {
-      atomicExch(bar, 0u);
-      __threadfence();
-      atomicAdd(bar + 1, 1u);
-    } else {
-      while (*gen == g) { }
-    }
+    atomicAdd(bar, 1u);
+    volatile unsigned* count = bar;
+    while (*count < target) { }
     __threadfence();
   }
   __syncthreads();
@@ -127,7 +126,8 @@ __device__ __forceinline__ void cpWait(int n) {
 }
 
 extern "C" __global__ void rnng_barrier(unsigned* bar, i64 steps) {
-  for (i64 s = 0; s < steps; s++) gridSync(bar, gridDim.x);
+  unsigned target = 0;
+  for (i64 s = 0; s < steps; s++) gridSync(bar, target, gridDim.x);
 }
 
 /**
@@ -164,16 +164,15 @@ template <int V> __device__ __forceinline__ float laneSum(float (&v)[V], int lan
  * past the head's end): rows (byRow, forward: element R[g][j0 + u][m]) or columns (backward:
  * R[g][m][j0 + u]).
  */
-template <int C, class T> __device__ void gridLoadR(const T* r, typename SR<T>::E* Rs, int n, int N, int d, int j0, int uAct, int U, bool byRow) {
+template <int C, class T> __device__ void gridLoadR(const T* r, float* Rs, int n, int N, int d, int j0, int uAct, int U, bool byRow) {
   typedef Cell<C> L;
-  typedef typename SR<T>::E E;
   const int per = d * L::GP;
   for (int e = threadIdx.x; e < U * per; e += blockDim.x) {
     const int u = e / per, m = (e % per) / L::GP, g = e % L::GP;
-    E v = E(0);
+    float v = 0.f;
     if (g < L::G && u < uAct) {
       const i64 base = (i64)(g * N + n) * d * d;
-      v = srOf(r, byRow ? base + (i64)(j0 + u) * d + m : base + (i64)m * d + j0 + u);
+      v = TT<T>::ld(r, byRow ? base + (i64)(j0 + u) * d + m : base + (i64)m * d + j0 + u);
     }
     Rs[e] = v;
   }
@@ -188,15 +187,15 @@ template <int C, class T> __device__ void gridLoadR(const T* r, typename SR<T>::
 template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const T* bias, const T* state0, T* out, T* saved,
     float* hx, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU) {
   typedef Cell<C> L;
-  enum { G = L::G, S = L::S, GP = L::GP, V = 4 * GP };
-  typedef typename SR<T>::E E;
+  enum { G = L::G, S = L::S, GP = L::GP, V = 8 * GP };
   extern __shared__ float4 smem4[];
   const int B4 = roundUp4((int)B), RT = B4 / 4;
-  E* Rs = reinterpret_cast<E*>(smem4);
-  float* Hs = reinterpret_cast<float*>(smem4) + rFloats<T>(U * d * GP);
+  float* Rs = reinterpret_cast<float*>(smem4);
+  float* Hs = Rs + roundUp4(U * d * GP);
   float* Pf = Hs + B4 * d;
   const int tid = threadIdx.x;
   const unsigned nb = gridDim.x;
+  unsigned target = 0;
   const int n = blockIdx.x / P, j0 = (blockIdx.x % P) * U, uAct = min(U, d - j0);
   gridLoadR<C, T>(r, Rs, n, (int)N, d, j0, uAct, U, true);
 
@@ -220,9 +219,13 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
   loadX<G, T>(wx, x0, 0, Tn, bb, valid, Nd, col);
   loadX<G, T>(wx, x1, 1, Tn, bb, valid, Nd, col);
   __threadfence();
-  gridSync(bar, nb);
+  gridSync(bar, target, nb);
 
-  const int warp = tid >> 5, lane = tid & 31, wu = warp % U, kp = warp / U, kStep = 32 * WPU;
+  // Product warps: a pair of units (each h load feeds both units' FMAs: with one unit per warp the
+  // shared-memory reads of h bounded the step), input part kp of KPF.
+  const int NPF = (U + 1) / 2, KPF = (U * WPU) / NPF;
+  const int warp = tid >> 5, lane = tid & 31, ua = (warp % NPF) * 2, kp = warp / NPF, kStep = 32 * KPF;
+  const bool two = ua + 1 < U, prodWarp = kp < KPF;
   const float4* Hs4 = reinterpret_cast<const float4*>(Hs);
   auto step = [&](i64 t, float (&xv)[G]) {
     const float* src = hx + (t & 1) * hxSlot + (i64)n * B4 * d;
@@ -230,24 +233,33 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
     for (int rt = 0; rt < RT; rt++) {
       cpWait(RT - 1 - rt);
       __syncthreads();
+      if (!prodWarp) continue;
       float v[V];
       #pragma unroll
       for (int q = 0; q < V; q++) v[q] = 0.f;
-      #pragma unroll 4
+      #pragma unroll 2
       for (int k = kp * 32 + lane; k < d; k += kStep) {
-        float rv[GP];
-        ldGates<GP>(Rs + (wu * d + k) * GP, rv);
+        float r0[GP], r1[GP];
+        ldGates<GP>(Rs + (ua * d + k) * GP, r0);
+        if (two) ldGates<GP>(Rs + ((ua + 1) * d + k) * GP, r1);
+        else {
+          #pragma unroll
+          for (int g = 0; g < GP; g++) r1[g] = 0.f;
+        }
         const float4 h4 = Hs4[rt * d + k];
         const float hv[4] = {h4.x, h4.y, h4.z, h4.w};
         #pragma unroll
         for (int q = 0; q < 4; q++)
           #pragma unroll
-          for (int g = 0; g < G; g++) v[q * GP + g] = fmaf(rv[g], hv[q], v[q * GP + g]);
+          for (int g = 0; g < G; g++) {
+            v[(q * 2) * GP + g] = fmaf(r0[g], hv[q], v[(q * 2) * GP + g]);
+            v[(q * 2 + 1) * GP + g] = fmaf(r1[g], hv[q], v[(q * 2 + 1) * GP + g]);
+          }
       }
       const float s = laneSum<V>(v, lane);
       if ((lane & (32 / V - 1)) == 0) {
-        const int idx = lane / (32 / V);
-        Pf[((kp * B4 + rt * 4 + idx / GP) * U + wu) * GP + idx % GP] = s;
+        const int idx = lane / (32 / V), q = idx / (2 * GP), uu = (idx / GP) % 2;
+        if (ua + uu < U) Pf[((kp * B4 + rt * 4 + q) * U + ua + uu) * GP + idx % GP] = s;
       }
     }
     __syncthreads();
@@ -257,7 +269,7 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
       #pragma unroll
       for (int g = 0; g < G; g++) {
         float s = 0.f;
-        for (int p = 0; p < WPU; p++) s += Pf[((p * B4 + ib) * U + iu) * GP + g];
+        for (int p = 0; p < KPF; p++) s += Pf[((p * B4 + ib) * U + iu) * GP + g];
         rh[g] = s;
         x[g] = xv[g] + xb[g];
       }
@@ -266,7 +278,7 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
       hx[((t + 1) & 1) * hxSlot + hOff] = valid ? st[0] : 0.f;
     }
     // Outputs, saved values and the prefetch after the barrier: its fence would wait for them.
-    if (t + 1 < Tn) gridSync(bar, nb);
+    if (t + 1 < Tn) gridSync(bar, target, nb);
     if (owner) {
       if (valid) {
         TT<T>::st(out, (bb * Tn + t) * Nd + col, st[0]);
@@ -296,18 +308,21 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
  * grid N·P blocks, block 32·U·WPU threads. Arguments as rnnf_bwd_* plus ex [2][N][B4][d][GP] (f32
  * exchange of the gate gradients), bar, and CR (rows of ex staged at once, a multiple of 4).
  */
+/** Units per backward product warp (4 rows × UG sums: one per lane for the final reduction). */
+#define UG 8
+
 template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0,
     float* ex, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU, int CR) {
   typedef Cell<C> L;
   enum { G = L::G, S = L::S, GP = L::GP, PV = L::PV };
-  typedef typename SR<T>::E E;
   extern __shared__ float4 smem4[];
   const int B4 = roundUp4((int)B);
-  E* Rb = reinterpret_cast<E*>(smem4);
-  float* Es = reinterpret_cast<float*>(smem4) + rFloats<T>(U * d * GP);
+  float* Rb = reinterpret_cast<float*>(smem4);
+  float* Es = Rb + roundUp4(U * d * GP);
   float* Pb = Es + CR * d * GP;
   const int tid = threadIdx.x;
   const unsigned nb = gridDim.x;
+  unsigned target = 0;
   const int n = blockIdx.x / P, j0 = (blockIdx.x % P) * U, uAct = min(U, d - j0);
   gridLoadR<C, T>(r, Rb, n, (int)N, d, j0, uAct, U, false);
 
@@ -323,7 +338,12 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
   if (valid && Tn > 1) loadBwd<C, T>(saved, dout, p1, Tn - 2, bb, n, u, B, Tn, N, d);
   __syncthreads();
 
-  const int warp = tid >> 5, lane = tid & 31, wu = warp % U, kp = warp / U, kStep = 32 * WPU;
+  // Product warps: unit group ug (UG units: each E load feeds UG units' FMAs, where one unit per
+  // warp made shared-memory reads of E the bottleneck), input part kp of KPB.
+  const int NG = (U + UG - 1) / UG, KPB = (U * WPU) / NG;
+  const int warp = tid >> 5, lane = tid & 31, ug = warp % NG, kp = warp / NG, kStep = 32 * KPB;
+  const int u0 = ug * UG, uCnt = min(UG, U - u0);
+  const bool prodWarp = kp < KPB;
   const int NT = B4 / 4, SL = CR / 4, tileF = 4 * d * GP;
   auto step = [&](i64 t, float (&pv)[PV]) -> bool {
     float dw[G], dr[GP];
@@ -336,7 +356,7 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
       else e[0] = dr[0];
     }
     const bool more = t > 0 || dstate0;
-    if (more) gridSync(bar, nb);
+    if (more) gridSync(bar, target, nb);
     // The gradients' stores and the prefetch after the barrier: its fence would wait for them.
     if (valid) {
       #pragma unroll
@@ -355,21 +375,29 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
       cpWait(issued - q - 1);
       __syncthreads();
       const float* Et = Es + (q % SL) * tileF;
-      float v[4] = {0.f, 0.f, 0.f, 0.f};
-      #pragma unroll 2
-      for (int i = kp * 32 + lane; i < d; i += kStep) {
-        float rv[GP];
-        ldGates<GP>(Rb + (wu * d + i) * GP, rv);
+      if (prodWarp) {
+        float v[4 * UG];
         #pragma unroll
-        for (int r4 = 0; r4 < 4; r4++) {
-          float ev[GP];
-          ldGates<GP>(Et + (r4 * d + i) * GP, ev);
+        for (int j = 0; j < 4 * UG; j++) v[j] = 0.f;
+        for (int i = kp * 32 + lane; i < d; i += kStep) {
+          float ev[4][GP];
           #pragma unroll
-          for (int g = 0; g < G; g++) v[r4] = fmaf(rv[g], ev[g], v[r4]);
+          for (int r4 = 0; r4 < 4; r4++) ldGates<GP>(Et + (r4 * d + i) * GP, ev[r4]);
+          #pragma unroll
+          for (int uu = 0; uu < UG; uu++) {
+            if (uu < uCnt) {
+              float rv[GP];
+              ldGates<GP>(Rb + ((u0 + uu) * d + i) * GP, rv);
+              #pragma unroll
+              for (int r4 = 0; r4 < 4; r4++)
+                #pragma unroll
+                for (int g = 0; g < G; g++) v[r4 * UG + uu] = fmaf(rv[g], ev[r4][g], v[r4 * UG + uu]);
+            }
+          }
         }
+        const float s = laneSum<4 * UG>(v, lane);
+        if (lane % UG < uCnt) Pb[(kp * B4 + q * 4 + lane / UG) * U + u0 + lane % UG] = s;
       }
-      const float s = laneSum<4>(v, lane);
-      if ((lane & 7) == 0) Pb[(kp * B4 + q * 4 + (lane >> 3)) * U + wu] = s;
       if (q + SL < NT) {
         __syncthreads();
         cpTile(Es + (q % SL) * tileF, src + (i64)(q + SL) * tileF, tileF / 4);
@@ -379,7 +407,7 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
     __syncthreads();
     if (owner) {
       float s = 0.f;
-      for (int p = 0; p < WPU; p++) s += Pb[(p * B4 + ib) * U + iu];
+      for (int p = 0; p < KPB; p++) s += Pb[(p * B4 + ib) * U + iu];
       dhRec = s;
     }
     return true;
