@@ -833,7 +833,7 @@ export class CudaBackend implements Backend {
    */
   rnnGridPlanFor(cell: RnnCellKind, dims: RnnDims, dtype: DType): RnnGridPlan | { reason: string } {
     if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the grid kernels take f32 and bf16)` };
-    return rnnGridPlan(cell, dims.heads, dims.headDim, dims.batch, this.device.multiprocessors, this.rnnSmemOptin());
+    return rnnGridPlan(cell, dims.heads, dims.headDim, dims.batch, dtype === 'bf16', this.device.multiprocessors, this.rnnSmemOptin());
   }
 
   /** The grid plan when rnnChoose declined: forced 'grid' (throws where it cannot run), or 'auto' when RNN_GRID_AUTO. */

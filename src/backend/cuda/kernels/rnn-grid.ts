@@ -19,8 +19,8 @@
  * not 16 × 5); then thread (row b, unit u) applies the cell with its states in registers, writes
  * h_t[b, u] to the other half of a double-buffered f32 exchange, and the grid meets.
  * Backward step t: thread (b, u) runs the cell backward with dh_t from the previous iteration and
- * writes its gate gradients (dRh in the storage type for the dR GEMM, an f32 copy for the exchange);
- * the grid meets; every block stages dRh_t of its head (in row tiles as shared memory allows) and
+ * writes its gate gradients (dRh in the storage type for the dR GEMM, a copy for the exchange);
+ * the grid meets; every block stages dRh_t (bf16 in the exchange for bf16 storage) of its head (in row tiles as shared memory allows) and
  * computes dh_{t−1}[:, J] = Σ_{g,i} dRh_t[:, g, i]·R[g][i, J]. One barrier per step each way.
  *
  * Why double buffers suffice: slot s is rewritten at step t + 2 only after every block left the
@@ -28,7 +28,7 @@
  * Exchange reads use __ldcg (L2, never a possibly stale L1 line); the barrier fences before arriving.
  *
  * Shared memory (floats): forward Rs [U][d][GP] | Hs [B4/4][d][4] |
- * Pf [KPF][B4][U][GP]; backward Rb [U][d][GP] | Es [CR][d][GP] | Pb [KPB][B4][U], where B4 is B
+ * Pf [KPF][B4][U][GP]; backward Rb [U][d][GP] | Es [CR][d][GP] (bf16 bits for bf16 LSTM/GRU/sLSTM) | Pb [KPB][B4][U], where B4 is B
  * rounded up to 4, KPF the forward's input parts (its warps each take a pair of units), KPB the backward's input parts
  * (its warps each take a group of up to 8 units), CR the rows of dRh_t staged at once.
  * rnnGridPlan() is the host's copy of this arithmetic.
@@ -64,10 +64,10 @@ export interface RnnGridPlan {
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /**
- * The grid path's shape for N heads of size d, batch B, on a device with
+ * The grid path's shape for N heads of size d, batch B, bf16 or f32 storage, on a device with
  * `sms` multiprocessors and `optin` bytes of shared memory per block; or why it cannot run.
  */
-export function rnnGridPlan(cell: string, N: number, d: number, B: number, sms: number, optin: number): RnnGridPlan | { reason: string } {
+export function rnnGridPlan(cell: string, N: number, d: number, B: number, bf16: boolean, sms: number, optin: number): RnnGridPlan | { reason: string } {
   const gp = GP[cell];
   const perHead = Math.floor(sms / N);
   if (perHead < 1) return { reason: `${N} heads need more co-resident blocks than the device's ${sms} multiprocessors` };
@@ -81,10 +81,11 @@ export function rnnGridPlan(cell: string, N: number, d: number, B: number, sms: 
   const smemFwd = r + 4 * b4 * d + 4 * kpf * b4 * units * gp;
   if (smemFwd > optin) return { reason: `the grid forward needs ${smemFwd} bytes of shared memory per block, the device gives ${optin}` };
   const kpb = Math.floor((units * wpu) / Math.ceil(units / 8));
-  const pb = 4 * kpb * b4 * units, tile = 4 * 4 * d * gp;
+  const xb = bf16 && gp === 4 ? 2 : 4; // the backward's exchange element (XT in the kernel)
+  const pb = 4 * kpb * b4 * units, tile = 4 * xb * d * gp;
   const cr = Math.min(b4, 4 * Math.floor((optin - r - pb) / tile));
   if (cr < 4) return { reason: `the grid backward cannot stage 4 rows of dRh (${tile} bytes) next to R (${r} bytes)` };
-  return { units, slices, wpu, cr, b4, blocks: N * slices, threads, smemFwd, smemBwd: r + cr * d * gp * 4 + pb };
+  return { units, slices, wpu, cr, b4, blocks: N * slices, threads, smemFwd, smemBwd: r + cr * d * gp * xb + pb };
 }
 
 export const RNN_GRID_SOURCE = RNN_FUSED_DEVICE + String.raw`
@@ -111,10 +112,11 @@ __device__ __forceinline__ void gridSync(unsigned* bar, unsigned& target, unsign
 // Shared-memory staging straight from L2 (cp.async.cg skips L1, so no stale line is read), no
 // registers on the way: a thread issues all its 16-byte copies back to back, one commit group per
 // tile, so tile q can be used while the later ones are still in flight.
-__device__ __forceinline__ void cpTile(float* dst, const float* src, int n4) {
+__device__ __forceinline__ void cpTile(void* dst, const void* src, int n16) {
   const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  for (int e = threadIdx.x; e < n4; e += blockDim.x)
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s + 16u * e), "l"(src + 4 * e) : "memory");
+  const char* g = static_cast<const char*>(src);
+  for (int e = threadIdx.x; e < n16; e += blockDim.x)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s + 16u * e), "l"(g + 16 * e) : "memory");
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
 // Waits until at most n of this thread's commit groups are pending (stricter for n > 3: still correct).
@@ -308,18 +310,33 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
  * grid N·P blocks, block 32·U·WPU threads. Arguments as rnnf_bwd_* plus ex [2][N][B4][d][GP] (f32
  * exchange of the gate gradients), bar, and CR (rows of ex staged at once, a multiple of 4).
  */
+/**
+ * Element of the backward's exchange of gate gradients: bf16 bits for bf16 storage with 4 padded
+ * gates (dRh is stored in bf16 for the dR GEMM anyway; every block reads all of dRh_t each step, 4×
+ * the forward's h, so halving it matters), else f32 (and always for Elman: 4·d bf16 of a tile need
+ * not be a multiple of 16 bytes).
+ */
+template <class T, int GP> struct XT { typedef float E; };
+template <> struct XT<bf16, 4> { typedef unsigned short E; };
+__device__ __forceinline__ void xStore4(float* p, const float* v) { *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]); }
+__device__ __forceinline__ void xStore4(unsigned short* p, const float* v) {
+  *reinterpret_cast<uint2*>(p) = make_uint2(f2bf(v[0]) | ((unsigned)f2bf(v[1]) << 16), f2bf(v[2]) | ((unsigned)f2bf(v[3]) << 16));
+}
+
 /** Units per backward product warp (4 rows × UG sums: one per lane for the final reduction). */
 #define UG 8
 
 template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0,
-    float* ex, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU, int CR) {
+    float* exF, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU, int CR) {
   typedef Cell<C> L;
   enum { G = L::G, S = L::S, GP = L::GP, PV = L::PV };
+  typedef typename XT<T, GP>::E X;
+  X* ex = reinterpret_cast<X*>(exF);
   extern __shared__ float4 smem4[];
   const int B4 = roundUp4((int)B);
   float* Rb = reinterpret_cast<float*>(smem4);
-  float* Es = Rb + roundUp4(U * d * GP);
-  float* Pb = Es + CR * d * GP;
+  X* Es = reinterpret_cast<X*>(Rb + roundUp4(U * d * GP));
+  float* Pb = reinterpret_cast<float*>(Es + CR * d * GP);
   const int tid = threadIdx.x;
   const unsigned nb = gridDim.x;
   unsigned target = 0;
@@ -351,8 +368,8 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
     for (int g = 0; g < GP; g++) dr[g] = 0.f;
     if (valid) cellBwd<C>(pv, dhRec, carry, dw, dr);
     if (owner) {
-      float* e = ex + (t & 1) * exSlot + eOff;
-      if constexpr (GP == 4) *reinterpret_cast<float4*>(e) = make_float4(dr[0], dr[1], dr[2], dr[3]);
+      X* e = ex + (t & 1) * exSlot + eOff;
+      if constexpr (GP == 4) xStore4(e, dr);
       else e[0] = dr[0];
     }
     const bool more = t > 0 || dstate0;
@@ -368,13 +385,14 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
     }
     if (!more) return false;
     // dRh_t of the head in tiles of 4 rows through a ring of SL slots (all of them when they fit)
-    const float* src = ex + (t & 1) * exSlot + (i64)n * B4 * d * GP;
+    const X* src = ex + (t & 1) * exSlot + (i64)n * B4 * d * GP;
     int issued = 0;
-    for (; issued < min(NT, SL); issued++) cpTile(Es + issued * tileF, src + (i64)issued * tileF, tileF / 4);
+    const int n16 = tileF * (int)sizeof(X) / 16;
+    for (; issued < min(NT, SL); issued++) cpTile(Es + issued * tileF, src + (i64)issued * tileF, n16);
     for (int q = 0; q < NT; q++) {
       cpWait(issued - q - 1);
       __syncthreads();
-      const float* Et = Es + (q % SL) * tileF;
+      const X* Et = Es + (q % SL) * tileF;
       if (prodWarp) {
         float v[4 * UG];
         #pragma unroll
@@ -400,7 +418,7 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
       }
       if (q + SL < NT) {
         __syncthreads();
-        cpTile(Es + (q % SL) * tileF, src + (i64)(q + SL) * tileF, tileF / 4);
+        cpTile(Es + (q % SL) * tileF, src + (i64)(q + SL) * tileF, n16);
         issued++;
       }
     }
