@@ -18,7 +18,7 @@
  * else, when one head's R does not fit a block (1 × 768), the "grid" path (kernels/rnn-grid.ts: a
  * cooperative kernel per direction, each head's units split over up to one block per SM that meet
  * at a grid barrier every step; rnnGridPlanFor: the slice of R, h and the partial sums fitting
- * shared memory, B ≤ 32·warps per unit), else the "alternating" path (kernels/rnn.ts, a GEMM + a
+ * shared memory, batch × units per block ≤ its threads), else the "alternating" path (kernels/rnn.ts, a GEMM + a
  * pointwise launch per step); RECUR_CUDA_RNN=fused|grid|alternating (or the rnnKernel field)
  * forces one; and synchronize(),
  * emptyCache(), memoryStats().
