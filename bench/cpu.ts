@@ -4,7 +4,8 @@
  *
  *  - matmul: square f32 GEMM at 256/512/1024 (bench/matmul.ts), GFLOP/s, with the reference
  *    figures of REFERENCE.md §8 (TensorFlow.js WASM, PyTorch 1.13 CPU) as ratios;
- *  - scan: linearScan and logScan, forward and forward+backward, elements/s;
+ *  - scan: linearScan and logScan, forward and forward+backward, elements/s; complexScan (the
+ *    LRU's packed complex diagonal scan), complex elements/s;
  *  - train-step: one recurrent layer + Linear with Adam, tokens/s (bench/train-step.ts), with the
  *    PyTorch and TensorFlow.js figures of REFERENCE.md §8.
  *
@@ -15,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randn, rand } from '../src/tensor/creation.js';
 import { linearScan, logScan } from '../src/tensor/ops.js';
+import { complexScan } from '../src/tensor/complex-scan.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { cpuThreadsReady, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
 import { benchMatmul } from './matmul.js';
@@ -92,8 +94,30 @@ const benchScanSection: Section = async ({ runs, warmup, quick }) => {
     rows.push(makeRow({ section: 'scan', name: `${c.name} forward+backward`, shapes, unit: 'Melem/s' }, fwdBwd, elements, 1e6));
     for (const t of [a, b, dy]) t.dispose();
   }
+  rows.push(...await benchComplexScan({ runs, warmup, quick }));
   return rows;
 };
+
+/** complexScan over [B, T, 2, C] with one λ [2, C] (|λ| < 1), forward and forward+backward. */
+async function benchComplexScan({ runs, warmup, quick }: { runs: number; warmup: number; quick: boolean }): Promise<BenchRow[]> {
+  const [B, T, C] = quick ? [2, 256, 32] : [16, 1024, 256];
+  const shapes = `u [${B}, ${T}, 2, ${C}] f32, λ [2, ${C}]`;
+  const lambda = rand([2, C], { low: -0.7, high: 0.7, requiresGrad: true });
+  const u = randn([B, T, 2, C], { requiresGrad: true }), dy = randn([B, T, 2, C]);
+  const elements = B * T * C;
+  const rows: BenchRow[] = [];
+  const fwd = await measure(() => complexScan(lambda, u).dispose(), { runs, warmup });
+  rows.push(makeRow({ section: 'scan', name: 'complexScan forward', shapes, unit: 'M complex elem/s' }, fwd, elements, 1e6));
+  const fwdBwd = await measure(() => {
+    const y = complexScan(lambda, u);
+    y.backward(dy);
+    y.dispose();
+    clearGrads(lambda, u);
+  }, { runs, warmup });
+  rows.push(makeRow({ section: 'scan', name: 'complexScan forward+backward', shapes, unit: 'M complex elem/s' }, fwdBwd, elements, 1e6));
+  for (const t of [lambda, u, dy]) t.dispose();
+  return rows;
+}
 
 export const SECTIONS: Record<string, Section> = {
   matmul: benchMatmulSection,
