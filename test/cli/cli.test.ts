@@ -80,7 +80,7 @@ test('bench cpu --quick runs a section and writes the report', () => {
     const report = JSON.parse(readFileSync(join(dir, 'cpu.json'), 'utf8')) as BenchReport;
     assert.equal(report.name, 'cpu');
     assert.ok(report.machine.cores >= 1 && report.machine.cpu.length > 0);
-    assert.deepEqual(report.rows.map((row) => row.name), ['linearScan forward', 'linearScan forward+backward', 'logScan forward', 'logScan forward+backward']);
+    assert.deepEqual(report.rows.map((row) => row.name), ['linearScan forward', 'linearScan forward+backward', 'logScan forward', 'logScan forward+backward', 'complexScan forward', 'complexScan forward+backward']);
     for (const row of report.rows) assert.ok(row.throughput > 0 && row.medianMs > 0, JSON.stringify(row));
     assert.equal(readFileSync(join(dir, 'cpu.md'), 'utf8'), r.stdout);
   } finally {
