@@ -23,6 +23,8 @@ import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import { readSafetensorsWithMetadata, syncDirectory, writeFileAtomic, writeSafetensors } from '../io/files.js';
 import type { OptimizerMeta, OptimizerState } from '../optim/optimizer.js';
+import type { Module } from '../nn/module.js';
+import type { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { TokenizerJSON } from '../data/tokenizer.js';
 
@@ -362,4 +364,35 @@ export function disposeTensorTree(tree: unknown): void {
     t.dispose();
     return t;
   });
+}
+
+/** What every trainer restores from a checkpoint: its model, optimizer and the two RNG streams. */
+export interface RestorableParts {
+  model: Module;
+  optimizer: { loadStateDict(state: OptimizerState): void };
+  modelRng: Rng;
+  dataRng: Rng;
+}
+
+/**
+ * Loads a training checkpoint (`loadCheckpoint(dir, { training: true })`) into a trainer's parts;
+ * `more` restores what only that trainer keeps (it may throw: the error names the checkpoint).
+ * Returns the trainer state for the step counters.
+ */
+export function restoreTrainingState(ckpt: LoadedCheckpoint, parts: RestorableParts, more?: (t: TrainerState) => void): TrainerState {
+  const t = ckpt.trainer!;
+  try {
+    parts.model.loadStateDict(ckpt.weights);
+  } catch (e) {
+    throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    parts.optimizer.loadStateDict(ckpt.optimizer!);
+    parts.modelRng.setState(t.rng.model ?? []);
+    parts.dataRng.setState(t.rng.data ?? []);
+    more?.(t);
+  } catch (e) {
+    throw new CheckpointError(`checkpoint '${ckpt.dir}' cannot be resumed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return t;
 }

@@ -23,7 +23,7 @@ import { argmax, crossEntropy } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import { scope } from '../tensor/tensor.js';
 import {
-  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, saveTrainingCheckpoint,
+  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, restoreTrainingState, saveTrainingCheckpoint,
   type CheckpointConfig, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
 import { TrainConfigError, trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './lm-trainer.js';
@@ -273,19 +273,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
   }
 
   private restore(ckpt: LoadedCheckpoint): void {
-    const t = ckpt.trainer!;
-    try {
-      this.model.loadStateDict(ckpt.weights);
-    } catch (e) {
-      throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    try {
-      this.optimizer.loadStateDict(ckpt.optimizer!);
-      this.modelRng.setState(t.rng.model ?? []);
-      this.dataRng.setState(t.rng.data ?? []);
-    } catch (e) {
-      throw new CheckpointError(`checkpoint '${ckpt.dir}' cannot be resumed: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const t = restoreTrainingState(ckpt, { model: this.model, optimizer: this.optimizer, modelRng: this.modelRng, dataRng: this.dataRng });
     this.step = t.step;
     this.tokens = t.tokens;
     this.elapsedSeconds = t.elapsedSeconds;

@@ -36,7 +36,7 @@ import { argmax, crossEntropy, reshape, slice } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 import {
-  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, loadCheckpoint, flattenTensorTree, mapTensorTree, saveTrainingCheckpoint,
+  CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, loadCheckpoint, flattenTensorTree, mapTensorTree, restoreTrainingState, saveTrainingCheckpoint,
   type CheckpointConfig, type CheckpointFiles, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
 import { figureSvg, type ChartSpec } from './plot.js';
@@ -502,23 +502,11 @@ export class LMTrainer implements RunnableTrainer<EvalResult> {
   }
 
   private restore(ckpt: LoadedCheckpoint): void {
-    const t = ckpt.trainer!;
-    try {
-      this.model.loadStateDict(ckpt.weights);
-    } catch (e) {
-      throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    try {
-      this.optimizer.loadStateDict(ckpt.optimizer!);
-      this.modelRng.setState(t.rng.model ?? []);
-      this.dataRng.setState(t.rng.data ?? []);
-      if (this.streams) {
-        if (!t.data) throw new Error('trainer.json has no stream position for stateful training');
-        this.streams.setPosition({ position: t.data.position, epoch: t.data.epoch });
-      }
-    } catch (e) {
-      throw new CheckpointError(`checkpoint '${ckpt.dir}' cannot be resumed: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const t = restoreTrainingState(ckpt, { model: this.model, optimizer: this.optimizer, modelRng: this.modelRng, dataRng: this.dataRng }, (state) => {
+      if (!this.streams) return;
+      if (!state.data) throw new Error('trainer.json has no stream position for stateful training');
+      this.streams.setPosition({ position: state.data.position, epoch: state.data.epoch });
+    });
     // Own copies on the parameters' backend, in the dtype the training forward runs in (the
     // caller disposes the checkpoint's tensors).
     const like = (this.precision?.working ?? this.model).parameters()[0]!;
