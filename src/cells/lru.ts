@@ -134,10 +134,11 @@ export class LRU extends Module implements RecurrentCell<LruState> {
     const run = (p: Direction, v: Tensor, x0: Tensor | null) =>
       complexScan(stack(lambdaParts(p), 0), reshape(linear(v, inputWeight(p)), [batch, time, 2, this.dState]), { x0, fused: this.fused });
     const x = run(this.fwd, u, state ? stack(state, 1) : null);
-    let y = add(readout(this.fwd, x), mul(u, this.D));
+    const flat = (z: Tensor) => reshape(z, [batch, time, 2 * this.dState]);
+    let y = add(readout(this.fwd, flat(x)), mul(u, this.D));
     if (this.bwd) {
       const z = run(this.bwd, flip(u, 1), null);
-      y = add(y, flip(readout(this.bwd, z), 1));
+      y = add(y, flip(readout(this.bwd, flat(z)), 1));
     }
     const last = squeeze(slice(x, 1, time - 1, time), 1);
     return { output: y, state: [squeeze(slice(last, 1, 0, 1), 1), squeeze(slice(last, 1, 1, 2), 1)] };
@@ -182,9 +183,7 @@ function inputWeight(p: Direction): Tensor {
   return concat([mul(p.bRe, g), mul(p.bIm, g)], 0);
 }
 
-/** Re(C x) = C_re x_re − C_im x_im for packed x [..., 2, N] (or [..., 2N]) → [..., H]. */
+/** Re(C x) = C_re x_re − C_im x_im for x [..., 2N] (re then im) → [..., H]. */
 function readout(p: Direction, x: Tensor): Tensor {
-  const n = p.cRe.shape[1];
-  const flat = x.shape[x.rank - 1] === 2 * n ? x : reshape(x, [...x.shape.slice(0, x.rank - 2), 2 * n]);
-  return linear(flat, concat([p.cRe, neg(p.cIm)], 1));
+  return linear(x, concat([p.cRe, neg(p.cIm)], 1));
 }
