@@ -3,11 +3,11 @@
  * returning report rows; the report goes to bench/results/cpu.{json,md}.
  *
  *  - matmul: square f32 GEMM at 256/512/1024 (bench/matmul.ts), GFLOP/s, with the reference
- *    figures of REFERENCE.md §8 (TensorFlow.js WASM, PyTorch 1.13 CPU) as ratios;
+ *    figures of BENCHMARKS.md#reference-figures (TensorFlow.js WASM, PyTorch 1.13 CPU) as ratios;
  *  - scan: linearScan and logScan, forward and forward+backward, elements/s; complexScan (the
  *    LRU's packed complex diagonal scan), complex elements/s;
  *  - train-step: one recurrent layer + Linear with Adam, tokens/s (bench/train-step.ts), with the
- *    PyTorch and TensorFlow.js figures of REFERENCE.md §8.
+ *    PyTorch and TensorFlow.js figures of BENCHMARKS.md#reference-figures.
  *
  * To add a section: write `async function benchX(opts): Promise<BenchRow[]>` (here or in its own
  * bench/*.ts) and add it to SECTIONS.
@@ -38,8 +38,8 @@ export interface CpuBenchOptions {
 
 type Section = (opts: Required<Pick<CpuBenchOptions, 'runs' | 'warmup' | 'quick'>>) => Promise<BenchRow[]>;
 
-const REF_SOURCE = 'REFERENCE.md §8, 2-core development machine';
-/** Square f32 matmul GFLOP/s by size, REFERENCE.md §8. */
+const REF_SOURCE = 'BENCHMARKS.md#reference-figures, 2-core development machine';
+/** Square f32 matmul GFLOP/s by size, BENCHMARKS.md#reference-figures. */
 const MATMUL_REFERENCES: Record<number, Reference[]> = Object.fromEntries(
   ([[256, 15.6, 4.1], [512, 20.4, 5.7], [1024, 24.9, 5.1]] as const).map(([n, tfjs, torch]) => [
     n,

@@ -8,7 +8,7 @@
  *
  * References measured in the same run on the same GPU by tools/torch_reference_bench.py
  * (PyTorch log-space minGRU/minLSTM as minGRU-pytorch writes them; cuDNN nn.GRU/nn.LSTM), and the
- * Triton figures (flash-linear-attention chunk_hgrn) quoted from REFERENCE.md §7. Each reference
+ * Triton figures (flash-linear-attention chunk_hgrn) quoted from BENCHMARKS.md#reference-figures. Each reference
  * column shows the reference's time as tokens/s and our speed-up over it.
  *
  * Options: --quick (T = 512 only, few runs), --out DIR (default bench/results), --no-torch,
@@ -57,7 +57,7 @@ function torchReferences(): { results: TorchResults | null; note: string } {
   return { results: JSON.parse(readFileSync(file, 'utf8')) as TorchResults, note: `PyTorch references: ${python} ${script}, same run` };
 }
 
-// Triton: the minGRU layer on flash-linear-attention's chunk_hgrn, H100, REFERENCE.md §7 (minGRU only).
+// Triton: the minGRU layer on flash-linear-attention's chunk_hgrn, H100, BENCHMARKS.md#reference-figures (minGRU only).
 const TRITON: Record<'bf16' | 'f32', Record<number, number>> = {
   bf16: { 512: 2.50, 1024: 4.19, 2048: 8.09, 4096: 15.99 },
   f32: { 512: 4.10, 1024: 7.85, 2048: 15.47, 4096: 30.39 },
@@ -165,7 +165,7 @@ function main(): void {
         const rnn = torchMs(`cuDNN nn.${kind === 'gru' ? 'GRU' : 'LSTM'}`, precision === 'tf32' ? 'f32' : precision, T);
         if (rnn) refs.push({ label: 'cuDNN', value: tokensPerSecond(T, rnn), source: `cuDNN nn.GRU / nn.LSTM (hidden ${D}, one layer) in PyTorch, same run; strict f32 for the f32 and TF32 rows` });
         const triton = kind === 'gru' ? TRITON[precision === 'bf16' ? 'bf16' : 'f32'][T] : undefined;
-        if (triton) refs.push({ label: 'Triton chunk_hgrn', value: tokensPerSecond(T, triton), source: 'the minGRU layer on flash-linear-attention chunk_hgrn (Triton), H100, quoted from REFERENCE.md §7 (fp32 figure for the f32 and TF32 rows)' });
+        if (triton) refs.push({ label: 'Triton chunk_hgrn', value: tokensPerSecond(T, triton), source: 'the minGRU layer on flash-linear-attention chunk_hgrn (Triton), H100, quoted from BENCHMARKS.md#reference-figures (fp32 figure for the f32 and TF32 rows)' });
         rows.push(rowFromThroughput({
           section: `layer fwd+bwd, ${PRECISION_LABEL[precision]}`, name: `${cellName} fused`, shapes: `B=${B}, T=${T}, D=${D}`,
           unit: 'tokens/s', references: refs,
@@ -233,7 +233,7 @@ function main(): void {
         section: 'scan kernels alone, fwd+bwd', name: `${what} ${dtype}`,
         shapes: `[${B}, ${T}, ${D}], ${nChunks} time chunk${nChunks > 1 ? 's' : ''}${chunks === 'auto' ? ' (auto)' : ' (forced)'}${what === 'linearScan' ? '' : `, ${v} channel${v > 1 ? 's' : ''}/thread`}`,
         unit: 'GB/s (minimum traffic)',
-        references: what === 'linearScan' && dtype === 'f32' && T === 4096 ? [{ label: 'accelerated-scan', value: bytes / 1e9 / (3.30 / 1000), source: 'accelerated-scan (scan only, fp32), H100, REFERENCE.md §7, 3.30 ms, converted with the same byte count' }] : [],
+        references: what === 'linearScan' && dtype === 'f32' && T === 4096 ? [{ label: 'accelerated-scan', value: bytes / 1e9 / (3.30 / 1000), source: 'accelerated-scan (scan only, fp32), H100, BENCHMARKS.md#reference-figures, 3.30 ms, converted with the same byte count' }] : [],
       }, t.medianMs, bytes / 1e9 / (t.medianMs / 1000), t));
       process.stderr.write(`${what} ${dtype} chunks ${chunks} vec ${vec}: ${t.medianMs.toFixed(2)} ms\n`);
     }

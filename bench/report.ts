@@ -35,7 +35,7 @@ export interface Reference {
   /** Short column label, e.g. 'TF.js WASM'. */
   label: string;
   value: number;
-  /** Where it comes from, e.g. 'TensorFlow.js 4.22 WebAssembly (XNNPACK, SIMD), REFERENCE.md §8'. */
+  /** Where it comes from, e.g. 'TensorFlow.js 4.22 WebAssembly (XNNPACK, SIMD), BENCHMARKS.md#reference-figures'. */
   source: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Training-step throughput of one recurrent layer + Linear(128→128) with Adam on the CPU
- * (REFERENCE.md §8): B = 32, T = 256, D = H = 128, forward + backward + update, tokens/s.
+ * (BENCHMARKS.md#reference-figures): B = 32, T = 256, D = H = 128, forward + backward + update, tokens/s.
  * The references are PyTorch 1.13 CPU (minGRU-pytorch, nn.GRU) and TensorFlow.js, measured on the
  * same 2-core development machine.
  */
@@ -15,7 +15,7 @@ import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
 import { makeRow, measure, type BenchRow, type Reference } from './report.js';
 
-const SOURCE = 'REFERENCE.md §8, same 2-core machine';
+const SOURCE = 'BENCHMARKS.md#reference-figures, same 2-core machine';
 const REFERENCES: Record<string, Reference[]> = {
   mingru: [
     { label: 'PyTorch minGRU', value: 13609, source: `PyTorch 1.13 CPU with minGRU-pytorch; ${SOURCE}` },

@@ -1,6 +1,6 @@
 """Training throughput of the minGRU paper's Shakespeare model in PyTorch (our own implementation).
 
-The same architecture as `recur train --preset shakespeare-mingru` (REFERENCE.md §1): character
+The same architecture as `recur train --preset shakespeare-mingru` (docs/models.md#recurrentlm): character
 embedding, 3 blocks of [causal depthwise conv k=4 + residual] → RMSNorm → minGRU (expansion 2,
 log-space parallel scan as minGRU-pytorch writes it) + residual → RMSNorm → FeedForward ×4 (GELU)
 + residual; final RMSNorm; untied logits. AdamW lr 1e-3, weight decay 0.1, clip 0.25, batch 64,

@@ -1,7 +1,7 @@
 /**
  * GRU as torch.nn.GRU (one layer, batch_first, unidirectional; the "reset after" form
  * n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))), optionally with a block-diagonal recurrence
- * over heads as FlashRNN (REFERENCE.md §2). Parameters, gate order (r, z, n) and initialisation
+ * over heads as FlashRNN (docs/models.md#lstm-gru-elman-slstm). Parameters, gate order (r, z, n) and initialisation
  * are PyTorch's, so `loadStateDict` takes an nn.GRU state dict when heads = 1; see TorchRnn
  * (rnn.ts) for the weight layout with heads > 1 and for how b_ih / b_hh map onto rnn()'s b.
  */

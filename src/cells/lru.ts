@@ -1,5 +1,5 @@
 /**
- * LRU, the Linear Recurrent Unit (Orvieto et al. 2023; REFERENCE.md §3): a diagonal complex linear
+ * LRU, the Linear Recurrent Unit (Orvieto et al. 2023; docs/models.md#lru): a diagonal complex linear
  * recurrence with an exponential parameterisation,
  *
  *   λ = exp(−exp(ν_log) + i·exp(θ_log))  (so |λ| < 1 always),  γ = exp(γ_log),

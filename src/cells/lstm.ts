@@ -1,6 +1,6 @@
 /**
  * LSTM as torch.nn.LSTM (one layer, batch_first, unidirectional), optionally with a
- * block-diagonal recurrence over heads as FlashRNN (REFERENCE.md §2). Parameters, gate order
+ * block-diagonal recurrence over heads as FlashRNN (docs/models.md#lstm-gru-elman-slstm). Parameters, gate order
  * (i, f, g, o) and initialisation are PyTorch's, so `loadStateDict` takes an nn.LSTM state dict
  * when heads = 1; see TorchRnn (rnn.ts) for the weight layout with heads > 1.
  */

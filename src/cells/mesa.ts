@@ -1,5 +1,5 @@
 /**
- * MesaNet (von Oswald et al. 2025; REFERENCE.md §4): per head, a gated least-squares memory
+ * MesaNet (von Oswald et al. 2025; docs/models.md#mesanet): per head, a gated least-squares memory
  *
  *   G_t = γ_t G_{t−1} + β_t v_t k_tᵀ,   H_t = γ_t H_{t−1} + β_t k_t k_tᵀ,
  *   o_t = G_t (H_t + Λ)^{−1} q_t,        Λ = diag(lowerBound + softplus(λ)),

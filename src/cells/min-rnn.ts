@@ -1,5 +1,5 @@
 /**
- * minGRU and minLSTM ("Were RNNs All We Needed?", Feng et al. 2024; REFERENCE.md §1).
+ * minGRU and minLSTM ("Were RNNs All We Needed?", Feng et al. 2024; docs/models.md#mingru-minlstm).
  *
  * Gates depend only on the input, so the sequence is a first-order linear recurrence
  * h_t = a_t ⊙ h_{t−1} + b_t, evaluated by one scan primitive: in log space (the numerically safe

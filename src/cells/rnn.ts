@@ -1,6 +1,6 @@
 /**
  * The functional core of the classic non-linear RNNs (LSTM, GRU, Elman, sLSTM) with FlashRNN's
- * layout (REFERENCE.md §2): the input projection Wx is computed outside for the whole sequence,
+ * layout (docs/models.md#lstm-gru-elman-slstm): the input projection Wx is computed outside for the whole sequence,
  * and the recurrence is block-diagonal — N heads of size d, one d×d block per head and gate.
  *
  *   rnn(wx [B, T, G, N, d], r [G, N, d, d], b [Gb, N, d], { cell, state? })

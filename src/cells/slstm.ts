@@ -1,5 +1,5 @@
 /**
- * sLSTM (xLSTM, Beck et al. 2024; REFERENCE.md §2): exponential input gate, normaliser state n and
+ * sLSTM (xLSTM, Beck et al. 2024; docs/models.md#slstm-stabiliser): exponential input gate, normaliser state n and
  * stabiliser state m, with a block-diagonal recurrence over `heads` (xLSTM's own sLSTM uses 4).
  * The equations and the choice of stabiliser (the xLSTM reference's, exact gradient through m)
  * are documented at slstmPointwise in rnn.ts.

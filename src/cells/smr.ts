@@ -1,6 +1,6 @@
 /**
  * SMR and MSMR, the multiplicative recurrent cells of the Russian character-level LM article
- * series (REFERENCE.md §5), restated with i_t = the cell input after the input projection:
+ * series (docs/models.md#smr-msmr), restated with i_t = the cell input after the input projection:
  *
  *   SMR:  o_t = i_t ⊙ (S s_{t−1} + 0.1);  s_t = o_t
  *   MSMR: k = softmax_cells(K(i_t ⊙ s_{t−1}));  d = Σ_c k_c m_c;  o_t = i_t ⊙ (Dm d + 0.1)

@@ -125,7 +125,7 @@ export function registerBench(program: Command): void {
   const lmDefaults = DEFAULT_COMPARE_TRAIN;
   bench
     .command('lm')
-    .description('compare character LMs (bigram, LSTM, GRU, SMR, MSMR, minGRU, minLSTM) at the same parameter count and training budget: next-character accuracy on the held-out 10% after each epoch, as the SMR articles\' table (REFERENCE.md §5)')
+    .description('compare character LMs (bigram, LSTM, GRU, SMR, MSMR, minGRU, minLSTM) at the same parameter count and training budget: next-character accuracy on the held-out 10% after each epoch, as the SMR articles\' table (docs/models.md#character-lm-comparison)')
     .option('--text <file>', 'UTF-8 text (the first 90% trains, the last 10% validates)')
     .option('--models <list>', `comma-separated models, trained in this order (default ${DEFAULT_COMPARE_MODELS.join(',')})`, userParser((v) => parseModelList(v)))
     .option('--params <n>', 'target parameter count of every model with a width, e.g. 250k, 500000, 1.5M; each gets the dim closest to it (default 500k)', userParser((v) => parseParamCount(v)))

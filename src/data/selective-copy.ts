@@ -1,5 +1,5 @@
 /**
- * Selective copying (REFERENCE.md §1; the task minGRU and Mamba solve and LTI models do not):
+ * Selective copying (docs/models.md#selective-copying; the task minGRU and Mamba solve and LTI models do not):
  * N data tokens are scattered at random positions among blanks; after the context come N marker
  * tokens, and at those positions the model must emit the data tokens in their original order.
  *

@@ -1,5 +1,5 @@
 /**
- * BigramLM: the baseline of the comparison study (REFERENCE.md §5 reports ~0.27 next-character
+ * BigramLM: the baseline of the comparison study (docs/models.md#bigram-baseline: the SMR articles report ~0.27 next-character
  * accuracy for it). One parameter, `table` [V, V]: table[a, b] is the logit of token b following
  * token a. Initialised to zeros, so the untrained model predicts uniformly (loss = log V) and
  * training is a convex problem whose optimum is the empirical bigram distribution.

@@ -1,6 +1,6 @@
 /**
  * Sequence classifiers of stacked recurrent blocks; with the LRU cell this is the deep LRU of
- * Orvieto et al. 2023 (REFERENCE.md §3):
+ * Orvieto et al. 2023 (docs/models.md#sequence-classifier-deep-lru):
  *
  *   encoder (Embedding for token ids — a linear map of one-hot inputs — or Linear for features)
  *   → depth × [ x = x + GLU(dropout(cell(norm(x)))) ]

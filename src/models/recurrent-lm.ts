@@ -1,6 +1,6 @@
 /**
  * RecurrentLM: a character/byte language model built from pre-norm residual blocks around any
- * recurrent cell (REFERENCE.md §1, as minGRU-pytorch's minLM):
+ * recurrent cell (docs/models.md#recurrentlm, as minGRU-pytorch's minLM):
  *   [x = x + conv(x)] → x = x + drop(cell(norm1(x))) → x = x + ff(norm2(x)); final norm; logits.
  * (With residual 'mul' the cell sub-block is x = x ⊙ drop(cell(norm1(x))) instead.)
  * Parallel `forward` for training, `step` for streaming generation with constant memory.
@@ -36,7 +36,7 @@ export interface RecurrentLMConfig {
   scan?: ScanMode;
   /**
    * How the cell's sub-block joins the residual stream: 'add' (default) x = x + cell(norm1(x)),
-   * or 'mul' x = x ⊙ cell(norm1(x)), the multiplicative residual of the SMR articles (REFERENCE.md §5).
+   * or 'mul' x = x ⊙ cell(norm1(x)), the multiplicative residual of the SMR articles (docs/models.md#smr-msmr).
    */
   residual?: 'add' | 'mul';
 }

@@ -1,8 +1,8 @@
 /**
  * complexScan: the complex diagonal linear recurrence x_t = λ ⊙ x_{t−1} + u_t along the time axis,
- * one complex λ per channel shared by all steps and sequences (the LRU's recurrence, REFERENCE.md
- * §3). Complex tensors are packed with re/im on the second-to-last axis: u, x [..., T, 2, C],
- * λ [2, C], x0 [..., 2, C]. The packing is what lets the LRU read x with one GEMM
+ * one complex λ per channel shared by all steps and sequences (the LRU's recurrence,
+ * docs/models.md#lru). Complex tensors are packed with re/im on the second-to-last axis:
+ * u, x [..., T, 2, C], λ [2, C], x0 [..., 2, C]. The packing is what lets the LRU read x with one GEMM
  * (Re(C x) = [C_re, −C_im]·[x_re; x_im]) and write B u with another, without copies.
  *
  * One differentiable primitive where the backend offers the optional complexScan/complexScanGrad

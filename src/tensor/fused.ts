@@ -38,7 +38,7 @@ export function hasFusedMinRnn(b: Backend): boolean {
  * h [B, T, D] of a minGRU ('gru') or minLSTM ('lstm') from its projected input proj [B, T, C·D]:
  *  - gru:  a = σ(−k_z), b = σ(k_z)·g(k_h)
  *  - lstm: d = softplus(−k_f) − softplus(−k_i), a = σ(−d), b = σ(d)·g(k_h)
- * and h_t = a_t ⊙ h_{t−1} + b_t (REFERENCE.md §1), differentiable w.r.t. proj and h0.
+ * and h_t = a_t ⊙ h_{t−1} + b_t (docs/models.md#mingru-minlstm), differentiable w.r.t. proj and h0.
  */
 export function minRnnScan(kind: MinRnnKind, proj: Tensor, opts: MinRnnScanOptions = {}): Tensor {
   const chunks = kind === 'gru' ? 2 : 3;

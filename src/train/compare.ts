@@ -1,5 +1,5 @@
 /**
- * The comparison study behind `recur bench lm` (issue 4, REFERENCE.md §5): character LMs of
+ * The comparison study behind `recur bench lm` (issue 4, docs/models.md#character-lm-comparison): character LMs of
  * different cells trained at about the same parameter count with the same budget, scored on the
  * held-out 10% after every epoch, like the SMR article's table.
  *

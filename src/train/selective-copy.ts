@@ -34,7 +34,7 @@ export interface SelectiveCopyRunConfig {
 }
 
 /**
- * Named configurations. `paper` is the minGRU paper's setting (REFERENCE.md §1: T = 4096, 16
+ * Named configurations. `paper` is the minGRU paper's setting (docs/models.md#selective-copying: T = 4096, 16
  * tokens, 3 layers, dim 64, expansion 6, dropout 0.1, Adam 1e-4, clip 1; batch size is not given
  * there: 64 here) — a GPU run. `cpu` is the scaled-down setting a 2-layer minGRU solves on the
  * 2-core machine in minutes (BENCHMARKS.md; T = 256 with 16 tokens did not fit that budget);

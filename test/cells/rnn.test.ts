@@ -268,7 +268,7 @@ for (const [name, make] of gradcheckMakers) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// rnn() against a plain-JS reference written from REFERENCE.md §2 (scalar loops, FlashRNN layout),
+// rnn() against a plain-JS reference written from docs/models.md#lstm-gru-elman-slstm (scalar loops, FlashRNN layout),
 // and its f64 gradients w.r.t. wx, r, b and the initial states (test/helpers/gradcheck.ts)
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));

@@ -11,7 +11,7 @@ import { checkOp, type Ref } from '../helpers/gradcheck.js';
 import { assertTensorClose } from '../helpers/assert.js';
 
 // ---------------------------------------------------------------------------------------------
-// Plain-JS references, written from REFERENCE.md §5 with scalar loops (no tensor ops).
+// Plain-JS references, written from docs/models.md#smr-msmr with scalar loops (no tensor ops).
 // Each returns the outputs [B, T, U] followed by the final states, flattened, as the fns below.
 
 function smrRef(i: Ref, S: Ref, s0: Ref | null): number[] {

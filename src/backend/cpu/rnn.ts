@@ -1,5 +1,5 @@
 /**
- * The non-linear recurrences of src/cells/rnn.ts (LSTM, GRU, Elman, sLSTM; REFERENCE.md §2) on
+ * The non-linear recurrences of src/cells/rnn.ts (LSTM, GRU, Elman, sLSTM; docs/models.md#lstm-gru-elman-slstm) on
  * the CPU: the whole time loop in one call, forward and a hand-written backward (BPTT), as plain
  * functions over typed arrays with the layouts in comments (the autograd loop in rnn.ts is the
  * reference they are tested against).
