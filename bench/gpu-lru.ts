@@ -9,13 +9,14 @@
  * Usage: node dist/bench/gpu-lru.js [--runs N] [--out FILE]
  */
 import { writeFileSync } from 'node:fs';
+import '../src/default-backend.js';
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend, noGrad } from '../src/tensor/engine.js';
 import { linear } from '../src/nn/functional.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';
-import { measure } from './report.js';
+import { measure } from '../src/bench/report.js';
 import { LRU_BENCH, lruBenchStep } from './lru-step.js';
 
 const args = process.argv.slice(2);

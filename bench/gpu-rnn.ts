@@ -15,11 +15,12 @@
  * (--quick: 12 × 64 rows only; --grid: the 1 × 768 grid rows and the barrier only)
  */
 import { writeFileSync } from 'node:fs';
+import '../src/default-backend.js';
 import { CudaBackend } from '../src/backend/cuda/cuda.js';
 import type { DType, RnnCellKind, RnnDims } from '../src/backend/backend.js';
 import { RNN_CELL_LAYOUT } from '../src/backend/cpu/rnn.js';
 import { Rng } from '../src/tensor/random.js';
-import { measure } from './report.js';
+import { measure } from '../src/bench/report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };

@@ -17,6 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import '../src/default-backend.js';
 import { MinGRU, MinLSTM } from '../src/cells/min-rnn.js';
 import { CudaBackend, registerCudaBackend } from '../src/backend/cuda/cuda.js';
 import { backend } from '../src/tensor/engine.js';
@@ -25,7 +26,7 @@ import { minRnnScan, type MinRnnKind } from '../src/tensor/fused.js';
 import { linearScan, matmul, reshape, sigmoid } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
-import { createReport, median, rowFromThroughput, writeReport, type BenchRow, type Reference } from './report.js';
+import { createReport, median, rowFromThroughput, writeReport, type BenchRow, type Reference } from '../src/bench/report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);

@@ -1,4 +1,5 @@
 /** The LRU layer step that bench/gpu-lru.ts times and bench/profile-cuda.ts splits up. */
+import '../src/default-backend.js';
 import type { Backend } from '../src/backend/backend.js';
 import { LRU } from '../src/cells/lru.js';
 import { randn } from '../src/tensor/creation.js';

@@ -11,6 +11,7 @@
  * Usage: node dist/bench/mesa.js [--device cuda|cpu] [--runs N] [--out FILE]
  */
 import { writeFileSync } from 'node:fs';
+import '../src/default-backend.js';
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
 import { mesaAttention } from '../src/cells/mesa.js';
 import { randn } from '../src/tensor/creation.js';
@@ -18,7 +19,7 @@ import { backend } from '../src/tensor/engine.js';
 import { add, mul, sigmoid, sqrt, sum, logSigmoid, div } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
-import { measure } from './report.js';
+import { measure } from '../src/bench/report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };

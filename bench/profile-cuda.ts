@@ -6,11 +6,12 @@
  *
  * Usage: node dist/bench/profile-cuda.js [--time T] [--tf32] [--gemms]  (--gemms: the layer's GEMM shapes alone first)
  */
+import '../src/default-backend.js';
 import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend } from '../src/tensor/engine.js';
 import { matmul, reshape, sum } from '../src/tensor/ops.js';
-import { measure } from './report.js';
+import { measure } from '../src/bench/report.js';
 import { LRU_BENCH, lruBenchStep } from './lru-step.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope } from '../src/tensor/tensor.js';

@@ -14,13 +14,14 @@
  * By default the GEMM runs on the calling thread only (steadier figures on a shared machine);
  * --threads turns the matmul worker threads on.
  */
+import '../src/default-backend.js';
 import { rnn, RNN_CELLS, type RnnCellName } from '../src/cells/rnn.js';
 import { randn } from '../src/tensor/creation.js';
 import { noGrad } from '../src/tensor/engine.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
 import { cpuThreadsReady, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
-import { fmt, isMainModule, machineInfo, measure, median, type Timing } from './report.js';
+import { fmt, isMainModule, machineInfo, measure, median, type Timing } from '../src/bench/report.js';
 
 export interface RnnBenchOptions {
   batch: number;

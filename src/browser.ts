@@ -3,6 +3,7 @@
  * optimizers. Nothing here imports Node APIs, so it bundles for browsers; `recur` (index.ts)
  * re-exports all of it and adds the Node-only pieces (files, worker threads, CUDA).
  */
+import './default-backend.js';
 export type { Backend, BackendBuffer, DType, HostArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
 export { registerBackend, setBackend, getBackend, backend, noGrad, isGradEnabled } from './tensor/engine.js';

@@ -53,8 +53,8 @@ export function registerBench(program: Command): void {
     .option('--out <dir>', 'also write <dir>/cpu.json and <dir>/cpu.md')
     .action(async (opts: { runs?: number; warmup?: number; section?: string[]; quick?: boolean; out?: string }) => {
       // Loaded on demand: the benchmark code is not needed by any other command.
-      const { runCpuBench, SECTIONS } = await import('../../bench/cpu.js');
-      const { toMarkdown, writeReport } = await import('../../bench/report.js');
+      const { runCpuBench, SECTIONS } = await import('../bench/cpu.js');
+      const { toMarkdown, writeReport } = await import('../bench/report.js');
       for (const s of opts.section ?? []) {
         if (!(s in SECTIONS)) throw new UserError(`unknown benchmark section '${s}' (have: ${Object.keys(SECTIONS).join(', ')})`);
       }
@@ -88,7 +88,7 @@ export function registerBench(program: Command): void {
     .option('--out <dir>', 'write <dir>/selective-copy-<preset>.{json,md}', 'bench/results')
     .action(async (opts: { preset: 'cpu' | 'paper' | 'demo'; steps?: number; cell?: string; seed?: number; lr?: number; evalEvery?: number; out: string }) => {
       const { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } = await import('../train/selective-copy.js');
-      const { createReport, toMarkdown, writeReport } = await import('../../bench/report.js');
+      const { createReport, toMarkdown, writeReport } = await import('../bench/report.js');
       const { Progress } = await import('./progress.js');
       const base = SELECTIVE_COPY_PRESETS[opts.preset];
       const run = {

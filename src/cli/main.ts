@@ -5,6 +5,7 @@
  * inherits the error handling set up here). To add a command: write the module, add its register
  * function to COMMANDS below. Errors: throw UserError (errors.ts) for what the user can fix.
  */
+import '../default-backend.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { enableCpuThreads } from '../backend/cpu/threads-node.js';

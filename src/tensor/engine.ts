@@ -1,16 +1,19 @@
 /**
  * Global engine state: the backend registry, gradient mode and the stack of memory scopes.
  * Kept apart from Tensor so that ops, autograd and backends can all reach it without cycles.
+ *
+ * The registry starts empty: the tensor layer names no concrete backend (docs/architecture.md).
+ * The entry points register them: src/default-backend.ts registers the CPU backend as 'cpu', the
+ * default, and is imported by 'recur', 'recur/browser', the CLI, tests and benchmark scripts.
  */
 import type { Backend } from '../backend/backend.js';
-import { CpuBackend } from '../backend/cpu/cpu.js';
 
 type BackendFactory = () => Backend;
-const factories = new Map<string, BackendFactory>([['cpu', () => new CpuBackend()]]);
+const factories = new Map<string, BackendFactory>();
 const instances = new Map<string, Backend>();
 let current: Backend | null = null;
 
-/** Makes a backend available under a name (the CUDA backend registers itself from the Node entry). */
+/** Makes a backend available under a name (the entry points register 'cpu' and, in Node, 'cuda'). */
 export function registerBackend(name: string, factory: BackendFactory): void {
   factories.set(name, factory);
 }
@@ -20,6 +23,9 @@ export function backend(name: string): Backend {
   let b = instances.get(name);
   if (!b) {
     const factory = factories.get(name);
+    if (!factory && factories.size === 0) {
+      throw new Error(`no backend is registered (asked for '${name}'): import 'recur' or 'recur/browser', which register the CPU backend, or call registerBackend first`);
+    }
     if (!factory) throw new Error(`unknown backend '${name}' (available: ${[...factories.keys()].join(', ')})`);
     b = factory();
     instances.set(name, b);

@@ -23,7 +23,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
-import { commandLine, fmt, machineInfo, type MachineInfo } from '../../bench/report.js';
+import { commandLine, fmt, machineInfo, type MachineInfo } from '../bench/report.js';
 import { cellNames } from '../cells/registry.js';
 import { splitTrainVal } from '../data/text.js';
 import { CharTokenizer } from '../data/tokenizer.js';
@@ -434,7 +434,7 @@ export function comparisonTable(r: CompareResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** The report as Markdown, with the header of bench/report.ts's toMarkdown (command, date, machine, notes). */
+/** The report as Markdown, with the header of src/bench/report.ts's toMarkdown (command, date, machine, notes). */
 export function comparisonMarkdown(r: CompareResult): string {
   const m = r.machine, b = r.budget, s = r.shared;
   const sizedNote = r.models.some((x) => x.dim === null) ? '; the bigram table has no width and trains at its own size (vocab²)' : '';

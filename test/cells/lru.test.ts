@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { LRU, type LruState } from '../../src/cells/lru.js';
 import { complexScan } from '../../src/tensor/complex-scan.js';
 import { getBackend } from '../../src/tensor/engine.js';

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { MesaLayer, mesaAttention, type MesaOptions, type MesaState } from '../../src/cells/mesa.js';
 import { createCell } from '../../src/cells/registry.js';
 import { RecurrentLM } from '../../src/models/recurrent-lm.js';

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { MinGRU, MinLSTM } from '../../src/cells/min-rnn.js';
 import type { ScanMode } from '../../src/cells/cell.js';
 import { readSafetensors } from '../../src/io/files.js';

@@ -11,6 +11,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { rnn, RNN_CELLS, type RnnCellName } from '../../src/cells/rnn.js';
 import { RNN_CELL_LAYOUT } from '../../src/backend/cpu/rnn.js';
 import type { Backend } from '../../src/backend/backend.js';

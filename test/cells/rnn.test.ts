@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { LSTM } from '../../src/cells/lstm.js';
 import { GRU } from '../../src/cells/gru.js';
 import { Elman } from '../../src/cells/elman.js';

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { MSMR, SMR, msmr, smr } from '../../src/cells/smr.js';
 import { createCell } from '../../src/cells/registry.js';
 import { getBackend } from '../../src/tensor/engine.js';

@@ -10,9 +10,10 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { describeError, UserError } from '../../src/cli/errors.js';
 import { formatDuration, formatRate, Progress } from '../../src/cli/progress.js';
-import type { BenchReport } from '../../bench/report.js';
+import type { BenchReport } from '../../src/bench/report.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { cudaStatus } from '../../src/backend/cuda/cuda.js';
 
 const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { CharTokenizer } from '../../src/data/tokenizer.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { noGrad } from '../../src/tensor/engine.js';

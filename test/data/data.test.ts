@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { ByteTokenizer, CharTokenizer, tokenizerFromJSON } from '../../src/data/tokenizer.js';
 import { IGNORE_INDEX, selectiveCopyBatch } from '../../src/data/selective-copy.js';
 import { Rng } from '../../src/tensor/random.js';

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import {
   LISTOPS_PAD, LISTOPS_VOCAB_SIZE, detokenizeListOps, evaluateListOps, evaluateTree, generateListOps, generateTree,
   listOpsBatch, listOpsMajority, tokenizeListOps, treeToString,

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { StreamBatcher, consecutiveWindows, randomWindows, splitTrainVal, validationWindows } from '../../src/data/text.js';
 import { Rng } from '../../src/tensor/random.js';
 

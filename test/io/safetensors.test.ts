@@ -4,6 +4,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { backend } from '../../src/tensor/engine.js';
 import type { Tensor } from '../../src/tensor/tensor.js';

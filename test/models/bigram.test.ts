@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { BigramLM } from '../../src/models/bigram.js';
 import { RecurrentLM, resolveLMConfig, type LMState } from '../../src/models/recurrent-lm.js';
 import { AdamW } from '../../src/optim/adamw.js';

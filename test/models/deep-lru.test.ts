@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { DeepLRU, SequenceClassifier, classifierParamGroups, lruParamGroups, LRU_RECURRENT_PARAMS } from '../../src/models/deep-lru.js';
 import { cellNames } from '../../src/cells/registry.js';
 import { LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, type ListOpsExample } from '../../src/data/listops.js';

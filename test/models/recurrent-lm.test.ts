@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { RecurrentLM, disposeState, sampleToken, type LMState } from '../../src/models/recurrent-lm.js';
 import { readSafetensorsWithMetadata } from '../../src/io/files.js';
 import { Rng } from '../../src/tensor/random.js';

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { readSafetensors } from '../../src/io/files.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { fromHost, randn } from '../../src/tensor/creation.js';

@@ -1,6 +1,7 @@
 /** Module: dotted names, ownership, stateDict / loadStateDict (with its errors), train / eval, init. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { fromHost, ones, randn } from '../../src/tensor/creation.js';
 import { sum } from '../../src/tensor/ops.js';

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { parameterSummary } from '../../src/nn/summary.js';
 import { RecurrentLM } from '../../src/models/recurrent-lm.js';
 

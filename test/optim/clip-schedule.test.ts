@@ -1,6 +1,7 @@
 /** clipGradNorm (PyTorch's formula, on the device) and the learning-rate schedules. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import type { Tensor } from '../../src/tensor/tensor.js';

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { fromHost, randn } from '../../src/tensor/creation.js';
 import { mean, square, sub } from '../../src/tensor/ops.js';

@@ -1,6 +1,7 @@
 /** Autograd semantics: accumulation, zeroing, reuse, noGrad, detach, and the errors of misuse. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import * as ops from '../../src/tensor/ops.js';
 import { fromHost, tensor } from '../../src/tensor/creation.js';
 import { scope } from '../../src/tensor/tensor.js';

@@ -1,6 +1,7 @@
 /** Creating tensors and reading them back: nested arrays, host arrays, constants, ranges. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { arange, fromHost, full, ones, onesLike, tensor, zeros, zerosLike } from '../../src/tensor/creation.js';
 import { scope } from '../../src/tensor/tensor.js';
 

@@ -1,6 +1,7 @@
 /** Error messages of misuse name the tensors and their shapes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import * as ops from '../../src/tensor/ops.js';
 import { tensor, zeros } from '../../src/tensor/creation.js';
 import { Tensor, scope } from '../../src/tensor/tensor.js';

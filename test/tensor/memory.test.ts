@@ -1,6 +1,7 @@
 /** Memory: scope(), keep(), dispose(), shared storage, and a training loop with a flat buffer count. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import * as ops from '../../src/tensor/ops.js';
 import { randn, zeros, fromHost } from '../../src/tensor/creation.js';
 import { Rng } from '../../src/tensor/random.js';

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import * as ops from '../../src/tensor/ops.js';
 import { fromHost, tensor } from '../../src/tensor/creation.js';
 import { Tensor, scope } from '../../src/tensor/tensor.js';

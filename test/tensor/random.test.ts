@@ -1,6 +1,7 @@
 /** The PRNG (xoshiro128** seeded by splitmix32): pinned outputs, uniform range, normal moments, state. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { Rng, manualSeed, globalRng, dropoutHash, dropoutThreshold } from '../../src/tensor/random.js';
 import { rand, randn } from '../../src/tensor/creation.js';
 import { scope } from '../../src/tensor/tensor.js';

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, promises as fs, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '../../src/default-backend.js';
 import { writeSafetensors } from '../../src/io/files.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { Tensor } from '../../src/tensor/tensor.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { cellNames } from '../../src/cells/registry.js';
 import { Rng } from '../../src/tensor/random.js';
 import {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { DEFAULT_LISTOPS_ARGS, ListOpsTrainer, listOpsHeldOut, type ListOpsArgs } from '../../src/train/listops-trainer.js';
 import { assertUserError, recur } from '../helpers/cli.js';
 

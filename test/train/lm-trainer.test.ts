@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '../../src/default-backend.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { Rng } from '../../src/tensor/random.js';
 import { NonFiniteError } from '../../src/train/step.js';

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { escapeXml, figureSvg, formatTick, niceTicks } from '../../src/train/plot.js';
 import { curvesSvg, type LogRecord } from '../../src/train/lm-trainer.js';
 

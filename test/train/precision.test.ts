@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { RecurrentLM } from '../../src/models/recurrent-lm.js';
 import { AdamW } from '../../src/optim/adamw.js';
 import { clipGradNorm } from '../../src/optim/clip.js';

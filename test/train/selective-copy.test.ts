@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } from '../../src/train/selective-copy.js';
 import { getBackend } from '../../src/tensor/engine.js';
 

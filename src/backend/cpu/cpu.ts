@@ -13,7 +13,7 @@ import { scan, scanGrad } from './scan.js';
 import { complexScan, complexScanGrad } from './complex-scan.js';
 import { matmul } from './matmul.js';
 import * as rnn from './rnn.js';
-import { dropoutHash, dropoutThreshold } from '../../tensor/random.js';
+import { dropoutHash, dropoutThreshold } from '../random.js';
 
 class CpuBuffer implements BackendBuffer {
   constructor(readonly data: HostArray, readonly dtype: DType) {}

@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { CpuBackend } from '../../../src/backend/cpu/cpu.js';
 import { UNARY, erf } from '../../../src/backend/cpu/elementwise.js';
 import type { BackendBuffer, BinaryOp, DType, HostArray, UnaryOp } from '../../../src/backend/backend.js';

@@ -8,6 +8,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import {
   matmul,
   matmulCounters,

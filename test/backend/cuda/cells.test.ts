@@ -7,6 +7,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { MinGRU, MinLSTM } from '../../../src/cells/min-rnn.js';
 import { Embedding, Linear } from '../../../src/nn/layers.js';
 import { Module } from '../../../src/nn/module.js';

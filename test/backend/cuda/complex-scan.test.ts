@@ -8,6 +8,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { LRU } from '../../../src/cells/lru.js';
 import { complexScan, hasComplexScan } from '../../../src/tensor/complex-scan.js';
 import { fromHost } from '../../../src/tensor/creation.js';

@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { CachingAllocator, bucketBytes } from '../../../src/backend/cuda/allocator.js';
 import { CudaBackend, MODULES, collapseAxes, cudaStatus, fromBf16, registerCudaBackend, roundToBf16, toBf16 } from '../../../src/backend/cuda/cuda.js';
 import { compile } from '../../../src/backend/cuda/compiler.js';

@@ -9,6 +9,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { MesaLayer, type MesaState } from '../../../src/cells/mesa.js';
 import { RecurrentLM } from '../../../src/models/recurrent-lm.js';
 import { AdamW } from '../../../src/optim/adamw.js';

@@ -8,6 +8,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { layerNorm, rmsNorm } from '../../../src/nn/functional.js';
 import { LayerNorm, RMSNorm } from '../../../src/nn/norm.js';
 import { randn } from '../../../src/tensor/creation.js';

@@ -5,6 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import type { UnaryOp } from '../../../src/backend/backend.js';
 import * as ops from '../../../src/tensor/ops.js';
 import { fromHost, full, randn } from '../../../src/tensor/creation.js';

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { setBackend } from '../../../src/tensor/engine.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { disposeTensorTree, loadCheckpoint } from '../../../src/train/checkpoint.js';

@@ -25,6 +25,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../../src/default-backend.js';
 import { RNN_CELL_LAYOUT, rnnBackward, rnnForward, rnnSavedLength } from '../../../src/backend/cpu/rnn.js';
 import type { DType, RnnCellKind, RnnDims } from '../../../src/backend/backend.js';
 import { roundToBf16, type RnnKernelChoice } from '../../../src/backend/cuda/cuda.js';

@@ -4,15 +4,15 @@
  * The references are PyTorch 1.13 CPU (minGRU-pytorch, nn.GRU) and TensorFlow.js, measured on the
  * same 2-core development machine.
  */
-import { MinGRU, MinLSTM } from '../src/cells/min-rnn.js';
-import type { ScanMode } from '../src/cells/cell.js';
-import { Linear } from '../src/nn/layers.js';
-import { Module } from '../src/nn/module.js';
-import { AdamW } from '../src/optim/adamw.js';
-import { randn } from '../src/tensor/creation.js';
-import { mean, square, sub } from '../src/tensor/ops.js';
-import { Rng } from '../src/tensor/random.js';
-import { scope, type Tensor } from '../src/tensor/tensor.js';
+import { MinGRU, MinLSTM } from '../cells/min-rnn.js';
+import type { ScanMode } from '../cells/cell.js';
+import { Linear } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { AdamW } from '../optim/adamw.js';
+import { randn } from '../tensor/creation.js';
+import { mean, square, sub } from '../tensor/ops.js';
+import { Rng } from '../tensor/random.js';
+import { scope, type Tensor } from '../tensor/tensor.js';
 import { makeRow, measure, type BenchRow, type Reference } from './report.js';
 
 const SOURCE = 'BENCHMARKS.md#reference-figures, same 2-core machine';

@@ -1,6 +1,6 @@
 /**
  * Square f32 matmul benchmark for the CPU backend: pure-JS kernel, wasm SIMD on one thread, and
- * wasm SIMD with the worker-thread pool. Run directly with `node dist/bench/matmul.js`.
+ * wasm SIMD with the worker-thread pool. Run directly with `node dist/src/bench/matmul.js`.
  */
 import { isMainModule } from './report.js';
 import {
@@ -10,8 +10,8 @@ import {
   setMatmulKernel,
   setMatmulThreading,
   type MatmulSpec,
-} from '../src/backend/cpu/matmul.js';
-import { cpuThreadsReady, disableCpuThreads, enableCpuThreads } from '../src/backend/cpu/threads-node.js';
+} from '../backend/cpu/matmul.js';
+import { cpuThreadsReady, disableCpuThreads, enableCpuThreads } from '../backend/cpu/threads-node.js';
 
 export interface MatmulBenchRow {
   name: string;
