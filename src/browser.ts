@@ -41,8 +41,10 @@ export type {
 export { MinGRU, MinLSTM } from './cells/min-rnn.js';
 export type { MinRnnOptions } from './cells/min-rnn.js';
 export type { RecurrentCell, CellState, CellOutput, ScanMode } from './cells/cell.js';
-export { createCell, registerCell, cellNames } from './cells/registry.js';
-export type { CellConfig } from './cells/registry.js';
+export { createCell, registerCell, cellNames, cellEntry, cellOptions, checkCellOptions } from './cells/registry.js';
+export type { CellConfig, CellEntry } from './cells/registry.js';
+export { EXPANSION_OPTION, SCAN_OPTION, HEADS_OPTION, describeValid, optionProblem, parseOptionText, resolveOptions } from './cells/options.js';
+export type { OptionSpec, OptionValue } from './cells/options.js';
 export { RecurrentLM, resolveLMConfig, disposeState, sampleToken } from './models/recurrent-lm.js';
 export type { RecurrentLMConfig, ResolvedLMConfig, LMState, BlockState, GenerateOptions } from './models/recurrent-lm.js';
 export { CharTokenizer, ByteTokenizer, tokenizerFromJSON } from './data/tokenizer.js';

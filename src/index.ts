@@ -10,15 +10,15 @@ export {
   unflattenTensorTree, mapTensorTree, disposeTensorTree,
 } from './train/checkpoint.js';
 export type { ModelSpec, CheckpointConfig, TrainerState, LoadedCheckpoint, CheckpointFiles, CheckpointIO, TrainingSnapshot } from './train/checkpoint.js';
-export {
-  LMTrainer, runTraining, evaluateWindows, evaluateStream, createModel, modelFromCheckpoint, tokenizerFromCheckpoint, registerModelKind,
-  modelNames, checkTrainArgs, mergeResumeArgs, storedTraining, curvesSvg, writeCurves, readLog, DEFAULT_TRAIN_ARGS, PRESETS,
-  RESUMABLE_ARGS, TrainConfigError, trainingSchedule, LM_CURVE_LABELS,
-} from './train/lm-trainer.js';
-export type {
-  CharLM, ModelKind, TrainArgs, Preset, TextInfo, EvalResult, StepReport, RunHooks, RunResult, LogRecord, TrainRecord, ValRecord,
-  RunnableTrainer, CurveLabels,
-} from './train/lm-trainer.js';
+export { TrainConfigError, mergeResumeArgs, RESUMABLE_ARGS, argSpec, checkArgValues, MAX_COUNT } from './train/args.js';
+export { runTraining, curvesSvg, writeCurves, readLog, trainingSchedule, LM_CURVE_LABELS, LOG_FILE, CURVES_FILE } from './train/loop.js';
+export type { StepReport, RunHooks, RunResult, LogRecord, TrainRecord, ValRecord, RunnableTrainer, CurveLabels } from './train/loop.js';
+export { createModel, modelFromCheckpoint, openCheckpoint, tokenizerFromCheckpoint, registerModelKind, modelNames } from './train/model-kinds.js';
+export type { CharLM, ModelKind, ModelArgs } from './train/model-kinds.js';
+export { evaluateWindows, evaluateStream } from './train/lm-eval.js';
+export type { EvalResult } from './train/lm-eval.js';
+export { LMTrainer, checkTrainArgs, storedTraining, DEFAULT_TRAIN_ARGS, PRESETS } from './train/lm-trainer.js';
+export type { TrainArgs, Preset, TextInfo } from './train/lm-trainer.js';
 export {
   ListOpsTrainer, DEFAULT_LISTOPS_ARGS, LISTOPS_PRESETS, LISTOPS_RESUMABLE_ARGS, checkListOpsArgs, listOpsHeldOut, listOpsModelConfig,
   evaluateListOps, listOpsModelFromCheckpoint, storedListOpsArgs,

@@ -15,3 +15,13 @@ export class Elman extends SingleStateRnn {
     super(opts, 'elman');
   }
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { HEADS_OPTION } from './options.js';
+
+/** Registry entry (cells/registry.ts): hidden = input = dim, in `heads` blocks. */
+export const elmanCell: CellEntry = {
+  name: 'elman', summary: "Elman RNN (PyTorch's nn.RNN, tanh)", options: [HEADS_OPTION],
+  create: (dim, o, layer) => new Elman({ ...layer, heads: o.heads as number, inputSize: dim, hiddenSize: dim }),
+};

@@ -19,3 +19,13 @@ export class GRU extends SingleStateRnn {
     return gruBias(this.biasIh, this.biasHh, this.heads, this.headDim);
   }
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { HEADS_OPTION } from './options.js';
+
+/** Registry entry (cells/registry.ts): hidden = input = dim, in `heads` blocks. */
+export const gruCell: CellEntry = {
+  name: 'gru', summary: "GRU (PyTorch's nn.GRU)", options: [HEADS_OPTION],
+  create: (dim, o, layer) => new GRU({ ...layer, heads: o.heads as number, inputSize: dim, hiddenSize: dim }),
+};

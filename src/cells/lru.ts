@@ -187,3 +187,37 @@ function inputWeight(p: Direction): Tensor {
 function readout(p: Direction, x: Tensor): Tensor {
   return linear(x, concat([p.cRe, neg(p.cIm)], 1));
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { EXPANSION_OPTION } from './options.js';
+
+/** The LRU's recurrent parameters (ν, θ, γ, B, both directions): trainers may give them a smaller lr. */
+export const LRU_RECURRENT_PARAMS = /(^|\.)(nu_log|theta_log|gamma_log|B_re|B_im)(_bwd)?$/;
+
+/** N of the registry's options: dState, else round(expansion · dim). */
+function lruStateSize(dim: number, o: Readonly<Record<string, unknown>>): number {
+  return (o.dState as number | undefined) ?? Math.max(1, Math.round((o.expansion as number) * dim));
+}
+
+/**
+ * Registry entry (cells/registry.ts): dModel = dim and a complex state of N = round(expansion ·
+ * dim) (or `dState` when given), with the paper's ring and phase options.
+ */
+export const lruCell: CellEntry = {
+  name: 'lru', summary: 'LRU (Orvieto et al. 2023)',
+  options: [
+    { ...EXPANSION_OPTION, help: 'expansion factor; lru: complex state N = round(expansion × dim)' },
+    { name: 'dState', type: 'int', min: 1, max: 1 << 20, help: 'lru: complex state width N (overrides expansion)' },
+    { name: 'rMin', type: 'number', default: 0, min: 0, max: 1, exclusive: 'max', help: 'lru: smallest initial |λ|' },
+    { name: 'rMax', type: 'number', default: 0.99, min: 0, max: 1, exclusive: 'max', help: 'lru: largest initial |λ|, < 1' },
+    { name: 'maxPhase', type: 'number', default: 2 * Math.PI, min: 0, max: 2 * Math.PI, exclusive: 'min', help: 'lru: initial phases in [0, maxPhase)' },
+    { name: 'bidirectional', type: 'boolean', default: false, help: 'lru: a second recurrence over the reversed sequence (no streaming step)' },
+  ],
+  recurrentParams: LRU_RECURRENT_PARAMS,
+  describe: (dim, o) => `N ${lruStateSize(dim, o)}, ring [${o.rMin}, ${o.rMax}]${o.bidirectional ? ', bidirectional' : ''}`,
+  create: (dim, o, layer) => new LRU({
+    ...layer, dModel: dim, dState: lruStateSize(dim, o),
+    rMin: o.rMin as number, rMax: o.rMax as number, maxPhase: o.maxPhase as number, bidirectional: o.bidirectional as boolean,
+  }),
+};

@@ -34,3 +34,13 @@ export class LSTM extends TorchRnn implements RecurrentCell<LSTMState> {
     return { output: r.outputs, state: r.state };
   }
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { HEADS_OPTION } from './options.js';
+
+/** Registry entry (cells/registry.ts): hidden = input = dim, in `heads` blocks. */
+export const lstmCell: CellEntry = {
+  name: 'lstm', summary: "LSTM (PyTorch's nn.LSTM)", options: [HEADS_OPTION],
+  create: (dim, o, layer) => new LSTM({ ...layer, heads: o.heads as number, inputSize: dim, hiddenSize: dim }),
+};

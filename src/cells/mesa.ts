@@ -491,3 +491,17 @@ function setValues(p: Tensor, values: Float64Array): void {
   p.assign(src);
   src.dispose();
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { HEADS_OPTION } from './options.js';
+
+/**
+ * Registry entry (cells/registry.ts): heads · headDim = dim. One head by default: the only count
+ * that divides every width (the comparison study solves widths by parameter count).
+ */
+export const mesaCell: CellEntry = {
+  name: 'mesa', summary: 'MesaNet (von Oswald et al. 2025)',
+  options: [HEADS_OPTION, { name: 'cgSteps', type: 'int', default: 30, min: 0, max: 1000, help: 'mesa: conjugate-gradient iterations per solve' }],
+  create: (dim, o, layer) => new MesaLayer({ ...layer, dim, heads: o.heads as number, cgSteps: o.cgSteps as number }),
+};

@@ -107,3 +107,17 @@ export class MinLSTM extends MinRnn {
     super(opts, 'to_hidden_and_f_i_gate', 'lstm');
   }
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { EXPANSION_OPTION, SCAN_OPTION } from './options.js';
+
+/** Registry entries (cells/registry.ts): inner width = expansion × dim, log or real scan. */
+export const minGruCell: CellEntry = {
+  name: 'mingru', summary: 'minGRU (Feng et al. 2024)', options: [EXPANSION_OPTION, SCAN_OPTION],
+  create: (dim, o, layer) => new MinGRU({ ...layer, dim, expansionFactor: o.expansion as number, scan: o.scan as ScanMode }),
+};
+export const minLstmCell: CellEntry = {
+  name: 'minlstm', summary: 'minLSTM (Feng et al. 2024)', options: [EXPANSION_OPTION, SCAN_OPTION],
+  create: (dim, o, layer) => new MinLSTM({ ...layer, dim, expansionFactor: o.expansion as number, scan: o.scan as ScanMode }),
+};

@@ -39,3 +39,13 @@ export class SLSTM extends TorchRnn implements RecurrentCell<SLSTMState> {
     return { output: r.outputs, state: r.state };
   }
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+import { HEADS_OPTION } from './options.js';
+
+/** Registry entry (cells/registry.ts): hidden = input = dim, in `heads` blocks. */
+export const slstmCell: CellEntry = {
+  name: 'slstm', summary: "sLSTM (xLSTM's scalar-memory LSTM)", options: [HEADS_OPTION],
+  create: (dim, o, layer) => new SLSTM({ ...layer, heads: o.heads as number, inputSize: dim, hiddenSize: dim }),
+};

@@ -234,3 +234,16 @@ export class MSMR extends MultiplicativeCell implements RecurrentCell<MsmrState>
     return { output: s, state: [s, m] };
   }
 }
+
+// Registry entry: the imports stay here so that the entry is one appended block.
+import type { CellEntry } from './registry.js';
+
+/** Registry entries (cells/registry.ts): units = input = dim; no options. */
+export const smrCell: CellEntry = {
+  name: 'smr', summary: 'SMR (multiplicative recurrence)', options: [],
+  create: (dim, _o, layer) => new SMR({ ...layer, inputSize: dim, units: dim }),
+};
+export const msmrCell: CellEntry = {
+  name: 'msmr', summary: 'MSMR (SMR with memory cells)', options: [],
+  create: (dim, _o, layer) => new MSMR({ ...layer, inputSize: dim, units: dim }),
+};

@@ -2,8 +2,10 @@
 import { Option, type Command } from 'commander';
 import { positiveInt, UserError } from './errors.js';
 import { DEFAULT_COMPARE_MODELS, DEFAULT_COMPARE_TRAIN, parseModelList, parseParamCount } from '../train/compare.js';
-import { TrainConfigError } from '../train/lm-trainer.js';
-import { asUserErrors, nonNegativeIntFlag, nonNegativeNumberFlag, positiveNumberFlag } from './train.js';
+import { TrainConfigError } from '../train/args.js';
+import { asUserErrors } from './train.js';
+import { applyAliases, nonNegativeIntFlag, nonNegativeNumberFlag, positiveNumberFlag } from './flags.js';
+import { cellNames } from '../cells/registry.js';
 
 /** `recur bench lm` flags (commander sets no defaults except --recipe and --out: undefined = the study's default). */
 interface LmBenchFlags {
@@ -74,19 +76,17 @@ export function registerBench(program: Command): void {
 
   bench
     .command('selective-copy')
-    .description('train a RecurrentLM (minGRU by default, --cell for any other) on selective copying until it solves it; reports steps, time and accuracy')
+    .description('train a RecurrentLM (minGRU by default, --model for any other cell) on selective copying until it solves it; reports steps, time and accuracy')
     .addOption(new Option('--preset <name>', 'cpu: T=64, 4 tokens, 2 layers (this machine); paper: T=4096, 16 tokens, 3 layers (GPU); demo: the demo\'s').choices(['cpu', 'paper', 'demo']).default('cpu'))
     .option('--steps <n>', 'maximum steps (default: the preset\'s)', positiveInt('--steps'))
-    .option('--cell <name>', 'recurrent cell (default mingru)')
+    .addOption(new Option('--model <name>', 'recurrent cell (alias --cell) (default mingru)').choices(cellNames()))
+    .addOption(new Option('--cell <name>', 'alias of --model').choices(cellNames()).hideHelp())
     .option('--seed <n>', 'random seed', positiveInt('--seed'))
-    .option('--lr <x>', 'peak learning rate (default: the preset\'s)', (v: string) => {
-      const x = Number(v);
-      if (!(x > 0)) throw new UserError(`--lr must be a positive number, got '${v}'`);
-      return x;
-    })
+    .option('--lr <x>', 'peak learning rate (default: the preset\'s)', positiveNumberFlag('--lr'))
     .option('--eval-every <n>', 'evaluate every n steps (default: the preset\'s)', positiveInt('--eval-every'))
     .option('--out <dir>', 'write <dir>/selective-copy-<preset>.{json,md}', 'bench/results')
-    .action(async (opts: { preset: 'cpu' | 'paper' | 'demo'; steps?: number; cell?: string; seed?: number; lr?: number; evalEvery?: number; out: string }) => {
+    .action(async (opts: { preset: 'cpu' | 'paper' | 'demo'; steps?: number; model?: string; seed?: number; lr?: number; evalEvery?: number; out: string }) => {
+      applyAliases(opts, { cell: 'model' });
       const { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } = await import('../train/selective-copy.js');
       const { createReport, toMarkdown, writeReport } = await import('../bench/report.js');
       const { Progress } = await import('./progress.js');
@@ -97,7 +97,7 @@ export function registerBench(program: Command): void {
         seed: opts.seed ?? base.seed,
         lr: opts.lr ?? base.lr,
         evalEvery: opts.evalEvery ?? base.evalEvery,
-        model: { ...base.model, cell: opts.cell ?? base.model.cell },
+        model: { ...base.model, cell: opts.model ?? base.model.cell },
       };
       const progress = new Progress({ total: run.steps, label: `selective-copy (${opts.preset})` });
       const result = await trainSelectiveCopy(run, {

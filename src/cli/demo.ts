@@ -4,7 +4,8 @@
  * answer token by token through `step` with constant memory.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError, Option } from 'commander';
+import { Option } from 'commander';
+import { cellNames } from '../cells/registry.js';
 import { selectiveCopyBatch, type SelectiveCopyConfig } from '../data/selective-copy.js';
 import type { RecurrentLM } from '../models/recurrent-lm.js';
 import { disposeState } from '../models/recurrent-lm.js';
@@ -14,7 +15,9 @@ import { argmax } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import { scope } from '../tensor/tensor.js';
 import { SELECTIVE_COPY_PRESETS, trainSelectiveCopy } from '../train/selective-copy.js';
-import { positiveInt } from './errors.js';
+import { argSpec } from '../train/args.js';
+import { UserError } from './errors.js';
+import { applyAliases, positiveIntFlag, positiveNumberFlag, specParser } from './flags.js';
 import { Progress } from './progress.js';
 
 export interface DemoOptions {
@@ -28,6 +31,13 @@ export interface DemoOptions {
   lr: number;
   seed: number;
   examples: number;
+}
+
+/** The demo's flags as commander gives them (aliases applied by the action). */
+interface DemoFlags extends Omit<DemoOptions, 'cell' | 'seqLength' | 'tokens'> {
+  model?: string;
+  seq?: number;
+  letters?: number;
 }
 
 /** How a selective-copying token is shown: data tokens as letters, blanks as dots, markers as '?'. */
@@ -103,31 +113,30 @@ function checkTask(t: SelectiveCopyConfig): Required<SelectiveCopyConfig> {
   return { seqLength: t.seqLength, numTokens: t.numTokens, vocabSize: t.vocabSize ?? 16 };
 }
 
-function positiveNumber(flag: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${flag} must be a positive number, got '${v}'`);
-    return n;
-  };
-}
-
 export function registerDemo(program: Command): void {
   const d = SELECTIVE_COPY_PRESETS.demo;
   program
     .command('demo')
     .description('train a small minGRU on selective copying (CPU, no download), then watch it stream its answers')
-    .addOption(new Option('--cell <name>', 'recurrent cell').choices(['mingru', 'minlstm']).default('mingru'))
-    .option('--steps <n>', 'maximum training steps (stops early at 99.5% accuracy)', positiveInt('--steps'), d.steps)
-    .option('--seq-length <n>', 'sequence length (context + answer)', positiveInt('--seq-length'), d.task.seqLength)
-    .option('--tokens <n>', 'letters to copy', positiveInt('--tokens'), d.task.numTokens)
-    .option('--dim <n>', 'model width', positiveInt('--dim'), d.model.dim)
-    .option('--depth <n>', 'layers', positiveInt('--depth'), d.model.depth)
-    .option('--batch <n>', 'sequences per step', positiveInt('--batch'), d.batch)
-    .option('--lr <x>', 'peak AdamW learning rate (warm-up, then cosine decay)', positiveNumber('--lr'), d.lr)
-    .option('--seed <n>', 'random seed', positiveInt('--seed'), d.seed ?? 1)
-    .option('--examples <n>', 'examples to stream after training', positiveInt('--examples'), 3)
-    .action(async (opts: DemoOptions) => {
-      if (opts.seqLength < 2 * opts.tokens) throw new InvalidArgumentError(`--seq-length must be at least twice --tokens`);
+    .addOption(new Option('--model <name>', 'recurrent cell (alias --cell)').choices(cellNames()))
+    .option('--steps <n>', 'maximum training steps (stops early at 99.5% accuracy)', positiveIntFlag('--steps'), d.steps)
+    .option('--seq <n>', `sequence length: context + answer (alias --seq-length) (default ${d.task.seqLength})`, positiveIntFlag('--seq'))
+    .option('--letters <n>', `letters to copy (alias --tokens) (default ${d.task.numTokens})`, positiveIntFlag('--letters'))
+    .option('--dim <n>', 'model width', specParser(argSpec('dim')!), d.model.dim)
+    .option('--depth <n>', 'layers', specParser(argSpec('depth')!), d.model.depth)
+    .option('--batch <n>', 'sequences per step', specParser(argSpec('batch')!), d.batch)
+    .option('--lr <x>', 'peak AdamW learning rate (warm-up, then cosine decay)', positiveNumberFlag('--lr'), d.lr)
+    .option('--seed <n>', 'random seed', positiveIntFlag('--seed'), d.seed ?? 1)
+    .option('--examples <n>', 'examples to stream after training', positiveIntFlag('--examples'), 3)
+    .addOption(new Option('--cell <name>', 'alias of --model').choices(cellNames()).hideHelp())
+    .addOption(new Option('--seq-length <n>', 'alias of --seq').argParser(positiveIntFlag('--seq-length')).hideHelp())
+    .addOption(new Option('--tokens <n>', 'alias of --letters').argParser(positiveIntFlag('--tokens')).hideHelp())
+    .action(async (given: DemoFlags) => {
+      applyAliases(given as unknown as Record<string, unknown>, { cell: 'model', seqLength: 'seq', tokens: 'letters' });
+      const opts: DemoOptions = {
+        ...given, cell: given.model ?? 'mingru', seqLength: given.seq ?? d.task.seqLength, tokens: given.letters ?? d.task.numTokens,
+      };
+      if (opts.seqLength < 2 * opts.tokens) throw new UserError(`--seq must be at least twice --letters`);
       await runDemo(opts);
     });
 }

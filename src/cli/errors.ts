@@ -105,7 +105,7 @@ export async function runCli(main: () => Promise<void>): Promise<never> {
 export function positiveInt(flag: string): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got '${value}'`);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UserError(`${flag} must be a positive integer, got '${value}'`);
     return n;
   };
 }

@@ -7,11 +7,14 @@
 import { Option, type Command } from 'commander';
 import { disposeTensorTree, loadCheckpoint } from '../train/checkpoint.js';
 import { LISTOPS_TASK, evaluateListOps, listOpsHeldOut, listOpsModelFromCheckpoint, storedListOpsArgs, type HeldOutSplit } from '../train/listops-trainer.js';
-import { evaluateStream, openCheckpoint, storedTraining } from '../train/lm-trainer.js';
+import { evaluateStream } from '../train/lm-eval.js';
+import { storedTraining } from '../train/lm-trainer.js';
+import { openCheckpoint } from '../train/model-kinds.js';
 import { UserError } from './errors.js';
 import { encodeForCheckpoint } from './generate.js';
 import { Progress, formatDuration, formatRate } from './progress.js';
-import { asUserErrors, positiveIntFlag, readTextFile } from './train.js';
+import { asUserErrors, readTextFile } from './train.js';
+import { positiveIntFlag } from './flags.js';
 
 interface EvalFlags {
   checkpoint: string;

@@ -6,9 +6,10 @@
 import { randomInt } from 'node:crypto';
 import type { Command } from 'commander';
 import { CharTokenizer, type Tokenizer } from '../data/tokenizer.js';
-import { openCheckpoint } from '../train/lm-trainer.js';
+import { openCheckpoint } from '../train/model-kinds.js';
 import { UserError } from './errors.js';
-import { asUserErrors, nonNegativeIntFlag, nonNegativeNumberFlag, positiveIntFlag } from './train.js';
+import { asUserErrors } from './train.js';
+import { nonNegativeIntFlag, nonNegativeNumberFlag, positiveIntFlag } from './flags.js';
 
 /**
  * Encodes text with a checkpoint's tokenizer; a UserError listing the characters the vocabulary

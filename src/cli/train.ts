@@ -13,40 +13,27 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { cellEntry, cellNames, cellsDeclaring, describeCellOptions } from '../cells/registry.js';
+import { flagOf, type OptionSpec, type OptionValue } from '../cells/options.js';
+import { RESUMABLE_ARGS, TrainConfigError, argSpec, cellOptionSpecs, mergeResumeArgs } from '../train/args.js';
 import { CheckpointError, loadCheckpoint, disposeTensorTree, POINTER_FILE } from '../train/checkpoint.js';
-import {
-  DEFAULT_TRAIN_ARGS, LMTrainer, LOG_FILE, PRESETS, RESUMABLE_ARGS, TrainConfigError, mergeResumeArgs, modelNames, runTraining,
-  storedTraining, type TextInfo, type TrainArgs,
-} from '../train/lm-trainer.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, PRESETS, storedTraining, type TextInfo, type TrainArgs } from '../train/lm-trainer.js';
 import {
   DEFAULT_LISTOPS_ARGS, LISTOPS_PRESETS, LISTOPS_RESUMABLE_ARGS, LISTOPS_TASK, ListOpsTrainer, storedListOpsArgs,
   type ListOpsArgs, type ListOpsEvalResult,
 } from '../train/listops-trainer.js';
-import type { RunnableTrainer, RunResult } from '../train/lm-trainer.js';
+import { LOG_FILE, runTraining, type RunnableTrainer, type RunResult } from '../train/loop.js';
+import type { EvalResult } from '../train/lm-eval.js';
+import { modelNames } from '../train/model-kinds.js';
 import { NonFiniteError } from '../train/step.js';
-import { positiveInt, UserError } from './errors.js';
+import { UserError } from './errors.js';
+import { applyAliases, specOption } from './flags.js';
 import { formatDuration, formatRate, Progress } from './progress.js';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell's convention). */
 export const EXIT_INTERRUPTED = 130;
 /** Exit code of a run stopped because the loss or gradients became NaN or infinite. */
 export const EXIT_DIVERGED = 1;
-
-// ---------------------------------------------------------------------------------------------
-// Flag parsers shared by train, generate and eval: each rejects a bad value with a UserError.
-
-function numberParser(flag: string, ok: (n: number) => boolean, what: string, integer: boolean): (v: string) => number {
-  return (v: string) => {
-    const n = v.trim() === '' ? NaN : Number(v);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || !ok(n)) throw new UserError(`${flag} must be ${what}, got '${v}'`);
-    return n;
-  };
-}
-export const positiveIntFlag = positiveInt;
-export const nonNegativeIntFlag = (flag: string) => numberParser(flag, (n) => n >= 0, 'a non-negative integer', true);
-export const positiveNumberFlag = (flag: string) => numberParser(flag, (n) => n > 0, 'a positive number', false);
-export const nonNegativeNumberFlag = (flag: string) => numberParser(flag, (n) => n >= 0, 'a non-negative number', false);
-export const fractionFlag = (flag: string) => numberParser(flag, (n) => n >= 0 && n < 1, 'a number in [0, 1)', false);
 
 /** Runs a command body, turning the trainer's and checkpoints' user-fixable errors into UserErrors. */
 export async function asUserErrors<T>(fn: () => Promise<T>): Promise<T> {
@@ -86,70 +73,58 @@ export async function readTextFile(path: string, flag = '--text', hint = ''): Pr
 
 // ---------------------------------------------------------------------------------------------
 
+/** What commander hands the action: the arguments of either task by key, cell options, and the run's files. */
 interface TrainFlags {
   text?: string;
   preset?: string;
-  model?: string;
-  dim?: number;
-  depth?: number;
-  expansion?: number;
-  conv?: number;
-  ffMult?: number;
-  dropout?: number;
-  norm?: 'rms' | 'layer';
-  residual?: 'add' | 'mul';
-  scan?: 'log' | 'real';
-  lr?: number;
-  weightDecay?: number;
-  warmup?: number;
-  schedule?: 'constant' | 'cosine';
-  clip?: number;
-  batch?: number;
-  seq?: number;
-  steps?: number;
-  seed?: number;
-  stateful?: boolean;
-  evalEvery?: number;
-  saveEvery?: number;
-  logEvery?: number;
-  valWindows?: number;
-  dtype?: 'f32' | 'bf16';
   out?: string;
   resume?: string;
   task?: 'lm' | 'listops';
-  // --task listops
-  minLength?: number;
-  maxLength?: number;
-  maxDepth?: number;
-  maxArgs?: number;
-  recurrentLrFactor?: number;
-  rMin?: number;
-  rMax?: number;
-  valExamples?: number;
-  testExamples?: number;
-  dataSeed?: number;
+  model?: string;
+  scan?: string;
+  [arg: string]: unknown;
 }
 
-/** The args of `defaults`' keys the user gave explicitly (commander sets no defaults here: undefined = not given). */
+/**
+ * The args of `defaults`' keys the user gave explicitly (commander sets no defaults here:
+ * undefined = not given), and the cell options given, as `cellOptions`.
+ */
 function givenArgs<A extends object>(f: TrainFlags, defaults: A): Partial<A> {
-  const out: Partial<A> = {};
-  for (const k of Object.keys(defaults) as (keyof A & keyof TrainFlags)[]) if (f[k] !== undefined) (out as Record<string, unknown>)[k] = f[k];
-  return out;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(defaults)) if (f[k] !== undefined) out[k] = f[k];
+  const options: Record<string, OptionValue> = {};
+  for (const o of cellOptionSpecs()) if (f[o.name] !== undefined) options[o.name] = f[o.name] as OptionValue;
+  if (Object.keys(options).length) out.cellOptions = options;
+  return out as Partial<A>;
 }
-
-const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** A UserError naming the given flags among `keys` that the task does not use. */
 function rejectFlags(f: TrainFlags, keys: readonly string[], why: string): void {
-  const given = keys.filter((k) => (f as Record<string, unknown>)[k] !== undefined);
-  if (given.length) throw new UserError(`${given.map(flagName).join(', ')} ${given.length > 1 ? 'do' : 'does'} not apply to ${why}`);
+  const given = keys.filter((k) => f[k] !== undefined);
+  if (given.length) throw new UserError(`${given.map(flagOf).join(', ')} ${given.length > 1 ? 'do' : 'does'} not apply to ${why}`);
 }
 
 /** Flags of the language model that --task listops does not use, and the reverse. */
-const LM_ONLY = ['text', 'conv', 'ffMult', 'residual', 'seq', 'stateful', 'valWindows', 'dtype'] as const;
-const LISTOPS_ONLY = (Object.keys(DEFAULT_LISTOPS_ARGS) as (keyof ListOpsArgs)[]).filter((k) => !(k in DEFAULT_TRAIN_ARGS));
-/** Flags of the LRU that other cells do not use. */
-const LRU_ONLY = ['recurrentLrFactor', 'rMin', 'rMax'] as const;
+const LM_ONLY = ['text', ...Object.keys(DEFAULT_TRAIN_ARGS).filter((k) => !(k in DEFAULT_LISTOPS_ARGS))];
+const LISTOPS_ONLY = Object.keys(DEFAULT_LISTOPS_ARGS).filter((k) => !(k in DEFAULT_TRAIN_ARGS));
+
+/**
+ * Refuses cell options given for a model that does not declare them (`--r-min` with mingru,
+ * `--scan` with lru): the registry says which cell declares what.
+ */
+function rejectForeignCellFlags(f: TrainFlags, model: string): void {
+  const isCell = cellNames().includes(model);
+  const declared = isCell ? cellEntry(model).options.map((o) => o.name) : [];
+  const everyCellOption = [...new Set(cellNames().flatMap((n) => cellEntry(n).options.map((o) => o.name)))];
+  // A model that is no cell (bigram) ignores the architecture flags every RecurrentLM reads.
+  const candidates = isCell ? everyCellOption : everyCellOption.filter((k) => !(k in DEFAULT_TRAIN_ARGS));
+  const foreign = candidates.filter((k) => f[k] !== undefined && !declared.includes(k));
+  if (f.recurrentLrFactor !== undefined && isCell && !cellEntry(model).recurrentParams) foreign.push('recurrentLrFactor');
+  if (foreign.length) {
+    const owners = [...new Set(foreign.flatMap((k) => (k === 'recurrentLrFactor' ? cellNames().filter((n) => cellEntry(n).recurrentParams) : cellsDeclaring(k))))];
+    throw new UserError(`${foreign.map(flagOf).join(', ')} ${foreign.length > 1 ? 'do' : 'does'} not apply to --model ${model} (the ${owners.join('/')} only)`);
+  }
+}
 
 function timestamp(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -181,8 +156,14 @@ function resumeRunDir(path: string, ckptDir: string): string {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+/** The cell's option values of an args set, between `before` and `after` ('' when it has none). */
+function optionsText(a: { model: string; dim: number; expansion: number; scan: string; cellOptions?: Record<string, OptionValue> }, before: string, after = ''): string {
+  const text = describeCellOptions(a.model, a.dim, { expansion: a.expansion, scan: a.scan, ...a.cellOptions });
+  return text ? `${before}${text}${after}` : '';
+}
+
 function describeArgs(a: TrainArgs): string {
-  const model = a.model === 'bigram' ? 'bigram' : `${a.model}, ${a.depth} layer${a.depth > 1 ? 's' : ''}, dim ${a.dim}, expansion ${a.expansion}, conv ${a.conv}, ff ×${a.ffMult}, dropout ${a.dropout}, ${a.norm} norm, ${a.residual} residual, ${a.scan} scan`;
+  const model = !cellNames().includes(a.model) ? a.model : `${a.model}, ${a.depth} layer${a.depth > 1 ? 's' : ''}, dim ${a.dim}${optionsText(a, ', ')}, conv ${a.conv}, ff ×${a.ffMult}, dropout ${a.dropout}, ${a.norm} norm, ${a.residual} residual`;
   const precision = a.dtype === 'bf16' ? ' | bf16 mixed precision (f32 master weights)' : '';
   return `${model}${precision} | AdamW lr ${a.lr} (${a.schedule}${a.warmup ? `, warm-up ${a.warmup}` : ''}), weight decay ${a.weightDecay}, clip ${a.clip} | batch ${a.batch} × seq ${a.seq}${a.stateful ? ' (stateful)' : ''}, ${a.steps} steps, seed ${a.seed}`;
 }
@@ -195,6 +176,7 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
   if (flags.preset !== undefined && !(flags.preset in PRESETS)) throw new UserError(`--preset ${flags.preset} is a --task listops preset`);
   const preset = flags.preset === undefined ? {} : PRESETS[flags.preset]!.args;
   const args = { ...DEFAULT_TRAIN_ARGS, ...preset, ...givenArgs(flags, DEFAULT_TRAIN_ARGS) };
+  rejectForeignCellFlags(flags, args.model);
   const { text, info } = await readTextFile(flags.text);
   const runDir = await newRunDir(flags.out);
   return trainLM(LMTrainer.create({ args, text, textInfo: info }), runDir);
@@ -237,8 +219,7 @@ async function newListOpsRun(flags: TrainFlags): Promise<void> {
   if (flags.preset !== undefined && !(flags.preset in LISTOPS_PRESETS)) throw new UserError(`--preset ${flags.preset} is a language-model preset; --task listops has ${Object.keys(LISTOPS_PRESETS).join(', ')}`);
   const preset = flags.preset === undefined ? {} : LISTOPS_PRESETS[flags.preset]!.args;
   const args: ListOpsArgs = { ...DEFAULT_LISTOPS_ARGS, ...preset, ...givenArgs(flags, DEFAULT_LISTOPS_ARGS) };
-  if (args.model !== 'lru') rejectFlags(flags, LRU_ONLY, `--model ${args.model} (the lru only)`);
-  if (args.model === 'lru' && flags.scan !== undefined) throw new UserError('--scan does not apply to --model lru (its complex scan has one mode)');
+  rejectForeignCellFlags(flags, args.model);
   const runDir = await newRunDir(flags.out);
   return trainListOps(ListOpsTrainer.create(args), runDir);
 }
@@ -257,11 +238,8 @@ async function trainLM(trainer: LMTrainer, runDir: string): Promise<void> {
 }
 
 function describeListOps(a: ListOpsArgs): string {
-  const cell = a.model === 'lru'
-    ? `lru (N ${Math.max(1, Math.round(a.expansion * a.dim))}, ring [${a.rMin}, ${a.rMax}])`
-    : `${a.model} (expansion ${a.expansion}, ${a.scan} scan)`;
-  const groups = a.model === 'lru' ? `, ν θ γ B at lr × ${a.recurrentLrFactor} without decay` : '';
-  return `ListOps ${a.minLength} < length < ${a.maxLength}, depth ≤ ${a.maxDepth}, ≤ ${a.maxArgs} args | ${a.depth} × [${a.norm} norm → ${cell} → GLU, dropout ${a.dropout}] dim ${a.dim} | ` +
+  const groups = cellEntry(a.model).recurrentParams ? `, recurrent parameters at lr × ${a.recurrentLrFactor} without decay` : '';
+  return `ListOps ${a.minLength} < length < ${a.maxLength}, depth ≤ ${a.maxDepth}, ≤ ${a.maxArgs} args | ${a.depth} × [${a.norm} norm → ${a.model}${optionsText(a, ' (', ')')} → GLU, dropout ${a.dropout}] dim ${a.dim} | ` +
     `AdamW lr ${a.lr} (${a.schedule}${a.warmup ? `, warm-up ${a.warmup}` : ''}${groups}), weight decay ${a.weightDecay}, clip ${a.clip} | batch ${a.batch}, ${a.steps} steps, seed ${a.seed}, data seed ${a.dataSeed}`;
 }
 
@@ -335,55 +313,44 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
   }
 }
 
+/** The help of an argument flag: its declaration's text and the defaults of both tasks. */
+function argHelp(key: string, help: string): string {
+  const d = (DEFAULT_TRAIN_ARGS as unknown as Record<string, unknown>)[key], l = (DEFAULT_LISTOPS_ARGS as unknown as Record<string, unknown>)[key];
+  const task = d === undefined ? 'listops: ' : '';
+  const defaults = d === undefined ? `default ${String(l)}` : l === undefined || l === d ? `default ${String(d)}` : `default ${String(d)}; listops ${String(l)}`;
+  return `${task}${help} (${defaults})`;
+}
+
+/** Old flag names that still work (scripts may use them), each the alias of one argument. */
+export const TRAIN_FLAG_ALIASES: Record<string, string> = { cell: 'model', seqLength: 'seq' };
+
 export function registerTrain(program: Command): void {
   const allPresets = { ...PRESETS, ...LISTOPS_PRESETS };
   const presetNames = Object.keys(allPresets);
-  const d = DEFAULT_TRAIN_ARGS;
-  const l = DEFAULT_LISTOPS_ARGS;
-  program
+  const cmd = program
     .command('train')
     .description('train a character-level language model on a text file (90/10 train/validation split), or a sequence classifier on ListOps (--task listops)')
     .addOption(new Option('--task <task>', 'lm: next-character language model on --text; listops: classify ListOps expressions generated on the fly (default lm)').choices(['lm', 'listops']))
     .option('--text <file>', 'UTF-8 text to train on (the first 90% trains, the last 10% validates)')
-    .addOption(new Option('--preset <name>', `named settings, overridden by explicit flags: ${presetNames.map((n) => `${n} = ${allPresets[n]!.description}`).join('; ')}`).choices(presetNames))
-    .addOption(new Option('--model <name>', `model: a recurrent cell or another model kind (default ${d.model}; listops: a cell, default ${l.model})`).choices(modelNames()))
-    .option('--dim <n>', `model width (default ${d.dim}; listops ${l.dim})`, positiveIntFlag('--dim'))
-    .option('--depth <n>', `layers (default ${d.depth}; listops ${l.depth})`, positiveIntFlag('--depth'))
-    .option('--expansion <x>', `cell expansion factor; listops lru: state N = expansion × dim (default ${d.expansion}; listops ${l.expansion})`, positiveNumberFlag('--expansion'))
-    .option('--conv <k>', `causal depthwise conv kernel before each cell, 0 = none (default ${d.conv})`, nonNegativeIntFlag('--conv'))
-    .option('--ff-mult <x>', `feed-forward width multiplier (default ${d.ffMult})`, positiveNumberFlag('--ff-mult'))
-    .option('--dropout <p>', `dropout (default ${d.dropout}; listops ${l.dropout})`, fractionFlag('--dropout'))
-    .addOption(new Option('--norm <kind>', `pre-norm (default ${d.norm}; listops ${l.norm})`).choices(['rms', 'layer']))
-    .addOption(new Option('--residual <kind>', `how the cell joins the residual stream: add (x + cell(norm x)) or mul (x ⊙ cell(norm x)) (default ${d.residual})`).choices(['add', 'mul']))
-    .addOption(new Option('--scan <mode>', `linear-recurrence scan: log (reference) or real (faster) (default ${d.scan})`).choices(['log', 'real']))
-    .option('--lr <x>', `AdamW learning rate (default ${d.lr}; listops ${l.lr})`, positiveNumberFlag('--lr'))
-    .option('--weight-decay <x>', `AdamW weight decay on matrices (default ${d.weightDecay}; listops ${l.weightDecay})`, nonNegativeNumberFlag('--weight-decay'))
-    .option('--warmup <n>', `linear learning-rate warm-up steps (default ${d.warmup}; listops ${l.warmup})`, nonNegativeIntFlag('--warmup'))
-    .addOption(new Option('--schedule <kind>', `learning rate after warm-up: constant, or cosine decay to lr/10 at the last step (default ${d.schedule}; listops ${l.schedule})`).choices(['constant', 'cosine']))
-    .option('--clip <x>', `gradient-norm clip, 0 = none (default ${d.clip})`, nonNegativeNumberFlag('--clip'))
-    .option('--batch <n>', `sequences per step (default ${d.batch}; listops ${l.batch})`, positiveIntFlag('--batch'))
-    .option('--seq <n>', `characters per sequence (default ${d.seq})`, positiveIntFlag('--seq'))
-    .option('--steps <n>', `total optimizer steps (default ${d.steps}; listops ${l.steps})`, positiveIntFlag('--steps'))
-    .option('--seed <n>', `random seed: initialisation, dropout, batches (default ${d.seed})`, nonNegativeIntFlag('--seed'))
-    .option('--stateful', 'B contiguous streams whose state carries across batches (truncated BPTT), reset at wrap-around')
-    .option('--eval-every <n>', `validate every n steps (default ${d.evalEvery}; listops ${l.evalEvery})`, positiveIntFlag('--eval-every'))
-    .option('--save-every <n>', 'checkpoint every n steps (default: at every validation)', positiveIntFlag('--save-every'))
-    .option('--log-every <n>', `log the training loss every n steps (default ${d.logEvery})`, positiveIntFlag('--log-every'))
-    .option('--val-windows <n>', `validation windows of --seq characters, evenly spaced over the held-out text, 0 = all (default ${d.valWindows})`, nonNegativeIntFlag('--val-windows'))
-    .addOption(new Option('--dtype <type>', 'training precision: f32, or bf16 working copies of f32 master weights (needs --device cuda; checkpoints stay f32) (default f32)').choices(['f32', 'bf16']))
-    .option('--min-length <n>', `listops: expressions have more than n tokens (default ${l.minLength}; LRA 500)`, nonNegativeIntFlag('--min-length'))
-    .option('--max-length <n>', `listops: expressions have fewer than n tokens (default ${l.maxLength}; LRA 2000)`, positiveIntFlag('--max-length'))
-    .option('--max-depth <n>', `listops: nesting depth limit (default ${l.maxDepth}, as LRA)`, positiveIntFlag('--max-depth'))
-    .option('--max-args <n>', `listops: arguments per operator, ≥ 2 (default ${l.maxArgs}, as LRA)`, positiveIntFlag('--max-args'))
-    .option('--recurrent-lr-factor <x>', `listops, lru: ν, θ, γ, B train at lr × x without weight decay (default ${l.recurrentLrFactor})`, positiveNumberFlag('--recurrent-lr-factor'))
-    .option('--r-min <x>', `listops, lru: smallest initial |λ| (default ${l.rMin})`, fractionFlag('--r-min'))
-    .option('--r-max <x>', `listops, lru: largest initial |λ|, < 1 (default ${l.rMax})`, fractionFlag('--r-max'))
-    .option('--val-examples <n>', `listops: held-out validation expressions (default ${l.valExamples})`, positiveIntFlag('--val-examples'))
-    .option('--test-examples <n>', `listops: held-out test expressions, scored by 'recur eval' (default ${l.testExamples})`, positiveIntFlag('--test-examples'))
-    .option('--data-seed <n>', `listops: seed of the validation and test sets (default ${l.dataSeed})`, nonNegativeIntFlag('--data-seed'))
+    .addOption(new Option('--preset <name>', `named settings, overridden by explicit flags: ${presetNames.map((n) => `${n} = ${allPresets[n]!.description}`).join('; ')}`).choices(presetNames));
+  const keys = [...new Set([...Object.keys(DEFAULT_TRAIN_ARGS), ...Object.keys(DEFAULT_LISTOPS_ARGS)])];
+  for (const key of keys) {
+    const spec = argSpec(key, key === 'model' ? modelNames() : undefined)!;
+    const help = key === 'model' ? `${spec.help} (alias --cell; listops: a cell)` : key === 'seq' ? `${spec.help} (alias --seq-length)` : spec.help;
+    cmd.addOption(specOption(spec, argHelp(key, help)));
+  }
+  for (const spec of cellOptionSpecs()) {
+    const owners = cellsDeclaring(spec.name);
+    cmd.addOption(specOption(spec, `${spec.help}${spec.default === undefined ? '' : ` (default ${String(Number.isFinite(spec.default as number) ? Number((spec.default as number).toPrecision(6)) : spec.default)})`}; ${owners.join(', ')} only`));
+  }
+  for (const [alias, key] of Object.entries(TRAIN_FLAG_ALIASES)) {
+    cmd.addOption(specOption(argSpec(key, key === 'model' ? modelNames() : undefined)!, `alias of ${flagOf(key)}`, flagOf(alias)).hideHelp());
+  }
+  cmd
     .option('--out <dir>', 'run directory: log.jsonl, checkpoints, curves.svg (default runs/<timestamp>)')
-    .option('--resume <dir>', `continue the run in <dir> bit-for-bit; only ${RESUMABLE_ARGS.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} may change`)
+    .option('--resume <dir>', `continue the run in <dir> bit-for-bit; only ${RESUMABLE_ARGS.map(flagOf).join(', ')} may change`)
     .action(async (flags: TrainFlags) => {
+      applyAliases(flags, TRAIN_FLAG_ALIASES);
       await asUserErrors(() => runTrain(flags));
     });
 }

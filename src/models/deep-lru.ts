@@ -20,8 +20,8 @@
  * masked positions in the pooling); pad to a common length for training, as LRA does.
  */
 import type { RecurrentCell, ScanMode } from '../cells/cell.js';
-import { LRU } from '../cells/lru.js';
-import { cellNames, createCell } from '../cells/registry.js';
+import { LRU_RECURRENT_PARAMS } from '../cells/lru.js';
+import { cellEntry, checkCellOptions, createCell } from '../cells/registry.js';
 import { Module, ModuleList, type LayerOptions } from '../nn/module.js';
 import { Dropout, Embedding, GLU, Linear } from '../nn/layers.js';
 import { LayerNorm, RMSNorm } from '../nn/norm.js';
@@ -30,21 +30,16 @@ import { describe, type Tensor } from '../tensor/tensor.js';
 import { globalRng } from '../tensor/random.js';
 import type { ParamGroup } from '../optim/optimizer.js';
 
-export interface SequenceClassifierConfig {
+/** The classifier's own settings; every other key of a SequenceClassifierConfig is a cell option. */
+export interface ClassifierSettings {
   /** A registry cell (default 'lru'). */
   cell?: string;
   /** Token inputs: ids in [0, vocabSize) through an Embedding. Give this or inputDim. */
   vocabSize?: number;
   /** Feature inputs [B, T, inputDim] through a Linear. */
   inputDim?: number;
-  /** Residual width H. */
+  /** Residual width H (the cell's `dim`). */
   dModel: number;
-  /** LRU only: complex state width N (default dModel). */
-  dState?: number;
-  /** Other cells: the registry's expansion factor (default 1). */
-  expansion?: number;
-  /** Other cells: the registry's scan mode (default 'log'). */
-  scan?: ScanMode;
   /** Blocks (default 6, as the paper). */
   depth?: number;
   numClasses: number;
@@ -52,42 +47,53 @@ export interface SequenceClassifierConfig {
   dropout?: number;
   /** 'layer' (default) or 'rms'. */
   norm?: 'layer' | 'rms';
-  /** LRU only: ring of the initial eigenvalues and the initial phase range. */
+}
+
+const SETTINGS: readonly (keyof ClassifierSettings)[] = ['cell', 'vocabSize', 'inputDim', 'dModel', 'depth', 'numClasses', 'dropout', 'norm'];
+
+/**
+ * The settings plus the options the cell declares (cells/registry.ts), by name: `dState`
+ * (default dModel), `rMin`, `rMax`, `maxPhase`, `bidirectional` of lru; `heads` of lstm; … An
+ * option the cell does not declare is an error, except `expansion` and `scan`, which every cell
+ * is offered (as in RecurrentLM) and those that declare them use.
+ */
+export interface SequenceClassifierConfig extends ClassifierSettings {
+  expansion?: number;
+  scan?: ScanMode;
+  [cellOption: string]: unknown;
+}
+
+/** The deep LRU's config: the classifier's settings and the LRU's options. */
+export interface DeepLruConfig extends Omit<ClassifierSettings, 'cell'> {
+  /** Complex state width N. */
+  dState: number;
   rMin?: number;
   rMax?: number;
   maxPhase?: number;
-  /** LRU only. */
   bidirectional?: boolean;
 }
 
-export interface DeepLruConfig extends Omit<SequenceClassifierConfig, 'cell' | 'expansion' | 'scan'> {
-  dState: number;
+type ResolvedConfig = SequenceClassifierConfig & Required<Pick<ClassifierSettings, 'cell' | 'depth' | 'dropout' | 'norm'>>;
+
+/** Options every cell is offered (RecurrentLM does the same): used by the cells that declare them. */
+const SHARED_CELL_OPTIONS = ['expansion', 'scan'];
+
+/** The cell options of a config: every key that is not a classifier setting (`shared`: with expansion and scan). */
+function cellOptionsOf(c: SequenceClassifierConfig, shared: boolean): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(c).filter(([k, v]) => !(SETTINGS as readonly string[]).includes(k) && v !== undefined && (shared || !SHARED_CELL_OPTIONS.includes(k))));
 }
 
-type ResolvedConfig = SequenceClassifierConfig & Required<Pick<SequenceClassifierConfig, 'cell' | 'depth' | 'dropout' | 'norm' | 'bidirectional'>>;
-
-const LRU_ONLY = ['dState', 'rMin', 'rMax', 'maxPhase', 'bidirectional'] as const;
-
 function resolveConfig(config: SequenceClassifierConfig): ResolvedConfig {
-  const c = { cell: 'lru', depth: 6, dropout: 0.1, norm: 'layer' as const, bidirectional: false, ...config };
+  const c = { cell: 'lru', depth: 6, dropout: 0.1, norm: 'layer' as const, ...config };
   if ((c.vocabSize === undefined) === (c.inputDim === undefined)) {
     throw new Error('SequenceClassifier: give exactly one of vocabSize (token ids) and inputDim (features)');
   }
-  if (!cellNames().includes(c.cell)) throw new Error(`SequenceClassifier: unknown cell '${c.cell}' (available: ${cellNames().join(', ')})`);
-  if (c.cell !== 'lru') {
-    const given = LRU_ONLY.filter((k) => c[k] !== undefined && c[k] !== false);
-    if (given.length) throw new Error(`SequenceClassifier: ${given.join(', ')} apply to the lru cell only, not '${c.cell}'`);
-  }
+  checkCellOptions(c.cell, cellOptionsOf(c, false), 'SequenceClassifier');
   return c;
 }
 
 function makeCell(c: ResolvedConfig, opts: LayerOptions): RecurrentCell {
-  if (c.cell === 'lru') {
-    return new LRU({
-      ...opts, dModel: c.dModel, dState: c.dState ?? c.dModel, rMin: c.rMin, rMax: c.rMax, maxPhase: c.maxPhase, bidirectional: c.bidirectional,
-    });
-  }
-  return createCell(c.cell, { ...opts, dim: c.dModel, expansion: c.expansion ?? 1, scan: c.scan ?? 'log' });
+  return createCell(c.cell, { ...opts, ...cellOptionsOf(c, true), dim: c.dModel });
 }
 
 class ClassifierBlock extends Module {
@@ -155,8 +161,7 @@ export class DeepLRU extends SequenceClassifier {
   }
 }
 
-/** Parameter names of an LRU that count as recurrent: ν, θ, γ and B (both directions). */
-export const LRU_RECURRENT_PARAMS = /(^|\.)(nu_log|theta_log|gamma_log|B_re|B_im)(_bwd)?$/;
+export { LRU_RECURRENT_PARAMS };
 
 export interface LruParamGroupOptions {
   /** Learning rate of the other parameters (their weight decay is the optimizer's). */
@@ -170,8 +175,13 @@ export interface LruParamGroupOptions {
  * decay), and those at lr · recurrentLrFactor with weight decay 0.
  */
 export function lruParamGroups(model: Module, opts: LruParamGroupOptions): ParamGroup[] {
+  return recurrentParamGroups(model, LRU_RECURRENT_PARAMS, opts);
+}
+
+/** lruParamGroups for any cell's `recurrentParams` pattern (cells/registry.ts). */
+function recurrentParamGroups(model: Module, pattern: RegExp, opts: LruParamGroupOptions): ParamGroup[] {
   const recurrent: Tensor[] = [], other: Tensor[] = [];
-  for (const [name, p] of model.namedParameters()) (LRU_RECURRENT_PARAMS.test(name) ? recurrent : other).push(p);
+  for (const [name, p] of model.namedParameters()) (pattern.test(name) ? recurrent : other).push(p);
   return [
     { params: other, lr: opts.lr },
     { params: recurrent, lr: opts.lr * (opts.recurrentLrFactor ?? 0.5), weightDecay: 0 },
@@ -188,8 +198,9 @@ export interface ClassifierParamGroupOptions extends LruParamGroupOptions {
  * the LM trainer); recurrentLrFactor applies to the LRU only.
  */
 export function classifierParamGroups(model: SequenceClassifier, opts: ClassifierParamGroupOptions): ParamGroup[] {
-  if (model.config.cell === 'lru') {
-    const [other, recurrent] = lruParamGroups(model, opts);
+  const pattern = cellEntry(model.config.cell).recurrentParams;
+  if (pattern) {
+    const [other, recurrent] = recurrentParamGroups(model, pattern, opts);
     return [{ ...other, weightDecay: opts.weightDecay }, recurrent];
   }
   const params = model.parameters();

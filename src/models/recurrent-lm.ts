@@ -9,7 +9,8 @@ import { Module, ModuleList, type LayerOptions } from '../nn/module.js';
 import { Dropout, Embedding, FeedForward, Linear } from '../nn/layers.js';
 import { LayerNorm, RMSNorm } from '../nn/norm.js';
 import { CausalConv1d } from '../nn/conv.js';
-import { createCell } from '../cells/registry.js';
+import { checkCellOptions, createCell } from '../cells/registry.js';
+import type { OptionValue } from '../cells/options.js';
 import type { CellState, RecurrentCell, ScanMode } from '../cells/cell.js';
 import { add, crossEntropy, matmul, mul, reshape, slice } from '../tensor/ops.js';
 import { Tensor, describe, scope } from '../tensor/tensor.js';
@@ -22,8 +23,13 @@ export interface RecurrentLMConfig {
   depth: number;
   /** Cell name from the registry: 'mingru' | 'minlstm' | … Default 'mingru'. */
   cell?: string;
-  /** Cell expansion factor (inner width = dim · expansion). Default 1.5, as minLM. */
+  /** Cell expansion factor (inner width = dim · expansion), for cells that declare it. Default 1.5, as minLM. */
   expansion?: number;
+  /**
+   * Values of the cell's other declared options (cells/registry.ts: `heads` of lstm, `rMax` of
+   * lru, …). Default none: the cell's defaults.
+   */
+  cellOptions?: Record<string, OptionValue>;
   /** Kernel of the causal depthwise conv before each block's cell; 0 = none. Default 0. */
   convKernel?: number;
   /** FeedForward hidden width multiplier. Default 4. */
@@ -33,6 +39,7 @@ export interface RecurrentLMConfig {
   normEps?: number;
   /** Share the token embedding with the output head. Default false. */
   tieEmbeddings?: boolean;
+  /** The linear-recurrence scan of the cells that declare it. Default 'log'. */
   scan?: ScanMode;
   /**
    * How the cell's sub-block joins the residual stream: 'add' (default) x = x + cell(norm1(x)),
@@ -49,7 +56,7 @@ export function resolveLMConfig(c: RecurrentLMConfig): ResolvedLMConfig {
     vocabSize: c.vocabSize, dim: c.dim, depth: c.depth, cell: c.cell ?? 'mingru', expansion: c.expansion ?? 1.5,
     convKernel: c.convKernel ?? 0, ffMult: c.ffMult ?? 4, dropout: c.dropout ?? 0, norm: c.norm ?? 'rms',
     normEps: c.normEps ?? (c.norm === 'layer' ? 1e-5 : 1e-6), tieEmbeddings: c.tieEmbeddings ?? false, scan: c.scan ?? 'log',
-    residual: c.residual ?? 'add',
+    residual: c.residual ?? 'add', cellOptions: { ...c.cellOptions },
   };
   for (const key of ['vocabSize', 'dim', 'depth'] as const) {
     if (!Number.isInteger(r[key]) || r[key] <= 0) throw new Error(`RecurrentLM: ${key} must be a positive integer, got ${r[key]}`);
@@ -58,6 +65,7 @@ export function resolveLMConfig(c: RecurrentLMConfig): ResolvedLMConfig {
   if (!(r.dropout >= 0 && r.dropout < 1)) throw new Error(`RecurrentLM: dropout must be in [0, 1), got ${r.dropout}`);
   if (r.norm !== 'rms' && r.norm !== 'layer') throw new Error(`RecurrentLM: norm must be 'rms' or 'layer', got ${r.norm}`);
   if (r.residual !== 'add' && r.residual !== 'mul') throw new Error(`RecurrentLM: residual must be 'add' or 'mul', got ${r.residual}`);
+  checkCellOptions(r.cell, r.cellOptions, 'RecurrentLM');
   return r;
 }
 
@@ -86,7 +94,7 @@ class Block extends Module {
     this.residual = c.residual;
     this.conv = c.convKernel > 0 ? this.module('conv', new CausalConv1d({ ...o, channels: c.dim, kernelSize: c.convKernel })) : null;
     this.norm1 = this.module('norm1', makeNorm(c, o));
-    this.rnn = this.module('rnn', createCell(c.cell, { ...o, dim: c.dim, expansion: c.expansion, scan: c.scan }));
+    this.rnn = this.module('rnn', createCell(c.cell, { ...o, dim: c.dim, expansion: c.expansion, scan: c.scan, ...c.cellOptions }));
     this.norm2 = this.module('norm2', makeNorm(c, o));
     this.ff = this.module('ff', new FeedForward({ ...o, dim: c.dim, mult: c.ffMult, dropout: c.dropout }));
     this.drop = this.module('drop', new Dropout({ p: c.dropout, rng: o.rng }));

@@ -30,9 +30,10 @@ import { CharTokenizer } from '../data/tokenizer.js';
 import { writeFileAtomic } from '../io/files.js';
 import { RecurrentLM, resolveLMConfig } from '../models/recurrent-lm.js';
 import { Rng } from '../tensor/random.js';
-import {
-  DEFAULT_TRAIN_ARGS, LMTrainer, TrainConfigError, checkTrainArgs, modelNames, type EvalResult, type TextInfo, type TrainArgs,
-} from './lm-trainer.js';
+import { TrainConfigError } from './args.js';
+import type { EvalResult } from './lm-eval.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, checkTrainArgs, type TextInfo, type TrainArgs } from './lm-trainer.js';
+import { modelNames } from './model-kinds.js';
 import { figureSvg } from './plot.js';
 import { NonFiniteError } from './step.js';
 

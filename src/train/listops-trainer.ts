@@ -1,6 +1,6 @@
 /**
  * Training sequence classifiers on ListOps (src/data/listops.ts), as `recur train --task listops`
- * runs it. The loop, log, checkpoints and curves are runTraining's (lm-trainer.ts); this file has
+ * runs it. The loop, log, checkpoints and curves are runTraining's (loop.ts); this file has
  * what differs from the language model: the data, the model, the parameter groups and the scores.
  *
  * Data: training batches are drawn on the fly from the data RNG (seeded from --seed, its state in
@@ -10,7 +10,8 @@
  * with a mask, which the classifier's pooling honours.
  */
 import * as nodePath from 'node:path';
-import { cellNames } from '../cells/registry.js';
+import { cellEntry, cellNames } from '../cells/registry.js';
+import type { OptionValue } from '../cells/options.js';
 import {
   LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, type ListOpsConfig, type ListOpsExample,
 } from '../data/listops.js';
@@ -26,7 +27,9 @@ import {
   CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, restoreTrainingState, saveTrainingCheckpoint,
   type CheckpointConfig, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
-import { TrainConfigError, trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './lm-trainer.js';
+import { field, isNumber, isString, oneOf } from './model-kinds.js';
+import { RESUMABLE_ARGS, TrainConfigError, checkArgValues } from './args.js';
+import { trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
 import { NonFiniteError, trainStep } from './step.js';
 
 export const LISTOPS_TASK = 'listops';
@@ -37,16 +40,16 @@ export interface ListOpsArgs {
   model: string;
   dim: number;
   depth: number;
-  /** lru: complex state N = round(expansion · dim); other cells: the registry's expansion. */
+  /** For cells that declare it: lru's complex state N = round(expansion · dim), mingru's inner width. */
   expansion: number;
+  /** For cells that declare it (mingru, minlstm). */
   scan: 'log' | 'real';
+  /** Values of the cell's other declared options (cells/registry.ts: lru's rMin, rMax, …); absent = its defaults. */
+  cellOptions?: Record<string, OptionValue>;
   dropout: number;
   norm: 'rms' | 'layer';
-  /** lru: ring of the initial eigenvalues. */
-  rMin: number;
-  rMax: number;
   lr: number;
-  /** lru: ν, θ, γ, B train at lr · recurrentLrFactor without weight decay. */
+  /** Cells that declare recurrent parameters (lru: ν, θ, γ, B) train them at lr · recurrentLrFactor without weight decay. */
   recurrentLrFactor: number;
   weightDecay: number;
   warmup: number;
@@ -75,7 +78,7 @@ export interface ListOpsArgs {
  * 50–256 tokens instead of 500–2000, and a deep LRU of 4 blocks at width 64.
  */
 export const DEFAULT_LISTOPS_ARGS: ListOpsArgs = {
-  model: 'lru', dim: 64, depth: 4, expansion: 1, scan: 'log', dropout: 0.1, norm: 'layer', rMin: 0, rMax: 0.99,
+  model: 'lru', dim: 64, depth: 4, expansion: 1, scan: 'log', dropout: 0.1, norm: 'layer',
   lr: 2e-3, recurrentLrFactor: 0.5, weightDecay: 0.05, warmup: 100, schedule: 'cosine', clip: 1,
   batch: 32, steps: 2000, seed: 1, dataSeed: 1, evalEvery: 200, saveEvery: 0, logEvery: 10,
   minLength: 50, maxLength: 256, maxDepth: 10, maxArgs: 10, valExamples: 500, testExamples: 2000,
@@ -97,28 +100,15 @@ export const LISTOPS_PRESETS: Record<string, ListOpsPreset> = {
   },
 };
 
-/** Flags that may change on --resume. */
-export const LISTOPS_RESUMABLE_ARGS: readonly (keyof ListOpsArgs)[] = ['steps', 'evalEvery', 'saveEvery', 'logEvery'];
+/** Flags that may change on --resume (those of the LM). */
+export const LISTOPS_RESUMABLE_ARGS: readonly (keyof ListOpsArgs)[] = RESUMABLE_ARGS;
 
-/** Checks ranges; a TrainConfigError names the first bad value. */
+/** Checks every value (args.ts declares the ranges) and the generator's limits; a TrainConfigError names the first bad one. */
 export function checkListOpsArgs(a: ListOpsArgs): ListOpsArgs {
-  const bad = (msg: string) => { throw new TrainConfigError(msg); };
-  for (const k of ['dim', 'depth', 'batch', 'steps', 'evalEvery', 'logEvery', 'maxDepth', 'valExamples', 'testExamples'] as const) {
-    if (!Number.isInteger(a[k]) || a[k] < 1) bad(`${k} must be a positive integer, got ${a[k]}`);
-  }
-  for (const k of ['warmup', 'saveEvery', 'seed', 'dataSeed', 'minLength', 'maxLength'] as const) {
-    if (!Number.isInteger(a[k]) || a[k] < 0) bad(`${k} must be a non-negative integer, got ${a[k]}`);
-  }
-  if (!Number.isInteger(a.maxArgs) || a.maxArgs < 2) bad(`maxArgs must be an integer ≥ 2, got ${a.maxArgs}`);
-  if (a.maxLength < a.minLength + 2) bad(`maxLength must exceed minLength + 1 (lengths are strictly between them), got ${a.minLength} and ${a.maxLength}`);
-  for (const k of ['lr', 'expansion', 'recurrentLrFactor'] as const) if (!(a[k] > 0) || !Number.isFinite(a[k])) bad(`${k} must be a positive number, got ${a[k]}`);
-  for (const k of ['weightDecay', 'clip'] as const) if (!(a[k] >= 0) || !Number.isFinite(a[k])) bad(`${k} must be a non-negative number, got ${a[k]}`);
-  if (!(a.dropout >= 0 && a.dropout < 1)) bad(`dropout must be in [0, 1), got ${a.dropout}`);
-  if (!(a.rMin >= 0 && a.rMin <= a.rMax && a.rMax <= 1)) bad(`need 0 ≤ rMin ≤ rMax ≤ 1, got rMin ${a.rMin}, rMax ${a.rMax}`);
-  if (a.norm !== 'rms' && a.norm !== 'layer') bad(`norm must be rms or layer, got ${a.norm}`);
-  if (a.scan !== 'log' && a.scan !== 'real') bad(`scan must be log or real, got ${a.scan}`);
-  if (a.schedule !== 'constant' && a.schedule !== 'cosine') bad(`schedule must be constant or cosine, got ${a.schedule}`);
-  if (!cellNames().includes(a.model)) bad(`unknown model '${a.model}' for --task listops (a recurrent cell: ${cellNames().join(', ')})`);
+  if (!cellNames().includes(a.model)) throw new TrainConfigError(`unknown model '${a.model}' for --task listops (a recurrent cell: ${cellNames().join(', ')})`);
+  checkArgValues(a, cellNames(), a.model);
+  if (a.maxArgs < 2) throw new TrainConfigError(`maxArgs must be an integer ≥ 2, got ${a.maxArgs}`);
+  if (a.maxLength < a.minLength + 2) throw new TrainConfigError(`maxLength must exceed minLength + 1 (lengths are strictly between them), got ${a.minLength} and ${a.maxLength}`);
   return a;
 }
 
@@ -126,12 +116,14 @@ export function listOpsDataConfig(a: ListOpsArgs): Required<ListOpsConfig> {
   return { minLength: a.minLength, maxLength: a.maxLength, maxDepth: a.maxDepth, maxArgs: a.maxArgs };
 }
 
-/** The classifier an args set describes (the LRU with its ring; other cells with expansion and scan). */
+/** The classifier an args set describes: expansion and scan for the cells that declare them, and the cell's other options. */
 export function listOpsModelConfig(a: ListOpsArgs): SequenceClassifierConfig {
-  const base = { cell: a.model, vocabSize: LISTOPS_VOCAB_SIZE, numClasses: LISTOPS_CLASSES, dModel: a.dim, depth: a.depth, dropout: a.dropout, norm: a.norm };
-  return a.model === 'lru'
-    ? { ...base, dState: Math.max(1, Math.round(a.expansion * a.dim)), rMin: a.rMin, rMax: a.rMax }
-    : { ...base, expansion: a.expansion, scan: a.scan };
+  const declared = cellEntry(a.model).options.map((o) => o.name);
+  const shared = Object.fromEntries((['expansion', 'scan'] as const).filter((k) => declared.includes(k)).map((k) => [k, a[k]]));
+  return {
+    cell: a.model, vocabSize: LISTOPS_VOCAB_SIZE, numClasses: LISTOPS_CLASSES, dModel: a.dim, depth: a.depth, dropout: a.dropout, norm: a.norm,
+    ...shared, ...a.cellOptions,
+  };
 }
 
 const TRAIN_SEED_OFFSET = 0x5eed;
@@ -192,11 +184,40 @@ export async function evaluateListOps(model: SequenceClassifier, examples: reado
   return { loss: nats / n, accuracy: right / n, examples: examples.length, majority: m.accuracy, majorityLabel: m.label };
 }
 
-/** The stored training args of a ListOps checkpoint, checked. */
+/**
+ * A classifier config read from a stored spec: its own settings type-checked here, every other
+ * field a cell option (SequenceClassifier checks those against the cell's declarations).
+ */
+function classifierConfig(c: ModelSpec['config']): SequenceClassifierConfig {
+  const { cell: _c, dModel: _d, numClasses: _n, depth: _de, dropout: _dr, norm: _no, vocabSize, ...cellOptions } = c;
+  const dModel = field(c, 'dModel', isNumber), numClasses = field(c, 'numClasses', isNumber);
+  if (dModel === undefined || numClasses === undefined) throw new Error('the model config has no dModel or numClasses');
+  return {
+    ...cellOptions, vocabSize, dModel, numClasses, cell: field(c, 'cell', isString), depth: field(c, 'depth', isNumber),
+    dropout: field(c, 'dropout', isNumber), norm: field(c, 'norm', oneOf('layer', 'rms')),
+  };
+}
+
+/**
+ * The stored training args of a ListOps checkpoint, checked by the trainer; cell options stored at
+ * the top level (runs of earlier versions: rMin, rMax) move into cellOptions.
+ */
 export function storedListOpsArgs(ckpt: LoadedCheckpoint): ListOpsArgs {
-  const t = ckpt.config.training as { args?: Partial<ListOpsArgs> } | undefined;
-  if (ckpt.config.task !== LISTOPS_TASK || !t?.args) throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'config.json')}' is not a ListOps training checkpoint`);
-  return { ...DEFAULT_LISTOPS_ARGS, ...t.args };
+  const t = ckpt.config.training as { args?: Record<string, unknown> } | undefined;
+  if (ckpt.config.task !== LISTOPS_TASK || typeof t?.args !== 'object' || t.args === null) throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'config.json')}' is not a ListOps training checkpoint`);
+  const args: Record<string, unknown> = { ...DEFAULT_LISTOPS_ARGS, ...t.args };
+  const model = typeof args.model === 'string' && cellNames().includes(args.model) ? args.model : null;
+  if (model) {
+    const moved: Record<string, unknown> = { ...(args.cellOptions as object | undefined) };
+    for (const o of cellEntry(model).options) {
+      if (o.name in args && !(o.name in DEFAULT_LISTOPS_ARGS)) {
+        moved[o.name] = args[o.name];
+        delete args[o.name];
+      }
+    }
+    if (Object.keys(moved).length) args.cellOptions = moved;
+  }
+  return args as unknown as ListOpsArgs;
 }
 
 /** The classifier of a ListOps checkpoint with its weights (the caller disposes the loaded tensors and the model). */
@@ -205,7 +226,7 @@ export function listOpsModelFromCheckpoint(ckpt: LoadedCheckpoint): SequenceClas
   if (spec.kind !== MODEL_KIND) throw new CheckpointError(`checkpoint '${ckpt.dir}' holds a '${spec.kind}' model, not a ${MODEL_KIND}`);
   let model: SequenceClassifier;
   try {
-    model = new SequenceClassifier(spec.config as unknown as SequenceClassifierConfig, { rng: new Rng(0) });
+    model = new SequenceClassifier(classifierConfig(spec.config), { rng: new Rng(0) });
   } catch (e) {
     throw new CheckpointError(`the checkpoint's model cannot be built: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -243,7 +264,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
     this.heldOutSources = new Set([...this.val, ...this.test].map((e) => e.source));
     this.modelRng = new Rng(args.seed);
     this.dataRng = new Rng(args.seed + TRAIN_SEED_OFFSET);
-    const config = spec ? (spec.config as unknown as SequenceClassifierConfig) : listOpsModelConfig(args);
+    const config = spec ? classifierConfig(spec.config) : listOpsModelConfig(args);
     this.spec = { kind: MODEL_KIND, config: { ...config, vocabSize: LISTOPS_VOCAB_SIZE } };
     try {
       this.model = new SequenceClassifier(config, { rng: this.modelRng });

@@ -14,7 +14,7 @@ import { noGrad } from '../../src/tensor/engine.js';
 import { Rng } from '../../src/tensor/random.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
 import { disposeTensorTree, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { modelFromCheckpoint, type CharLM } from '../../src/train/lm-trainer.js';
+import { modelFromCheckpoint, type CharLM } from '../../src/train/model-kinds.js';
 import type { RecurrentLM } from '../../src/models/recurrent-lm.js';
 import { disposeState, type LMState } from '../../src/models/recurrent-lm.js';
 

@@ -11,7 +11,8 @@ import {
   CheckpointError, disposeTensorTree, flattenTensorTree, loadCheckpoint, locateCheckpoint, saveCheckpoint, unflattenTensorTree,
   type CheckpointIO,
 } from '../../src/train/checkpoint.js';
-import { LMTrainer, DEFAULT_TRAIN_ARGS, modelFromCheckpoint, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { LMTrainer, DEFAULT_TRAIN_ARGS, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { modelFromCheckpoint } from '../../src/train/model-kinds.js';
 
 const text = 'the quick brown fox jumps over the lazy dog. '.repeat(30);
 const textInfo = { path: 'mem', chars: text.length, sha256: 'x' };

@@ -17,7 +17,7 @@ import {
   DEFAULT_COMPARE_TRAIN, bigramReference, compareBudget, countParams, modelRecipe, parseModelList, parseParamCount, runComparison,
   solveWidth, writeComparison, type CompareConfig, type CompareResult,
 } from '../../src/train/compare.js';
-import { TrainConfigError } from '../../src/train/lm-trainer.js';
+import { TrainConfigError } from '../../src/train/args.js';
 
 /** A made-up text: words drawn by a seeded RNG (tests never read a data file). */
 function makeText(chars: number, seed = 3): string {

@@ -8,9 +8,9 @@ import { getBackend } from '../../src/tensor/engine.js';
 import { Rng } from '../../src/tensor/random.js';
 import { NonFiniteError } from '../../src/train/step.js';
 import { disposeTensorTree, loadCheckpoint } from '../../src/train/checkpoint.js';
-import {
-  DEFAULT_TRAIN_ARGS, LMTrainer, TrainConfigError, mergeResumeArgs, readLog, runTraining, storedTraining, type TrainArgs,
-} from '../../src/train/lm-trainer.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, storedTraining, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { TrainConfigError, mergeResumeArgs } from '../../src/train/args.js';
+import { readLog, runTraining } from '../../src/train/loop.js';
 
 /** A made-up text: words drawn by a seeded RNG (so tests never read a data file). */
 function makeText(chars: number, seed = 7): string {

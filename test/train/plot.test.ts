@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/default-backend.js';
 import { escapeXml, figureSvg, formatTick, niceTicks } from '../../src/train/plot.js';
-import { curvesSvg, type LogRecord } from '../../src/train/lm-trainer.js';
+import { curvesSvg, type LogRecord } from '../../src/train/loop.js';
 
 interface XmlElement { name: string; attrs: Record<string, string>; text: string }
 

@@ -23,7 +23,8 @@ import { Rng } from '../../src/tensor/random.js';
 import { scope, type Tensor } from '../../src/tensor/tensor.js';
 import { MixedPrecision, precisionUnsupported } from '../../src/train/precision.js';
 import { NonFiniteError } from '../../src/train/step.js';
-import { DEFAULT_TRAIN_ARGS, LMTrainer, TrainConfigError, checkTrainArgs, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, checkTrainArgs, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { TrainConfigError } from '../../src/train/args.js';
 
 const config = { vocabSize: 11, dim: 8, depth: 2, expansion: 1.5, convKernel: 3, dropout: 0.25, scan: 'log' as const };
 

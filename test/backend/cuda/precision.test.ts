@@ -13,7 +13,8 @@ import '../../../src/default-backend.js';
 import { setBackend } from '../../../src/tensor/engine.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { disposeTensorTree, loadCheckpoint } from '../../../src/train/checkpoint.js';
-import { DEFAULT_TRAIN_ARGS, LMTrainer, runTraining, type TrainArgs } from '../../../src/train/lm-trainer.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, type TrainArgs } from '../../../src/train/lm-trainer.js';
+import { runTraining } from '../../../src/train/loop.js';
 import { gpu, skipReason } from './compare.js';
 
 /** A text with structure to learn: words from a small vocabulary in a Markov-ish order. */
