@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import '../../src/default-backend.js';
 import type { CellOutput, RecurrentCell } from '../../src/cells/cell.js';
 import { cellNames, createCell, registerCell, type CellEntry } from '../../src/cells/registry.js';
 import { Module, type LayerOptions } from '../../src/nn/module.js';
