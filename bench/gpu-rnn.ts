@@ -17,8 +17,8 @@
 import { writeFileSync } from 'node:fs';
 import '../src/default-backend.js';
 import { CudaBackend } from '../src/backend/cuda/cuda.js';
-import type { DType, RnnCellKind, RnnDims } from '../src/backend/backend.js';
-import { RNN_CELL_LAYOUT } from '../src/backend/cpu/rnn.js';
+import type { DType, RnnDims } from '../src/backend/backend.js';
+import { RNN_CELLS, type RnnCellName } from '../src/cells/rnn.js';
 import { Rng } from '../src/tensor/random.js';
 import { measure } from '../src/bench/report.js';
 
@@ -32,11 +32,11 @@ const CHUNK = new Float32Array(1 << 20);
 new Rng(1).fillNormal(CHUNK, 0, 1);
 
 type Kernel = 'fused' | 'grid' | 'alternating';
-interface Row { cell: RnnCellKind; heads: number; d: number; dtype: DType; kernel: Kernel; B: number; T: number; fwdMs: number; fwdBwdMs: number; note?: string }
+interface Row { cell: RnnCellName; heads: number; d: number; dtype: DType; kernel: Kernel; B: number; T: number; fwdMs: number; fwdBwdMs: number; note?: string }
 
-async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType, kernel: Kernel, B = 16, T = 1024): Promise<Row> {
+async function bench(cell: RnnCellName, N: number, d: number, dtype: DType, kernel: Kernel, B = 16, T = 1024): Promise<Row> {
   g.rnnKernel = kernel;
-  const L = RNN_CELL_LAYOUT[cell], H = N * d;
+  const L = RNN_CELLS[cell], H = N * d;
   const dims: RnnDims = { batch: B, time: T, heads: N, headDim: d };
   // Normal values tiled from one 1 Mi chunk: drawing 800 M of them (B = 256) would dominate the run.
   const mk = (n: number, std: number) => {
@@ -48,13 +48,13 @@ async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType, kern
   const wx = mk(B * T * L.gates * H, 1), r = mk(L.gates * N * d * d, 1 / Math.sqrt(d)), b = mk(L.biases * H, 0.5);
   const outLen = (T + L.states) * B * H;
   const dout = mk(outLen, 1);
-  const out = g.alloc(outLen, dtype), saved = g.alloc(g.rnnSavedLength(cell, dims), dtype);
+  const out = g.alloc(outLen, dtype), saved = g.alloc(g.rnnSavedLength(L, dims), dtype);
   const dwx = g.alloc(B * T * L.gates * H, dtype), dr = g.alloc(L.gates * N * d * d, dtype), db = g.alloc(L.biases * H, dtype);
   const time = async (fn: () => void): Promise<number> => (await measure(() => { fn(); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
-  const fwdMs = await time(() => g.rnnForward(cell, wx, r, b, null, out, null, dims));
+  const fwdMs = await time(() => g.rnnForward(L, wx, r, b, null, out, null, dims));
   const fwdBwdMs = await time(() => {
-    g.rnnForward(cell, wx, r, b, null, out, saved, dims);
-    g.rnnBackward(cell, r, saved, dout, dwx, dr, db, null, dims);
+    g.rnnForward(L, wx, r, b, null, out, saved, dims);
+    g.rnnBackward(L, r, saved, dout, dwx, dr, db, null, dims);
   });
   for (const x of [wx, r, b, dout, out, saved, dwx, dr, db]) g.free(x);
   g.rnnKernel = 'auto';
@@ -64,7 +64,7 @@ async function bench(cell: RnnCellKind, N: number, d: number, dtype: DType, kern
 const rows: Row[] = [];
 const add = (row: Row) => { rows.push(row); console.log(JSON.stringify(row)); };
 const gridRows = async () => {
-  for (const dtype of ['f32', 'bf16'] as DType[]) for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'grid'));
+  for (const dtype of ['f32', 'bf16'] as DType[]) for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellName[]) add(await bench(cell, 1, 768, dtype, 'grid'));
   for (const B of [1, 4, 32]) add({ ...(await bench('lstm', 1, 768, 'bf16', 'grid', B, 1024)), note: 'batch sweep' });
   // The barrier alone, at the 1 × 768 LSTM launch shape: the floor of 1024 steps one way.
   const plan = g.rnnGridPlanFor('lstm', { batch: 16, time: 1024, heads: 1, headDim: 768 }, 'bf16');
@@ -75,16 +75,16 @@ const gridRows = async () => {
 };
 if (GRID) await gridRows();
 for (const dtype of GRID ? [] : ['f32', 'bf16'] as DType[]) {
-  for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellKind[]) {
+  for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellName[]) {
     add(await bench(cell, 12, 64, dtype, 'fused'));
     if (cell === 'lstm' || cell === 'slstm') add(await bench(cell, 12, 64, dtype, 'alternating'));
   }
-  for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) {
+  for (const cell of ['lstm', 'slstm'] as RnnCellName[]) {
     // 6 × 128: fused only in bf16 (R_n as bf16 bits fits a block's shared memory; in f32 it does not)
     if (dtype === 'bf16') add(await bench(cell, 6, 128, dtype, 'fused'));
     add(await bench(cell, 6, 128, dtype, 'alternating'));
   }
-  if (!QUICK) for (const cell of ['lstm', 'slstm'] as RnnCellKind[]) add(await bench(cell, 1, 768, dtype, 'alternating'));
+  if (!QUICK) for (const cell of ['lstm', 'slstm'] as RnnCellName[]) add(await bench(cell, 1, 768, dtype, 'alternating'));
 }
 if (!QUICK && !GRID) await gridRows();
 const sweeps: Row[] = [];

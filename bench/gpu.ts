@@ -3,7 +3,7 @@
  * weight gradients), B = 64, D = 512, T = 512 … 4096, in f32 with strict FP32 GEMMs, f32 with TF32
  * GEMMs, and bf16 (bf16 storage and GEMMs with f32 accumulation, f32 scan state). The layer is the
  * input projection as one GEMM over B·T rows followed by the fused gate math + scan
- * (src/tensor/fused.ts → CudaBackend.minRnnScan); the composite path of the current MinGRU cell is
+ * (src/cells/linear-scan.ts → CudaBackend.cellScan); the composite path of the current MinGRU cell is
  * timed too, in f32, for comparison. Scan-only rows isolate the chunked scan kernels.
  *
  * References measured in the same run on the same GPU by tools/torch_reference_bench.py
@@ -22,7 +22,10 @@ import { MinGRU, MinLSTM } from '../src/cells/min-rnn.js';
 import { CudaBackend, registerCudaBackend } from '../src/backend/cuda/cuda.js';
 import { backend } from '../src/tensor/engine.js';
 import { rand, randn } from '../src/tensor/creation.js';
-import { minRnnScan, type MinRnnKind } from '../src/tensor/fused.js';
+import { cellScan } from '../src/cells/linear-scan.js';
+import { minGruCell, minLstmCell } from '../src/cells/definitions/index.js';
+
+type MinRnnKind = 'gru' | 'lstm';
 import { linearScan, matmul, reshape, sigmoid } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
@@ -110,7 +113,7 @@ function fusedLayer(g: CudaBackend, kind: MinRnnKind, T: number, precision: Prec
   const step = () => {
     scope(() => {
       const proj = reshape(matmul(reshape(x, [B * T, D]), w, { transB: true }), [B, T, C * D]);
-      minRnnScan(kind, proj).backward(dy);
+      cellScan(kind === 'gru' ? minGruCell : minLstmCell, proj).backward(dy);
     });
     x.grad?.dispose(); x.grad = null;
     w.grad?.dispose(); w.grad = null;
@@ -217,7 +220,7 @@ function main(): void {
       if (gates) gates.requiresGrad = true;
       const step = () => {
         scope(() => {
-          const h: Tensor = gates ? linearScan(gates, b) : minRnnScan('gru', a);
+          const h: Tensor = gates ? linearScan(gates, b) : cellScan(minGruCell, a);
           h.backward(dy);
         });
         for (const t of [a, b, gates]) { t?.grad?.dispose(); if (t) t.grad = null; }

@@ -6,6 +6,11 @@
  * reductions into (outer, size, inner) form, so a backend implements loops, not shape logic.
  * Every `out` buffer is freshly allocated by the caller and fully written by the kernel.
  */
+import type { LinearScanCellDef } from './pointwise/linear-scan-cell.js';
+import type { RnnCellDef, RnnDims } from './pointwise/rnn-cell.js';
+
+export type { LinearScanCellDef, RnnCellDef, RnnDims };
+
 export type DType = 'f32' | 'f64' | 'i32' | 'bf16';
 
 /** An opaque handle to a buffer in a backend's memory. */
@@ -19,7 +24,7 @@ export type HostArray = Float32Array | Float64Array | Int32Array;
 export type UnaryOp =
   | 'neg' | 'abs' | 'sign' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'square' | 'reciprocal'
   | 'sin' | 'cos' | 'sigmoid' | 'logSigmoid' | 'tanh' | 'relu' | 'gelu' | 'geluTanh' | 'silu'
-  | 'softplus' | 'minGruG' | 'minGruLogG';
+  | 'softplus';
 
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
@@ -42,9 +47,6 @@ export interface MatmulSpec {
   aBatchStride: number; bBatchStride: number;
   accumulate: boolean;
 }
-
-/** The two minimal-RNN cells that share a fused gate-math + scan kernel. */
-export type MinRnnKind = 'gru' | 'lstm';
 
 /** 'rms': y = x·rstd·w, rstd = 1/√(mean(x²) + eps); 'layer': y = (x − μ)·rstd·w + b with the biased variance. */
 export type NormKind = 'rms' | 'layer';
@@ -131,35 +133,38 @@ export interface Backend {
   /** Fused AdamW update, in place on param, m and v. */
   adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, hyper: AdamWHyper): void;
 
-  // Optional fused kernels: a backend may omit them and the op falls back to composite ops
-  // (src/tensor/fused.ts). Both or neither.
+  // Optional fused recurrences. A cell reaches the backend as its definition (src/backend/pointwise:
+  // the cell's pointwise math as expressions, and its layouts), never by name: the backend renders
+  // the definition into its kernel language once and caches it by `cell.key`. A new cell needs no
+  // new method here. The ops are in src/cells (linear-scan.ts, rnn.ts); without these methods they
+  // run as composite ops.
   /**
-   * proj [batch, time, C·dim] (C = 2 for 'gru': hidden, gate; C = 3 for 'lstm': hidden, f, i, the
-   * chunk order of minGRU-pytorch), h0 [batch, dim] or null (zeros) → h [batch, time, dim] with
-   * h_t = a_t·h_{t−1} + b_t, the cell's gates computed on the fly.
+   * The gated linear recurrence h_t = a_t·h_{t−1} + b_t with (a_t, b_t) = cell.coefficients of
+   * the projection's C chunks: proj [batch, time, C·dim] (chunk c of unit k at c·dim + k), h0
+   * [batch, dim] or null (zeros) → h [batch, time, dim]. Both or neither.
    */
-  minRnnScan?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
-              batch: number, time: number, dim: number): void;
-  /** Gradients of minRnnScan w.r.t. proj (into dproj) and h0 (into dh0, when both are given). */
-  minRnnScanGrad?(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
-                  dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void;
+  cellScan?(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
+            batch: number, time: number, dim: number): void;
+  /** Gradients of cellScan w.r.t. proj (into dproj, through cell.backward) and h0 (into dh0, when both are given). */
+  cellScanGrad?(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
+                dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void;
 
-  // Optional fused non-linear recurrence (src/cells/rnn.ts has the layouts, gate orders and
-  // equations; the op is rnnFused in src/tensor/fused.ts). All three or none.
+  // The fused non-linear recurrence (layouts in src/backend/pointwise/rnn-cell.ts; the op is rnn()
+  // in src/cells/rnn.ts). All three or none.
   /** Elements of the `saved` buffer rnnForward fills for rnnBackward (its layout is the backend's own). */
-  rnnSavedLength?(cell: RnnCellKind, dims: RnnDims): number;
+  rnnSavedLength?(cell: RnnCellDef, dims: RnnDims): number;
   /**
    * The whole time loop: wx [B, T, G, N, d], r [G, N, d, d], b [Gb, N, d], state0 [S, B, N·d] or
    * null (zeros) → out = h_1..h_T as [B, T, N·d], followed by the last states [S, B, N·d].
    * With `saved` (training) it also keeps what rnnBackward needs; null for inference.
    */
-  rnnForward?(cell: RnnCellKind, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+  rnnForward?(cell: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
               out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void;
   /** BPTT: from dout (out's layout) into dwx, dr, db and dstate0 (null: not wanted), all overwritten. */
-  rnnBackward?(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+  rnnBackward?(cell: RnnCellDef, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
                dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void;
 
-  // Optional fused norm over the last axis (both or neither; src/tensor/fused.ts falls back to
+  // Optional fused norm over the last axis (both or neither; src/nn/fused-norm.ts falls back to
   // composite ops): rows of a contiguous x [rows, cols], weight and bias [cols].
   /** false turns the fused norm off on a backend that has it (before/after measurements). */
   fusedNorm?: boolean;
@@ -187,9 +192,3 @@ export interface Backend {
   complexScanGrad?(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer,
                    du: BackendBuffer, dLambda: BackendBuffer, dx0: BackendBuffer | null, dims: ComplexScanDims): void;
 }
-
-/** The cells of the fused recurrence: G gates, Gb bias rows, S states = lstm 4/4/2, gru 3/4/1, elman 1/1/1, slstm 4/4/4. */
-export type RnnCellKind = 'lstm' | 'gru' | 'elman' | 'slstm';
-
-/** Sizes of a fused recurrence: B, T, N heads of size d. */
-export interface RnnDims { batch: number; time: number; heads: number; headDim: number }

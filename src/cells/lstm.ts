@@ -7,6 +7,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
 import { TorchRnn, type TorchRnnOptions } from './rnn.js';
+import { lstmCell } from './definitions/lstm.js';
 
 export type LSTMOptions = TorchRnnOptions;
 
@@ -15,7 +16,7 @@ export type LSTMState = readonly Tensor[];
 
 export class LSTM extends TorchRnn implements RecurrentCell<LSTMState> {
   constructor(opts: LSTMOptions) {
-    super(opts, 'lstm');
+    super(opts, lstmCell);
   }
 
   /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and [h_T, c_T]; no state means zeros. */

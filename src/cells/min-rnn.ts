@@ -9,9 +9,11 @@
 import { Module, type LayerOptions } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
 import { add, mul, reshape, slice, split } from '../tensor/ops.js';
-import { minRnnRecurrence, minRnnScan, type MinRnnKind } from '../tensor/fused.js';
 import { describe, formatShape, type Tensor } from '../tensor/tensor.js';
+import type { LinearScanCellDef } from '../backend/pointwise/linear-scan-cell.js';
 import type { CellOutput, RecurrentCell, ScanMode } from './cell.js';
+import { minGruCell, minLstmCell } from './definitions/min-rnn.js';
+import { cellScan, scanCoefficients } from './linear-scan.js';
 
 export interface MinRnnOptions extends LayerOptions {
   dim: number;
@@ -38,10 +40,10 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
 
   private readonly chunks: number;
 
-  constructor(opts: MinRnnOptions, projectionName: string, private readonly kind: MinRnnKind) {
+  constructor(opts: MinRnnOptions, projectionName: string, private readonly cell: LinearScanCellDef) {
     super();
     const expansion = opts.expansionFactor ?? 1;
-    this.chunks = kind === 'gru' ? 2 : 3;
+    this.chunks = cell.chunks;
     this.dim = opts.dim;
     this.innerDim = Math.trunc(opts.dim * expansion);
     this.scanMode = opts.scan ?? 'log';
@@ -74,7 +76,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
     if (state) this.checkState(state, x.shape[0], 'forward');
     // One fused kernel where the backend has it (CUDA); else the log- or real-space scan of ops.
     // In log space h_0 enters as log h_0 — not log g(h_0), the bug minGRU-pytorch has in minLSTM.
-    const h = minRnnScan(this.kind, this.projection.forward(x), { h0: state ?? null, scan: this.scanMode });
+    const h = cellScan(this.cell, this.projection.forward(x), { h0: state ?? null, scan: this.scanMode });
     const T = x.shape[1];
     const last = reshape(slice(h, 1, T - 1, T), [x.shape[0], this.innerDim]);
     return { output: this.toOut ? this.toOut.forward(h) : h, state: last };
@@ -85,7 +87,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
     this.checkInput(x, 2, 'step');
     if (state) this.checkState(state, x.shape[0], 'step');
     const parts = split(this.projection.forward(x), new Array(this.chunks).fill(this.innerDim), -1);
-    const { a, b } = minRnnRecurrence(this.kind, parts, 'real');
+    const { a, b } = scanCoefficients(this.cell, parts, 'real');
     const h = state ? add(mul(a, state), b) : b;
     return { output: this.toOut ? this.toOut.forward(h) : h, state: h };
   }
@@ -94,7 +96,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
 /** minGRU: z = σ(k), h_t = (1 − z) ⊙ h_{t−1} + z ⊙ g(h̃). Parameters `to_hidden_and_gate`, `to_out`. */
 export class MinGRU extends MinRnn {
   constructor(opts: MinRnnOptions) {
-    super(opts, 'to_hidden_and_gate', 'gru');
+    super(opts, 'to_hidden_and_gate', minGruCell);
   }
 }
 
@@ -104,7 +106,7 @@ export class MinGRU extends MinRnn {
  */
 export class MinLSTM extends MinRnn {
   constructor(opts: MinRnnOptions) {
-    super(opts, 'to_hidden_and_f_i_gate', 'lstm');
+    super(opts, 'to_hidden_and_f_i_gate', minLstmCell);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * The functional core of the classic non-linear RNNs (LSTM, GRU, Elman, sLSTM) with FlashRNN's
- * layout (docs/models.md#lstm-gru-elman-slstm): the input projection Wx is computed outside for the whole sequence,
- * and the recurrence is block-diagonal — N heads of size d, one d×d block per head and gate.
+ * The functional core of the classic non-linear RNNs (LSTM, GRU, Elman, sLSTM, or a user's cell)
+ * with FlashRNN's layout (docs/models.md#lstm-gru-elman-slstm): the input projection Wx is
+ * computed outside for the whole sequence, and the recurrence is block-diagonal — N heads of size
+ * d, one d×d block per head and gate.
  *
  *   rnn(wx [B, T, G, N, d], r [G, N, d, d], b [Gb, N, d], { cell, state? })
  *     → { outputs: h_1..h_T [B, T, N·d], state: the states after the last step, each [B, N·d] }
@@ -10,7 +11,8 @@
  * - Hidden unit k = n·d + i is unit i of head n, in states and outputs alike.
  * - r[g, n] is an out×in matrix, as PyTorch's weight_hh: the recurrent pre-activation of gate g,
  *   head n, unit i is Σ_j r[g, n, i, j] · h[n·d + j].
- * - Cells, gates (in order), bias rows and states:
+ * - A cell is its definition (src/backend/pointwise/rnn-cell.ts; the built-in ones are in
+ *   ./definitions/): gates G, bias rows Gb, states S and its pointwise forward and backward.
  *     lstm   G = 4 (i, f, z, o: PyTorch's i, f, g, o)  Gb = 4  states [h, c]
  *     gru    G = 3 (r, z, n)                          Gb = 4  states [h]
  *     elman  G = 1                                    Gb = 1  states [h]
@@ -24,39 +26,29 @@
  *
  * Two paths compute the same function:
  * - the reference: a loop over time of autograd ops, one batched GEMM over the heads per step for
- *   R·h, then the cell's pointwise function — one small function per cell below (lstmPointwise,
- *   gruPointwise, elmanPointwise, slstmPointwise);
- * - the fused op rnnFused (src/tensor/fused.ts) where the backend has the kernels (the CPU
- *   backend: src/backend/cpu/rnn.ts, forward and hand-written BPTT), used by default and tested
- *   against the reference (test/cells/rnn-kernels.test.ts). `fused: false` forces the reference.
- *
- * sLSTM stabiliser: the xLSTM reference's (NX-AI/xlstm, blocks/slstm/src/vanilla/slstm.py), with
- * the exact gradient through the stabiliser state m; see slstmPointwise for the equations and for
- * why not FlashRNN's clamped variant.
+ *   R·h, then the cell's forward expressions evaluated with tensor ops (./pointwise.ts), whose
+ *   gradient autograd derives without the cell's hand-written backward;
+ * - the fused op where the backend renders the cell (rnnForward/rnnBackward: every step in one
+ *   call, the cell's backward expressions for BPTT), used by default and tested against the
+ *   reference (test/cells/rnn-kernels.test.ts). `fused: false` forces the reference.
  */
+import type { Backend } from '../backend/backend.js';
+import type { RnnCellDef, RnnDims } from '../backend/pointwise/rnn-cell.js';
 import { zeros } from '../tensor/creation.js';
-import {
-  add, concat, div, eq, exp, logSigmoid, matmul, maximum, mul, permute, reshape, sigmoid, slice, split, stack, sub, tanh, where,
-} from '../tensor/ops.js';
-import { rnnFused, hasFusedRnn } from '../tensor/fused.js';
-import { describe, formatShape, type Tensor } from '../tensor/tensor.js';
+import { isGradEnabled } from '../tensor/engine.js';
+import { add, concat, matmul, permute, reshape, slice, split, stack } from '../tensor/ops.js';
+import { Tensor, describe, formatShape, result } from '../tensor/tensor.js';
 import { linear } from '../nn/functional.js';
 import { uniformInit } from '../nn/layers.js';
 import { Module, type LayerOptions } from '../nn/module.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
+import { elmanCell, gruCell, lstmCell, slstmCell } from './definitions/index.js';
+import { evaluateTensors } from './pointwise.js';
 
 export type RnnCellName = 'lstm' | 'gru' | 'elman' | 'slstm';
 
-/**
- * One time step's pointwise work, everything after R·h. Gate tensors are [..., G, d] (the loop
- * uses [N, B, G, d]); `gates()` splits them. States and biases are [..., d] (biases broadcast).
- * @param wx Wx_t + the input-side biases, [..., G, d]
- * @param rh the recurrent product R·h_{t−1} without bias, [..., G, d]
- * @param br recurrent-only biases (Gb − G tensors: GRU's b_rn; none for the others)
- * @param state the previous states, state[0] = h
- * @returns the new states, [0] = h (which is also the output)
- */
-export type Pointwise = (wx: Tensor, rh: Tensor, br: readonly Tensor[], state: readonly Tensor[]) => Tensor[];
+/** The built-in cells by name. */
+export const RNN_CELLS: Readonly<Record<RnnCellName, RnnCellDef>> = { lstm: lstmCell, gru: gruCell, elman: elmanCell, slstm: slstmCell };
 
 /** Splits x [..., G, d] along the gate axis into G tensors [..., d]. */
 export function gates(x: Tensor, count: number): Tensor[] {
@@ -64,75 +56,9 @@ export function gates(x: Tensor, count: number): Tensor[] {
   return split(x, new Array(count).fill(1), -2).map((t) => reshape(t, shape));
 }
 
-/** LSTM: c = σ(f) c + σ(i) tanh(z); h = σ(o) tanh(c), each gate ĝ = Wx + b + R h. */
-export const lstmPointwise: Pointwise = (wx, rh, _br, [, c]) => {
-  const [i, f, z, o] = gates(add(wx, rh), 4);
-  const cNext = add(mul(sigmoid(f), c), mul(sigmoid(i), tanh(z)));
-  return [mul(sigmoid(o), tanh(cNext)), cNext];
-};
-
-/**
- * GRU, PyTorch's "reset after" form: r = σ(Wx_r + b_r + R_r h), z = σ(Wx_z + b_z + R_z h),
- * n = tanh(Wx_n + b_n + r ⊙ (R_n h + b_rn)), h' = z ⊙ h + (1 − z) ⊙ n = n + z ⊙ (h − n).
- */
-export const gruPointwise: Pointwise = (wx, rh, [bRn], [h]) => {
-  const [xr, xz, xn] = gates(wx, 3);
-  const [hr, hz, hn] = gates(rh, 3);
-  const r = sigmoid(add(xr, hr));
-  const z = sigmoid(add(xz, hz));
-  const n = tanh(add(xn, mul(r, add(hn, bRn))));
-  return [add(n, mul(z, sub(h, n)))];
-};
-
-/** Elman (PyTorch's nn.RNN with tanh): h' = tanh(Wx + b + R h). */
-export const elmanPointwise: Pointwise = (wx, rh) => gates(tanh(add(wx, rh)), 1);
-
-/**
- * sLSTM (xLSTM), states h, c, n, m, pre-activations ĩ, f̃, z̃, õ = Wx + b + R h:
- *   a = log σ(f̃) + m_{t−1};  m_t = ĩ where n_{t−1} = 0, else max(ĩ, a)
- *   i = exp(ĩ − m_t), f = exp(a − m_t)
- *   c_t = f c_{t−1} + i tanh(z̃);  n_t = f n_{t−1} + i;  h_t = σ(õ) c_t / n_t
- * This is the xLSTM reference's pointwise function (and FlashRNN's vanilla one without its clamp),
- * with the gradient flowing through m as in that reference. Why this variant and not FlashRNN's
- * (n_t = max(n_t, 1), i, f ≤ 1): from a zero state or any state the cell produced, the max above
- * already gives i, f ≤ 1 and n_t ≥ 1 exactly, so the clamps change nothing there; they only alter
- * the function (h ≠ σ(õ) c/n) for caller-given states with n < 1, and FlashRNN's kernels also drop
- * the gradient through m, which is exact for losses on h but not on the returned c, n, m. The
- * reference's m_t = ĩ rule for the first step is its `torch.all(n == 0)`, taken here per unit
- * (as FlashRNN's CUDA kernels do): identical for a zero initial state and for states the cell
- * produced (n ≥ 1), and it keeps batch rows independent. Ties of the max send the gradient to ĩ.
- * The stabiliser is exact: h equals the unstabilised recurrence (test/cells/rnn-kernels.test.ts).
- */
-export const slstmPointwise: Pointwise = (wx, rh, _br, [, c, n, m]) => {
-  const [ig, fg, zg, og] = gates(add(wx, rh), 4);
-  const a = add(logSigmoid(fg), m);
-  const mNext = where(eq(n, 0), ig, maximum(ig, a));
-  const i = exp(sub(ig, mNext)), f = exp(sub(a, mNext));
-  const cNext = add(mul(f, c), mul(i, tanh(zg)));
-  const nNext = add(mul(f, n), i);
-  return [mul(sigmoid(og), div(cNext, nNext)), cNext, nNext, mNext];
-};
-
-/** What the loop needs to know about a cell. */
-export interface RnnCellSpec {
-  /** Gates of Wx and R. */
-  gates: number;
-  /** Rows of b: gates + the recurrent-only biases. */
-  biases: number;
-  /** States carried ([h, c] → 2). */
-  states: number;
-  pointwise: Pointwise;
-}
-
-export const RNN_CELLS: Readonly<Record<RnnCellName, RnnCellSpec>> = {
-  lstm: { gates: 4, biases: 4, states: 2, pointwise: lstmPointwise },
-  gru: { gates: 3, biases: 4, states: 1, pointwise: gruPointwise },
-  elman: { gates: 1, biases: 1, states: 1, pointwise: elmanPointwise },
-  slstm: { gates: 4, biases: 4, states: 4, pointwise: slstmPointwise },
-};
-
 export interface RnnOptions {
-  cell: RnnCellName;
+  /** A built-in cell by name, or any cell definition (defineRnnCell). */
+  cell: RnnCellName | RnnCellDef;
   /** Initial states, each [B, N·d] (lstm [h, c], gru/elman [h], slstm [h, c, n, m]); absent means zeros. */
   state?: readonly Tensor[] | null;
   /** false forces the autograd time loop (the reference) even where the backend has the fused kernels. Default true. */
@@ -150,24 +76,35 @@ function check(ok: boolean, msg: () => string): void {
   if (!ok) throw new Error(`rnn: ${msg()}`);
 }
 
+function cellOf(cell: RnnCellName | RnnCellDef): RnnCellDef {
+  if (typeof cell !== 'string') return cell;
+  const def = RNN_CELLS[cell];
+  check(def !== undefined, () => `unknown cell '${cell}' (${Object.keys(RNN_CELLS).join(', ')}, or a cell definition)`);
+  return def;
+}
+
+/** Whether a backend runs the recurrence as one kernel (rnnSavedLength, rnnForward, rnnBackward). */
+export function hasFusedRnn(b: Backend): boolean {
+  return typeof b.rnnForward === 'function' && typeof b.rnnBackward === 'function' && typeof b.rnnSavedLength === 'function';
+}
+
 /**
  * Runs a cell over a sequence whose input projection is already computed (see the file comment
  * for layouts, gate orders and biases). Differentiable in wx, r, b and the state.
  */
 export function rnn(wx: Tensor, r: Tensor, b: Tensor, opts: RnnOptions): RnnResult {
-  const spec = RNN_CELLS[opts.cell];
-  check(spec !== undefined, () => `unknown cell '${opts.cell}' (${Object.keys(RNN_CELLS).join(', ')})`);
-  const G = spec.gates;
-  check(wx.rank === 5 && wx.shape[2] === G, () => `wx ${describe(wx)} must be [B, T, ${G}, N, d] for ${opts.cell}`);
+  const cell = cellOf(opts.cell);
+  const G = cell.gates;
+  check(wx.rank === 5 && wx.shape[2] === G, () => `wx ${describe(wx)} must be [B, T, ${G}, N, d] for ${cell.name}`);
   const [B, T, , N, d] = wx.shape;
   check(T > 0, () => `wx ${describe(wx)} has no time steps`);
   check(formatShape(r.shape) === formatShape([G, N, d, d]), () => `r ${describe(r)} must be ${formatShape([G, N, d, d])} (gates, heads, d_out, d_in)`);
-  check(formatShape(b.shape) === formatShape([spec.biases, N, d]), () => `b ${describe(b)} must be ${formatShape([spec.biases, N, d])} for ${opts.cell}`);
+  check(formatShape(b.shape) === formatShape([cell.biases, N, d]), () => `b ${describe(b)} must be ${formatShape([cell.biases, N, d])} for ${cell.name}`);
   for (const t of [r, b]) check(t.dtype === wx.dtype && t.backend === wx.backend, () => `${describe(t)} must be ${wx.dtype} on ${wx.backend.name}, as wx`);
   const H = N * d;
   const given = opts.state ?? null;
   if (given) {
-    check(given.length === spec.states, () => `${opts.cell} takes ${spec.states} state tensor(s), got ${given.length}`);
+    check(given.length === cell.states, () => `${cell.name} takes ${cell.states} state tensor(s), got ${given.length}`);
     for (const s of given) {
       check(formatShape(s.shape) === formatShape([B, H]) && s.dtype === wx.dtype && s.backend === wx.backend,
         () => `state ${describe(s)} must be ${formatShape([B, H])} ${wx.dtype}`);
@@ -175,37 +112,71 @@ export function rnn(wx: Tensor, r: Tensor, b: Tensor, opts: RnnOptions): RnnResu
   }
   if (opts.fused !== false && hasFusedRnn(wx.backend)) {
     // One op: a flat [outputs | last states] tensor, unpacked here.
-    const y = rnnFused(opts.cell, spec.states, wx, r, b, given ? stack(given, 0) : null);
+    const y = rnnFused(cell, wx, r, b, given ? stack(given, 0) : null);
     const part = (i: number, shape: number[]) => reshape(slice(y, 0, i * B * H, i * B * H + shape.reduce((p, q) => p * q)), shape);
-    return { outputs: part(0, [B, T, H]), state: Array.from({ length: spec.states }, (_, s) => part(T + s, [B, H])) };
+    return { outputs: part(0, [B, T, H]), state: Array.from({ length: cell.states }, (_, s) => part(T + s, [B, H])) };
   }
-  return timeLoop(spec, wx, r, b, given);
+  return timeLoop(cell, wx, r, b, given);
 }
 
-/** The reference: a loop over time of autograd ops. */
-function timeLoop(spec: RnnCellSpec, wx: Tensor, r: Tensor, b: Tensor, given: readonly Tensor[] | null): RnnResult {
-  const G = spec.gates;
+/**
+ * The fused op: wx, r, b, state0 [S, B, N·d] or null (zeros) → one flat tensor, the outputs
+ * [B, T, N·d] then the S last states [S, B, N·d]. Differentiable in all four. What the backward
+ * needs is kept only when a gradient will be recorded, in a tensor of the current scope (made
+ * next to the output, so it lives as long as the output does).
+ */
+function rnnFused(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, state0: Tensor | null): Tensor {
+  const be = wx.backend;
+  const [batch, time, , heads, headDim] = wx.shape;
+  const dims: RnnDims = { batch, time, heads, headDim };
+  const inputs = state0 ? [wx, r, b, state0] : [wx, r, b];
+  const savedLength = be.rnnSavedLength!(cell, dims);
+  const saved = isGradEnabled() && inputs.some((t) => t.requiresGrad)
+    ? Tensor.fromBuffer(be, be.alloc(savedLength, wx.dtype), [savedLength]) : null;
+  const length = (time + cell.states) * batch * heads * headDim;
+  const out = be.alloc(length, wx.dtype);
+  be.rnnForward!(cell, wx.buffer, r.buffer, b.buffer, state0?.buffer ?? null, out, saved?.buffer ?? null, dims);
+  return result(be, out, [length], `rnn(${cell.name})`, inputs, saved && ((g) => {
+    const like = (t: Tensor) => be.alloc(t.size, t.dtype);
+    const dwx = like(wx), dr = like(r), db = like(b);
+    const ds0 = state0?.requiresGrad ? like(state0) : null;
+    be.rnnBackward!(cell, r.buffer, saved.buffer, g.buffer, dwx, dr, db, ds0, dims);
+    const grads: (Tensor | null)[] = [Tensor.fromBuffer(be, dwx, wx.shape), Tensor.fromBuffer(be, dr, r.shape), Tensor.fromBuffer(be, db, b.shape)];
+    if (state0) grads.push(ds0 && Tensor.fromBuffer(be, ds0, state0.shape));
+    return grads;
+  }));
+}
+
+/** The reference: a loop over time of autograd ops, the cell's forward expressions evaluated with tensor ops. */
+function timeLoop(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, given: readonly Tensor[] | null): RnnResult {
+  const G = cell.gates;
   const [B, T, , N, d] = wx.shape;
   const H = N * d;
   // Internal layout: heads lead, so R·h is one GEMM batched over heads: [N, B, d]·[N, G·d, d]ᵀ.
   const toInner = (s: Tensor) => permute(reshape(s, [B, N, d]), [1, 0, 2]);
-  let state = given ? given.map(toInner) : Array.from({ length: spec.states }, () => zeros([N, B, d], { dtype: wx.dtype, backend: wx.backend }));
+  let state = given ? given.map(toInner) : Array.from({ length: cell.states }, () => zeros([N, B, d], { dtype: wx.dtype, backend: wx.backend }));
   const inputBias = slice(b, 0, 0, G);                                   // [G, N, d]
   const wxT = permute(add(wx, inputBias), [1, 3, 0, 2, 4]);              // [T, N, B, G, d]
   const rHeads = reshape(permute(r, [1, 0, 2, 3]), [N, G * d, d]);       // [N, G·d, d]
-  const extra = spec.biases - G;
-  const br = extra > 0 ? gates(permute(reshape(slice(b, 0, G), [extra, N, 1, d]), [1, 2, 0, 3]), extra) : []; // each [N, 1, d]
+  const extra = cell.biases - G;
+  const rb = extra > 0 ? gates(permute(reshape(slice(b, 0, G), [extra, N, 1, d]), [1, 2, 0, 3]), extra) : []; // each [N, 1, d]
+  const outputs = [...cell.forward.states];
 
   const hs: Tensor[] = [];
   for (let t = 0; t < T; t++) {
-    const wxt = reshape(slice(wxT, 0, t, t + 1), [N, B, G, d]);
-    const rh = reshape(matmul(state[0], rHeads, { transB: true }), [N, B, G, d]);
-    state = spec.pointwise(wxt, rh, br, state);
+    const x = gates(reshape(slice(wxT, 0, t, t + 1), [N, B, G, d]), G);
+    const rh = gates(reshape(matmul(state[0], rHeads, { transB: true }), [N, B, G, d]), G);
+    const named: Record<string, Tensor> = {};
+    x.forEach((v, i) => { named[`x${i}`] = v; });
+    rh.forEach((v, i) => { named[`r${i}`] = v; });
+    rb.forEach((v, i) => { named[`rb${i}`] = v; });
+    state.forEach((v, i) => { named[`s${i}`] = v; });
+    state = evaluateTensors(outputs, named);
     hs.push(state[0]);
   }
-  const outputs = reshape(permute(stack(hs, 0), [2, 0, 1, 3]), [B, T, H]); // [T, N, B, d] → [B, T, N·d]
+  const out = reshape(permute(stack(hs, 0), [2, 0, 1, 3]), [B, T, H]); // [T, N, B, d] → [B, T, N·d]
   const toOuter = (s: Tensor) => reshape(permute(s, [1, 0, 2]), [B, H]);
-  return { outputs, state: state.map(toOuter) };
+  return { outputs: out, state: state.map(toOuter) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,9 +212,8 @@ export abstract class TorchRnn extends Module {
   readonly weightHh: Tensor;
   readonly biasIh: Tensor;
   readonly biasHh: Tensor;
-  protected readonly spec: RnnCellSpec;
 
-  constructor(opts: TorchRnnOptions, protected readonly cell: RnnCellName) {
+  constructor(opts: TorchRnnOptions, protected readonly cell: RnnCellDef) {
     super();
     const heads = opts.heads ?? 1;
     const name = this.constructor.name;
@@ -251,13 +221,12 @@ export abstract class TorchRnn extends Module {
       if (!Number.isInteger(v) || v <= 0) throw new Error(`${name}: ${k} must be a positive integer, got ${v}`);
     }
     if (opts.hiddenSize % heads !== 0) throw new Error(`${name}: hiddenSize ${opts.hiddenSize} is not divisible by heads ${heads}`);
-    this.spec = RNN_CELLS[cell];
     this.inputSize = opts.inputSize;
     this.hiddenSize = opts.hiddenSize;
     this.heads = heads;
     this.headDim = opts.hiddenSize / heads;
     this.fused = opts.fused ?? true;
-    const GH = this.spec.gates * this.hiddenSize;
+    const GH = this.cell.gates * this.hiddenSize;
     const bound = 1 / Math.sqrt(this.hiddenSize);
     this.weightIh = this.param('weight_ih_l0', uniformInit([GH, this.inputSize], bound, opts));
     this.weightHh = this.param('weight_hh_l0', uniformInit([GH, this.headDim], bound, opts));
@@ -267,7 +236,7 @@ export abstract class TorchRnn extends Module {
 
   /** rnn()'s b [Gb, N, d] from bias_ih and bias_hh (see the file comment). */
   protected rnnBias(): Tensor {
-    return summedBias(this.biasIh, this.biasHh, this.spec.gates, this.heads, this.headDim);
+    return summedBias(this.biasIh, this.biasHh, this.cell.gates, this.heads, this.headDim);
   }
 
   protected checkInput(x: Tensor, rank: number, what: string): void {
@@ -278,7 +247,7 @@ export abstract class TorchRnn extends Module {
   }
 
   protected checkState(state: readonly Tensor[], batch: number, what: string): void {
-    if (state.length !== this.spec.states) throw new Error(`${this.constructor.name}.${what}: expected ${this.spec.states} state tensor(s), got ${state.length}`);
+    if (state.length !== this.cell.states) throw new Error(`${this.constructor.name}.${what}: expected ${this.cell.states} state tensor(s), got ${state.length}`);
     for (const s of state) {
       if (s.rank !== 2 || s.shape[0] !== batch || s.shape[1] !== this.hiddenSize) {
         throw new Error(`${this.constructor.name}.${what}: state ${describe(s)} must be ${formatShape([batch, this.hiddenSize])}`);
@@ -289,8 +258,8 @@ export abstract class TorchRnn extends Module {
   /** x [B, T, D_in] with states [B, H] → h over time [B, T, H] and the final states. */
   protected run(x: Tensor, state: readonly Tensor[] | null): RnnResult {
     const [B, T] = x.shape;
-    const wx = reshape(linear(x, this.weightIh), [B, T, this.spec.gates, this.heads, this.headDim]);
-    const r = reshape(this.weightHh, [this.spec.gates, this.heads, this.headDim, this.headDim]);
+    const wx = reshape(linear(x, this.weightIh), [B, T, this.cell.gates, this.heads, this.headDim]);
+    const r = reshape(this.weightHh, [this.cell.gates, this.heads, this.headDim, this.headDim]);
     return rnn(wx, r, this.rnnBias(), { cell: this.cell, state, fused: this.fused });
   }
 

@@ -1,11 +1,11 @@
 /**
  * Normalisation layers over the last axis: RMSNorm and LayerNorm (weights ones, biases zeros).
- * They run the fused norm op of src/tensor/fused.ts: one kernel on a backend that offers it
+ * They run the fused norm op of src/nn/fused-norm.ts: one kernel on a backend that offers it
  * (CUDA), the composite ops of nn/functional.ts's rmsNorm/layerNorm otherwise (the same values).
  * forwardAdd(x, delta) is the pre-norm residual step, sum = x + delta and norm(sum), in one kernel.
  */
 import { ones, zeros } from '../tensor/creation.js';
-import { addNorm, norm } from '../tensor/fused.js';
+import { addNorm, norm } from './fused-norm.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module, type LayerOptions } from './module.js';
 

@@ -97,10 +97,6 @@ export const gelu = (x: Tensor): Tensor => unary('gelu', x);
 export const geluTanh = (x: Tensor): Tensor => unary('geluTanh', x);
 export const silu = (x: Tensor): Tensor => unary('silu', x);
 export const softplus = (x: Tensor): Tensor => unary('softplus', x);
-/** minGRU's g(x): x + ½ for x ≥ 0, σ(x) below (docs/models.md#mingru-minlstm). */
-export const minGruG = (x: Tensor): Tensor => unary('minGruG', x);
-/** log g(x), computed without forming g(x). */
-export const minGruLogG = (x: Tensor): Tensor => unary('minGruLogG', x);
 
 // ---------------------------------------------------------------------------------------------
 // broadcasting binary ops

@@ -1,5 +1,5 @@
 /**
- * The fused recurrence kernels (src/backend/cpu/rnn.ts behind rnnFused, src/tensor/fused.ts)
+ * The fused recurrence kernels (src/backend/cpu/rnn.ts, rendered from each cell's definition)
  * against the reference, rnn()'s autograd time loop, for every cell: forward outputs and last
  * states, and the gradients w.r.t. wx, r, b and every initial state, in f32 with
  * |fused − loop| ≤ 1e-4 · max(|loop|, 1) elementwise (test/helpers/assert.ts). The f64 gradient
@@ -13,7 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/default-backend.js';
 import { rnn, RNN_CELLS, type RnnCellName } from '../../src/cells/rnn.js';
-import { RNN_CELL_LAYOUT } from '../../src/backend/cpu/rnn.js';
+import { defineRnnCell, type RnnCellDef } from '../../src/backend/pointwise/rnn-cell.js';
+import * as expr from '../../src/backend/pointwise/expr.js';
 import type { Backend } from '../../src/backend/backend.js';
 import { getBackend, noGrad } from '../../src/tensor/engine.js';
 import { Rng } from '../../src/tensor/random.js';
@@ -42,17 +43,17 @@ function countFusedCalls(fn: () => void): number {
   return calls;
 }
 
-interface Case { cell: RnnCellName; B: number; T: number; N: number; d: number; withState: boolean; wxScale?: number }
+interface Case { cell: RnnCellName | RnnCellDef; B: number; T: number; N: number; d: number; withState: boolean; wxScale?: number }
 
 /** Inputs of a case: wx ~ N(0, wxScale²), r ~ N(0, 1/d), b ~ N(0, 0.25); sLSTM's n state in [1, 2] (a valid normaliser). */
 function makeInputs(c: Case, rng: Rng): Tensor[] {
-  const spec = RNN_CELLS[c.cell];
+  const spec = typeof c.cell === 'string' ? RNN_CELLS[c.cell] : c.cell;
   const H = c.N * c.d;
   const wx = randn([c.B, c.T, spec.gates, c.N, c.d], { rng, std: c.wxScale ?? 1 });
   const r = randn([spec.gates, c.N, c.d, c.d], { rng, std: 1 / Math.sqrt(c.d) });
   const b = randn([spec.biases, c.N, c.d], { rng, std: 0.5 });
   const states = c.withState
-    ? Array.from({ length: spec.states }, (_, s) => (c.cell === 'slstm' && s === 2 ? rand([c.B, H], { rng, low: 1, high: 2 }) : randn([c.B, H], { rng, std: 0.5 })))
+    ? Array.from({ length: spec.states }, (_, s) => (spec.name === 'slstm' && s === 2 ? rand([c.B, H], { rng, low: 1, high: 2 }) : randn([c.B, H], { rng, std: 0.5 })))
     : [];
   return [wx, r, b, ...states];
 }
@@ -86,7 +87,7 @@ function runPath(c: Case, inputs: readonly Tensor[], fused: boolean): Run {
 }
 
 function compare(c: Case, seed: number): void {
-  const label = `${c.cell} B=${c.B} T=${c.T} N=${c.N} d=${c.d}${c.withState ? ' with state' : ''}`;
+  const label = `${typeof c.cell === 'string' ? c.cell : c.cell.name} B=${c.B} T=${c.T} N=${c.N} d=${c.d}${c.withState ? ' with state' : ''}`;
   const before = getBackend().liveBuffers();
   scope(() => {
     const inputs = makeInputs(c, new Rng(seed));
@@ -100,11 +101,11 @@ function compare(c: Case, seed: number): void {
   assert.equal(getBackend().liveBuffers(), before, `${label}: no buffers leak`);
 }
 
-test('the CPU kernel and rnn() agree on every cell\'s gates, bias rows and states', () => {
+test('every cell definition has the documented gates, bias rows, states and saved values (src/cells/rnn.ts)', () => {
+  const documented: Record<RnnCellName, number[]> = { lstm: [4, 4, 2, 4], gru: [3, 4, 1, 4], elman: [1, 1, 1, 0], slstm: [4, 4, 4, 6] };
   for (const cell of CELLS) {
-    const { gates, biases, states } = RNN_CELLS[cell];
-    const L = RNN_CELL_LAYOUT[cell];
-    assert.deepEqual([L.gates, L.biases, L.states], [gates, biases, states], cell);
+    const { gates, biases, states, saved } = RNN_CELLS[cell];
+    assert.deepEqual([gates, biases, states, saved], documented[cell], cell);
   }
 });
 
@@ -178,4 +179,28 @@ test('fused path: nothing is saved for the backward under noGrad or without grad
 
 test('rnn(fused: true) equals fused: false for a 1-step call with every cell\'s states given (the step() path)', () => {
   for (const cell of CELLS) compare({ cell, B: 2, T: 1, N: 2, d: 5, withState: true }, 77);
+});
+
+// A cell that exists only in this file: a gated Elman with a forget gate, h' = f·h + (1 − f)·tanh(z),
+// f = σ(x_f + R_f h). One definition gives the fused CPU kernel (rendered) and the reference loop.
+const toyCell = defineRnnCell({
+  name: 'toy_gated',
+  gates: 2,
+  states: 1,
+  forward: ({ x, r, s: [h] }) => {
+    const f = expr.sigmoid(expr.add(x[0], r[0])), z = expr.tanh(expr.add(x[1], r[1]));
+    return { states: [expr.add(expr.mul(f, h), expr.mul(expr.sub(1, f), z))], saved: [f, z] };
+  },
+  backward: ({ g: [f, z], s: [h], d: [dh] }) => {
+    const df = expr.mul(expr.mul(dh, expr.sub(h, z)), expr.sigmoidSlope(f));
+    const dz = expr.mul(expr.mul(dh, expr.sub(1, f)), expr.oneMinusSquare(z));
+    return { dx: [df, dz], dp: [expr.mul(dh, f)] };
+  },
+});
+
+test('a cell defined in a test file runs fused on the CPU and equals the autograd loop (forward, states, gradients)', () => {
+  let seed = 500;
+  for (const [T, N, B] of [[1, 1, 1], [5, 2, 3], [33, 1, 4]]) {
+    compare({ cell: toyCell, B, T, N, d: 3, withState: T % 2 === 1 }, seed++);
+  }
 });

@@ -11,6 +11,9 @@ import { fromHost, tensor } from '../../src/tensor/creation.js';
 import { Tensor, scope } from '../../src/tensor/tensor.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { broadcastRef, checkOp, f64, type Ref } from '../helpers/gradcheck.js';
+import { input } from '../../src/backend/pointwise/expr.js';
+import { minGruG, minGruLogG } from '../../src/cells/definitions/index.js';
+import { evaluateTensors } from '../../src/cells/pointwise.js';
 
 const map = (x: Ref, f: (v: number) => number): Ref => ({ data: x.data.map(f), shape: x.shape });
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
@@ -81,9 +84,9 @@ const UNARY: Record<string, UnaryCase> = {
   },
   silu: { op: ops.silu, ref: (v) => v * sig(v), range: [-5, 5] },
   softplus: { op: ops.softplus, ref: softplusRef, range: [-5, 5] },
-  // minGRU's g on both sides of its kink at 0.
-  minGruG: { op: ops.minGruG, ref: (v) => (v >= 0 ? v + 0.5 : sig(v)), range: [-3, 3], avoid: [0] },
-  minGruLogG: { op: ops.minGruLogG, ref: (v) => Math.log(v >= 0 ? v + 0.5 : sig(v)), range: [-3, 3], avoid: [0] },
+  // minGRU's g on both sides of its kink at 0 (an expression of the minGRU definition, evaluated with tensor ops).
+  minGruG: { op: (x) => evaluateTensors([minGruG(input('x'))], { x })[0], ref: (v) => (v >= 0 ? v + 0.5 : sig(v)), range: [-3, 3], avoid: [0] },
+  minGruLogG: { op: (x) => evaluateTensors([minGruLogG(input('x'))], { x })[0], ref: (v) => Math.log(v >= 0 ? v + 0.5 : sig(v)), range: [-3, 3], avoid: [0] },
 };
 
 for (const [name, c] of Object.entries(UNARY)) {
@@ -99,8 +102,8 @@ for (const [name, c] of Object.entries(UNARY)) {
 
 test('unary minGruG / minGruLogG: both sides of 0 are actually sampled, and large |x| stays finite', () => {
   const xs = [-30, -3, -1e-3, 1e-3, 2, 50];
-  const g = ops.minGruG(f64(xs, [6])).dataSync();
-  const lg = ops.minGruLogG(f64(xs, [6])).dataSync();
+  const x = f64(xs, [6]);
+  const [g, lg] = evaluateTensors([minGruG(input('x')), minGruLogG(input('x'))], { x }).map((t) => t.dataSync());
   xs.forEach((v, i) => {
     const want = v >= 0 ? v + 0.5 : sig(v);
     assert.ok(Math.abs(g[i] - want) <= 1e-15 * Math.abs(want), `g(${v})`);

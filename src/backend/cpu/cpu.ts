@@ -5,7 +5,7 @@
  */
 import type {
   AdamWHyper, AxisLayout, Backend, ComplexScanDims, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
-  RnnCellKind, RnnDims, StridedView, UnaryOp,
+  LinearScanCellDef, RnnCellDef, RnnDims, StridedView, UnaryOp,
 } from '../backend.js';
 import * as ew from './elementwise.js';
 import * as red from './reduce.js';
@@ -13,6 +13,7 @@ import { scan, scanGrad } from './scan.js';
 import { complexScan, complexScanGrad } from './complex-scan.js';
 import { matmul } from './matmul.js';
 import * as rnn from './rnn.js';
+import { cellScan, cellScanGrad } from './cell-scan.js';
 import { dropoutHash, dropoutThreshold } from '../random.js';
 
 class CpuBuffer implements BackendBuffer {
@@ -139,13 +140,22 @@ export class CpuBackend implements Backend {
     }
   }
 
-  // the fused non-linear recurrence (src/backend/cpu/rnn.ts)
-  rnnSavedLength(cell: RnnCellKind, dims: RnnDims): number { return rnn.rnnSavedLength(cell, dims); }
-  rnnForward(cell: RnnCellKind, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+  // the fused linear recurrence, its gate math rendered from the cell's definition (cell-scan.ts)
+  cellScan(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
+    cellScan(cell, f(proj), h0 && f(h0), f(out), batch, time, dim);
+  }
+  cellScanGrad(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
+               dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void {
+    cellScanGrad(cell, f(proj), h0 && f(h0), f(h), f(dh), f(dproj), dh0 && f(dh0), batch, time, dim);
+  }
+
+  // the fused non-linear recurrence, its pointwise math rendered from the cell's definition (rnn.ts)
+  rnnSavedLength(cell: RnnCellDef, dims: RnnDims): number { return rnn.rnnSavedLength(cell, dims); }
+  rnnForward(cell: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
              out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void {
     rnn.rnnForward(cell, f(wx), f(r), f(b), state0 && f(state0), f(out), saved && f(saved), dims);
   }
-  rnnBackward(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+  rnnBackward(cell: RnnCellDef, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
               dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
     rnn.rnnBackward(cell, f(r), f(saved), f(dout), f(dwx), f(dr), f(db), dstate0 && f(dstate0), dims);
   }

@@ -61,9 +61,6 @@ export const UNARY: Record<UnaryOp, { f: Fn1; df: Grad1 }> = {
     df: (x) => { const s = sigmoid(x); return s * (1 + x * (1 - s)); },
   },
   softplus: { f: softplus, df: sigmoid },
-  // minGRU's g(x) = x + ½ for x ≥ 0, σ(x) below: positive, so its log exists (docs/models.md#mingru-minlstm).
-  minGruG: { f: (x) => (x >= 0 ? x + 0.5 : sigmoid(x)), df: (x, y) => (x >= 0 ? 1 : y * (1 - y)) },
-  minGruLogG: { f: (x) => (x >= 0 ? Math.log(x + 0.5) : -softplus(-x)), df: (x) => (x >= 0 ? 1 / (x + 0.5) : sigmoid(-x)) },
 };
 
 export function unary(op: UnaryOp, x: HostArray, out: HostArray): void {

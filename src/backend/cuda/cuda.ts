@@ -24,7 +24,7 @@
  * emptyCache(), memoryStats().
  */
 import type {
-  MinRnnKind, AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
+  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
   StridedView, UnaryOp,
 } from '../backend.js';
 import { registerBackend } from '../../tensor/engine.js';
@@ -49,9 +49,30 @@ import {
   cuFuncSetAttribute, rnnFusedSmemBytes, rnnFusedSplit,
 } from './kernels/rnn-fused.js';
 import { RNN_GRID_SOURCE, cuLaunchCooperativeKernel, rnnGridPlan, type RnnGridPlan } from './kernels/rnn-grid.js';
-import type { NormKind } from '../../tensor/fused.js';
-import type { ComplexScanDims, RnnCellKind, RnnDims } from '../backend.js';
-import { RNN_CELL_LAYOUT, rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
+import type { ComplexScanDims, LinearScanCellDef, NormKind, RnnCellDef, RnnDims } from '../backend.js';
+import { rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
+
+/**
+ * The cells the hand-written CUDA RNN kernels implement (kernels/rnn*.ts). Transitional: those
+ * kernels are being rendered from the cell definitions; until then a definition is matched to
+ * them by name and sizes, and any other definition is refused in one sentence.
+ */
+type RnnCellKind = 'lstm' | 'gru' | 'elman' | 'slstm';
+const KERNEL_CELLS: Record<RnnCellKind, [number, number, number, number]> = { lstm: [4, 4, 2, 4], gru: [3, 4, 1, 4], elman: [1, 1, 1, 0], slstm: [4, 4, 4, 6] };
+
+function kernelCell(cell: RnnCellDef | RnnCellKind): RnnCellKind {
+  if (typeof cell === 'string') return cell;
+  const sizes = KERNEL_CELLS[cell.name as RnnCellKind];
+  if (!sizes || sizes.join() !== [cell.gates, cell.biases, cell.states, cell.saved].join()) {
+    throw new Error(`cuda rnn: the CUDA backend has no kernel for the cell '${cell.name}' yet (built-in cells: lstm, gru, elman, slstm); run it with fused: false`);
+  }
+  return cell.name as RnnCellKind;
+}
+
+function scanKernelPrefix(cell: LinearScanCellDef): string {
+  if ((cell.name === 'mingru' && cell.chunks === 2) || (cell.name === 'minlstm' && cell.chunks === 3)) return cell.name;
+  throw new Error(`cuda cellScan: the CUDA backend has no kernel for the cell '${cell.name}' yet (mingru, minlstm); run it with fused: false`);
+}
 
 /** The kernel modules, compiled on first use. */
 export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, complexScan: COMPLEX_SCAN_SOURCE, norm: NORM_SOURCE, rnn: RNN_SOURCE } as const;
@@ -710,21 +731,21 @@ export class CudaBackend implements Backend {
    * Fused minGRU/minLSTM: proj [batch, time, C·dim] (C = 2: hidden, gate; C = 3: hidden, f, i),
    * h0 [batch, dim] or null (zeros) → h [batch, time, dim]. See kernels/scan.ts.
    */
-  minRnnScan(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
+  cellScan(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
     const o = buf(out);
-    const s = SUFFIX[floatType(o.dtype, 'minRnnScan')], v = fusedVec(dim);
-    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_fwd_${s}_v${v}`, batch * dim, time, accType(o.dtype), (len, nc, aggA, aggB, phase) => [
+    const s = SUFFIX[floatType(o.dtype, 'cellScan')], v = fusedVec(dim);
+    this.chunkedScan(`${scanKernelPrefix(cell)}_fwd_${s}_v${v}`, batch * dim, time, accType(o.dtype), (len, nc, aggA, aggB, phase) => [
       ptr(proj), ptr(h0), ptr(o), i64(batch), i64(time), i64(dim), i64(len), i32(nc), ptr(aggA), ptr(aggB), i32(phase),
     ], v);
   }
 
-  /** Gradients of minRnnScan: dproj (same layout as proj) and dh0 (when h0 and dh0 are given). */
-  minRnnScanGrad(kind: MinRnnKind, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
+  /** Gradients of cellScan: dproj (same layout as proj) and dh0 (when h0 and dh0 are given). */
+  cellScanGrad(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
                  dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void {
     const t = buf(dproj).dtype;
     if (time === 0) { if (dh0) this.fill(dh0, 0); return; }
     const v = fusedVec(dim);
-    this.chunkedScan(`${kind === 'gru' ? 'mingru' : 'minlstm'}_bwd_${SUFFIX[floatType(t, 'minRnnScanGrad')]}_v${v}`, batch * dim, time, accType(t), (len, nc, aggP, aggQ, phase) => [
+    this.chunkedScan(`${scanKernelPrefix(cell)}_bwd_${SUFFIX[floatType(t, 'cellScanGrad')]}_v${v}`, batch * dim, time, accType(t), (len, nc, aggP, aggQ, phase) => [
       ptr(proj), ptr(h0), ptr(h), ptr(dh), ptr(dproj), ptr(dh0), i64(batch), i64(time), i64(dim), i64(len), i32(nc),
       ptr(aggP), ptr(aggQ), i32(phase),
     ], v);
@@ -771,7 +792,7 @@ export class CudaBackend implements Backend {
   // ---------------------------------------------------------------------------- fused recurrences
 
   /** Length of `saved`: the CPU kernel's layout (hist [S, N, T + 1, B, d], then gates [T, N, B, Gs, d]). */
-  rnnSavedLength(cell: RnnCellKind, dims: RnnDims): number {
+  rnnSavedLength(cell: RnnCellDef, dims: RnnDims): number {
     return cpuRnnSavedLength(cell, dims);
   }
 
@@ -794,7 +815,8 @@ export class CudaBackend implements Backend {
    * H100, 227 KiB: LSTM/sLSTM/GRU up to d = 116 in f32, 128 in bf16), or more than 512 threads
    * (4 per unit: d > 128).
    */
-  rnnFusedPlan(cell: RnnCellKind, dims: RnnDims, dtype: DType): { ks: number; threads: number; smem: number; tiles: number } | { reason: string } {
+  rnnFusedPlan(def: RnnCellDef | RnnCellKind, dims: RnnDims, dtype: DType): { ks: number; threads: number; smem: number; tiles: number } | { reason: string } {
+    const cell = kernelCell(def);
     if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the fused kernels take f32 and bf16)` };
     const d = dims.headDim, ks = rnnFusedSplit(d), threads = d * ks;
     const bytes = rnnFusedSmemBytes(cell, d, ks, dtype === 'bf16' ? 2 : 4), smem = Math.max(bytes.fwd, bytes.bwd);
@@ -831,7 +853,8 @@ export class CudaBackend implements Backend {
    * h of all rows (forward) or 4 rows of dRh (backward) over the opt-in shared memory, more than
    * 32 rows per warp of a unit (batch × units per block over the block's threads).
    */
-  rnnGridPlanFor(cell: RnnCellKind, dims: RnnDims, dtype: DType): RnnGridPlan | { reason: string } {
+  rnnGridPlanFor(def: RnnCellDef | RnnCellKind, dims: RnnDims, dtype: DType): RnnGridPlan | { reason: string } {
+    const cell = kernelCell(def);
     if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the grid kernels take f32 and bf16)` };
     return rnnGridPlan(cell, dims.heads, dims.headDim, dims.batch, dtype === 'bf16', this.device.multiprocessors, this.rnnSmemOptin());
   }
@@ -905,9 +928,9 @@ export class CudaBackend implements Backend {
    * rh[n] [B, G·d] = h_{t−1}[n] [B, d]·Rp[n]ᵀ, then one pointwise kernel for all heads.
    * Layouts and math as src/backend/cpu/rnn.ts.
    */
-  rnnForward(cell: RnnCellKind, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+  rnnForward(def: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
              out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void {
-    const L = rnnLayout(cell);
+    const L = def, cell = kernelCell(def);
     const { batch: B, time: T, heads: N, headDim: d } = dims;
     const G = L.gates, S = L.states, H = N * d;
     const o = buf(out), dt = floatType(o.dtype, 'rnnForward'), s = SUFFIX[dt];
@@ -916,7 +939,7 @@ export class CudaBackend implements Backend {
     rnnCheck('b', b, L.biases * H, dt);
     if (state0) rnnCheck('state0', state0, S * B * H, dt);
     rnnCheck('out', out, (T + S) * B * H, dt);
-    if (saved) rnnCheck('saved', saved, cpuRnnSavedLength(cell, dims), dt);
+    if (saved) rnnCheck('saved', saved, cpuRnnSavedLength(def, dims), dt);
     if (B * H === 0) return;
     const plan = this.rnnChoose(cell, dims, dt);
     if (plan) {
@@ -964,14 +987,14 @@ export class CudaBackend implements Backend {
    * of the states) and one GEMM dh_{t−1}[n] = dRh_t[n]·Rp[n]; at the end one GEMM over all steps
    * for dR and column sums (GEMMs with a ones vector) for db.
    */
-  rnnBackward(cell: RnnCellKind, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+  rnnBackward(def: RnnCellDef, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
               dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
-    const L = rnnLayout(cell);
+    const L = def, cell = kernelCell(def);
     const { batch: B, time: T, heads: N, headDim: d } = dims;
     const G = L.gates, S = L.states, H = N * d, NBd = N * B * d;
     const w = buf(dwx), dt = floatType(w.dtype, 'rnnBackward'), s = SUFFIX[dt], acc = accType(dt);
     rnnCheck('r', r, G * N * d * d, dt);
-    rnnCheck('saved', saved, cpuRnnSavedLength(cell, dims), dt);
+    rnnCheck('saved', saved, cpuRnnSavedLength(def, dims), dt);
     rnnCheck('dout', dout, (T + S) * B * H, dt);
     rnnCheck('dwx', dwx, B * T * G * H, dt);
     rnnCheck('dr', dr, G * N * d * d, dt);
@@ -1048,12 +1071,6 @@ function rnnKernelFromEnv(v: string | undefined): RnnKernelChoice {
   if (v === undefined || v === '' || v === 'auto') return 'auto';
   if (v === 'fused' || v === 'grid' || v === 'alternating') return v;
   throw new Error(`RECUR_CUDA_RNN must be fused, grid, alternating or auto (got '${v}')`);
-}
-
-function rnnLayout(cell: RnnCellKind): (typeof RNN_CELL_LAYOUT)[RnnCellKind] {
-  const L = RNN_CELL_LAYOUT[cell];
-  if (!L) throw new Error(`cuda rnn: unknown cell '${String(cell)}' (lstm, gru, elman or slstm)`);
-  return L;
 }
 
 function rnnCheck(what: string, b: BackendBuffer, n: number, dtype: DType): void {

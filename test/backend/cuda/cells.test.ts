@@ -1,5 +1,5 @@
 /**
- * The fused minGRU/minLSTM kernel (src/tensor/fused.ts → CudaBackend.minRnnScan) against the
+ * The fused minGRU/minLSTM kernel (src/cells/linear-scan.ts → CudaBackend.cellScan) against the
  * composite ops on the CPU in f64, both scan modes, with and without h0, short and chunked
  * lengths, f32 and bf16; a minGRU layer forward/backward on the GPU against the CPU; and a
  * 200-step training run on the GPU whose live buffers and reserved memory stay flat.
@@ -13,7 +13,8 @@ import { Embedding, Linear } from '../../../src/nn/layers.js';
 import { Module } from '../../../src/nn/module.js';
 import { AdamW } from '../../../src/optim/adamw.js';
 import { fromHost, randn } from '../../../src/tensor/creation.js';
-import { minRnnScan } from '../../../src/tensor/fused.js';
+import { cellScan } from '../../../src/cells/linear-scan.js';
+import { minGruCell, minLstmCell } from '../../../src/cells/definitions/index.js';
 import * as ops from '../../../src/tensor/ops.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { scope, type Tensor } from '../../../src/tensor/tensor.js';
@@ -27,9 +28,9 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
         for (const scan of ['log', 'real'] as const) {
           const tag = `${kind} [${B}, ${T}, ${D}] ${scan}`;
           // the CPU reference runs the composite path (the CPU backend has no fused kernel)
-          compareOp(`minRnnScan ${tag}`, [{ shape: [B, T, C * D] }], (p) => minRnnScan(kind, p, { scan }));
+          compareOp(`minRnnScan ${tag}`, [{ shape: [B, T, C * D] }], (p) => cellScan(kind === 'gru' ? minGruCell : minLstmCell, p, { scan }));
           compareOp(`minRnnScan h0 ${tag}`, [{ shape: [B, T, C * D] }, { shape: [B, D], kind: 'positive' }],
-            (p, h0) => minRnnScan(kind, p, { h0, scan }));
+            (p, h0) => cellScan(kind === 'gru' ? minGruCell : minLstmCell, p, { h0, scan }));
         }
       }
     }
@@ -39,7 +40,7 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
     for (const kind of ['gru', 'lstm'] as const) {
       const C = kind === 'gru' ? 2 : 3;
       compareOp(`minRnnScan bf16 ${kind}`, [{ shape: [2, 700, C * 24] }, { shape: [2, 24], kind: 'positive' }],
-        (p, h0) => minRnnScan(kind, p, { h0 }), { precision: 'bf16' });
+        (p, h0) => cellScan(kind === 'gru' ? minGruCell : minLstmCell, p, { h0 }), { precision: 'bf16' });
     }
   });
 
@@ -50,7 +51,7 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
       p.requiresGrad = true;
       const w = randn([3, 300, 16], { backend: g, rng: new Rng(5) });
       const grads = [true, false].map((fused) => {
-        const h = minRnnScan('gru', p, { fused, scan: 'real' });
+        const h = cellScan(minGruCell, p, { fused, scan: 'real' });
         ops.sum(ops.mul(h, w)).backward();
         const out = [h.dataSync(), p.grad!.dataSync()];
         p.grad!.dispose();
@@ -93,7 +94,7 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
       readonly proj = this.module('proj', new Linear({ inFeatures: 32, outFeatures: 64, bias: false, backend: g, rng: new Rng(2) }));
       readonly head = this.module('head', new Linear({ inFeatures: 32, outFeatures: 16, backend: g, rng: new Rng(3) }));
       forward(ids: Tensor): Tensor {
-        const h = minRnnScan('gru', this.proj.forward(this.emb.forward(ids)));
+        const h = cellScan(minGruCell, this.proj.forward(this.emb.forward(ids)));
         return this.head.forward(h);
       }
     }

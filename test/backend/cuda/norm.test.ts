@@ -12,7 +12,7 @@ import '../../../src/default-backend.js';
 import { layerNorm, rmsNorm } from '../../../src/nn/functional.js';
 import { LayerNorm, RMSNorm } from '../../../src/nn/norm.js';
 import { randn } from '../../../src/tensor/creation.js';
-import { addNorm, hasFusedNorm, norm, type NormKind } from '../../../src/tensor/fused.js';
+import { addNorm, hasFusedNorm, norm, type NormKind } from '../../../src/nn/fused-norm.js';
 import { add, mul, sum } from '../../../src/tensor/ops.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { scope, type Tensor } from '../../../src/tensor/tensor.js';

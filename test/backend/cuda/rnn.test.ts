@@ -26,10 +26,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../../src/default-backend.js';
-import { RNN_CELL_LAYOUT, rnnBackward, rnnForward, rnnSavedLength } from '../../../src/backend/cpu/rnn.js';
-import type { DType, RnnCellKind, RnnDims } from '../../../src/backend/backend.js';
+import { rnnBackward, rnnForward, rnnSavedLength } from '../../../src/backend/cpu/rnn.js';
+import type { DType, RnnDims } from '../../../src/backend/backend.js';
 import { roundToBf16, type RnnKernelChoice } from '../../../src/backend/cuda/cuda.js';
-import { rnn } from '../../../src/cells/rnn.js';
+import { rnn, RNN_CELLS, type RnnCellName } from '../../../src/cells/rnn.js';
 import { randn } from '../../../src/tensor/creation.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { sum, mul } from '../../../src/tensor/ops.js';
@@ -38,7 +38,7 @@ import { assertClose } from '../../helpers/assert.js';
 import { TOL as NEAR, assertNear, gpu, skipReason } from './compare.js';
 
 const TOL = 1e-4;
-const CELLS: RnnCellKind[] = ['lstm', 'gru', 'elman', 'slstm'];
+const CELLS: RnnCellName[] = ['lstm', 'gru', 'elman', 'slstm'];
 const KERNELS: Exclude<RnnKernelChoice, 'auto'>[] = ['fused', 'alternating'];
 
 function normal(rng: Rng, n: number, std: number): Float32Array {
@@ -47,7 +47,7 @@ function normal(rng: Rng, n: number, std: number): Float32Array {
   return a;
 }
 
-interface Case { cell: RnnCellKind; B: number; T: number; N: number; d: number; withState: boolean; big?: boolean; dtype?: DType }
+interface Case { cell: RnnCellName; B: number; T: number; N: number; d: number; withState: boolean; big?: boolean; dtype?: DType }
 
 /** Worst |gpu − cpu| / max(|cpu|, 1) per kernel × dtype, printed at the end (for BENCHMARKS.md). */
 const worst = new Map<string, { e: number; where: string }>();
@@ -57,7 +57,7 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
   const g = gpu();
   g.rnnKernel = kernel;
   const dtype = c.dtype ?? 'f32';
-  const L = RNN_CELL_LAYOUT[c.cell];
+  const L = RNN_CELLS[c.cell];
   const dims: RnnDims = { batch: c.B, time: c.T, heads: c.N, headDim: c.d };
   const H = c.N * c.d, G = L.gates, S = L.states;
   const rng = new Rng(seed);
@@ -75,26 +75,26 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
     state0 = q(state0);
   }
   const wxq = q(wx);
-  const outLen = (c.T + S) * c.B * H, savedLen = rnnSavedLength(c.cell, dims);
-  assert.equal(g.rnnSavedLength(c.cell, dims), savedLen);
+  const outLen = (c.T + S) * c.B * H, savedLen = rnnSavedLength(RNN_CELLS[c.cell], dims);
+  assert.equal(g.rnnSavedLength(RNN_CELLS[c.cell], dims), savedLen);
   const dout = q(normal(rng, outLen, 1));
   // CPU reference
   const out = new Float32Array(outLen), saved = new Float32Array(savedLen);
-  rnnForward(c.cell, wxq, r, b, state0, out, saved, dims);
+  rnnForward(RNN_CELLS[c.cell], wxq, r, b, state0, out, saved, dims);
   const dwx = new Float32Array(wx.length), dr = new Float32Array(r.length), db = new Float32Array(b.length);
   const ds0 = state0 ? new Float32Array(state0.length) : null;
-  rnnBackward(c.cell, r, saved, dout, dwx, dr, db, ds0, dims);
+  rnnBackward(RNN_CELLS[c.cell], r, saved, dout, dwx, dr, db, ds0, dims);
   // GPU
   const live = g.liveBuffers();
   const up = (a: Float32Array) => { const x = g.alloc(a.length, dtype); g.write(x, a); return x; };
   const gwx = up(wxq), gr = up(r), gb = up(b), gs0 = state0 ? up(state0) : null, gdout = up(dout);
   const gout = g.alloc(outLen, dtype), gsaved = g.alloc(savedLen, dtype);
   const ginf = g.alloc(outLen, dtype);
-  g.rnnForward(c.cell, gwx, gr, gb, gs0, gout, gsaved, dims);
-  g.rnnForward(c.cell, gwx, gr, gb, gs0, ginf, null, dims); // inference
+  g.rnnForward(RNN_CELLS[c.cell], gwx, gr, gb, gs0, gout, gsaved, dims);
+  g.rnnForward(RNN_CELLS[c.cell], gwx, gr, gb, gs0, ginf, null, dims); // inference
   const gdwx = g.alloc(wx.length, dtype), gdr = g.alloc(r.length, dtype), gdb = g.alloc(b.length, dtype);
   const gds0 = state0 ? g.alloc(state0.length, dtype) : null;
-  g.rnnBackward(c.cell, gr, gsaved, gdout, gdwx, gdr, gdb, gds0, dims);
+  g.rnnBackward(RNN_CELLS[c.cell], gr, gsaved, gdout, gdwx, gdr, gdb, gds0, dims);
   const label = `${kernel} ${dtype} ${c.cell} B=${c.B} T=${c.T} N=${c.N} d=${c.d}${c.withState ? ' with state' : ''}${c.big ? ' ±30' : ''}`;
   const key = `${kernel} ${dtype}`;
   const check = (x: ReturnType<typeof g.alloc>, want: Float32Array, what: string) => {
@@ -194,12 +194,12 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
       assert.ok(!('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'bf16')), `${cell} 6 × 128 bf16 runs fused`);
       if (cell !== 'elman') assert.ok('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'f32'), `${cell} 6 × 128 f32 is alternating`);
     }
-    const L = RNN_CELL_LAYOUT.lstm, d = 768, N = 1, B = 2, T = 2, H = N * d;
+    const L = RNN_CELLS.lstm, d = 768, N = 1, B = 2, T = 2, H = N * d;
     const x = g.alloc(B * T * L.gates * H, 'f32'), r = g.alloc(L.gates * N * d * d, 'f32'), b = g.alloc(L.biases * H, 'f32');
     const out = g.alloc((T + L.states) * B * H, 'f32');
     g.rnnKernel = 'fused';
     try {
-      assert.throws(() => g.rnnForward('lstm', x, r, b, null, out, null, { batch: B, time: T, heads: N, headDim: d }), /fused kernel cannot run/);
+      assert.throws(() => g.rnnForward(L, x, r, b, null, out, null, { batch: B, time: T, heads: N, headDim: d }), /fused kernel cannot run/);
     } finally {
       g.rnnKernel = 'auto';
       for (const t of [x, r, b, out]) g.free(t);

@@ -156,6 +156,29 @@ export class Code {
   f32Mul(): this { return this.op(0x94); }
   f64Add(): this { return this.op(0xa0); }
   f64Mul(): this { return this.op(0xa2); }
+  // scalar f64 (§5.4.7), for the cell kernels rendered from expressions (render-wasm.ts)
+  f64Const(v: number): this {
+    this.op(0x44);
+    const b = new Uint8Array(new Float64Array([v]).buffer);
+    for (const x of b) this.bytes.push(x);
+    return this;
+  }
+  f64Eq(): this { return this.op(0x61); }
+  f64Ne(): this { return this.op(0x62); }
+  f64Lt(): this { return this.op(0x63); }
+  f64Gt(): this { return this.op(0x64); }
+  f64Le(): this { return this.op(0x65); }
+  f64Ge(): this { return this.op(0x66); }
+  f64Abs(): this { return this.op(0x99); }
+  f64Neg(): this { return this.op(0x9a); }
+  f64Sqrt(): this { return this.op(0x9f); }
+  f64Sub(): this { return this.op(0xa1); }
+  f64Div(): this { return this.op(0xa3); }
+  f64Min(): this { return this.op(0xa4); }
+  f64Max(): this { return this.op(0xa5); }
+  f64ConvertI32U(): this { return this.op(0xb8); }
+  f64PromoteF32(): this { return this.op(0xbb); }
+  f32DemoteF64(): this { return this.op(0xb6); }
 
   // ---- SIMD (§5.4.8)
   v128Load(offset = 0): this { return this.simd(0x00).memarg(4, offset); }
@@ -203,6 +226,7 @@ export class ModuleBuilder {
   private readonly types: string[] = [];
   private readonly typeBytes: number[][] = [];
   private readonly funcs: Array<{ ref: FuncRef; typeIndex: number; body: number[] | null; exportName: string | null }> = [];
+  private readonly imports: Array<{ module: string; name: string; typeIndex: number }> = [];
   private memory: MemoryImport | null = null;
 
   importMemory(mem: MemoryImport): void {
@@ -225,9 +249,16 @@ export class ModuleBuilder {
     return i;
   }
 
+  /** Imports a host function (e.g. Math.exp); imports take the first indices, so they come before any declare(). */
+  importFunction(module: string, name: string, params: readonly ValType[], results: readonly ValType[] = []): FuncRef {
+    if (this.funcs.length) throw new Error('importFunction: import functions before declaring any');
+    this.imports.push({ module, name, typeIndex: this.typeIndex(params, results) });
+    return { index: this.imports.length - 1, params, results };
+  }
+
   /** Reserves a function index (so bodies can call functions defined later). */
   declare(exportName: string | null, params: readonly ValType[], results: readonly ValType[] = []): FuncRef {
-    const ref: FuncRef = { index: this.funcs.length, params, results };
+    const ref: FuncRef = { index: this.imports.length + this.funcs.length, params, results };
     this.funcs.push({ ref, typeIndex: this.typeIndex(params, results), body: null, exportName });
     return ref;
   }
@@ -236,7 +267,7 @@ export class ModuleBuilder {
   define(ref: FuncRef, emit: (c: Code) => void): void {
     const code = new Code(ref.params);
     emit(code);
-    this.funcs[ref.index]!.body = code.encode();
+    this.funcs[ref.index - this.imports.length]!.body = code.encode();
   }
 
   toBytes(): Uint8Array<ArrayBuffer> {
@@ -253,19 +284,17 @@ export class ModuleBuilder {
       for (const t of this.typeBytes) s.push(...t);
       section(1, s);
     }
-    // import section (memory)
-    if (this.memory) {
-      const m = this.memory;
+    // import section (functions, then the memory)
+    if (this.memory || this.imports.length) {
       const s: number[] = [];
-      uleb(s, 1);
-      utf8(s, m.module);
-      utf8(s, m.name);
-      s.push(0x02); // memory import
-      const flags = (m.maximumPages !== undefined ? 1 : 0) | (m.shared ? 2 : 0);
-      if (m.shared && m.maximumPages === undefined) throw new Error('shared memory needs a maximum');
-      s.push(flags);
-      uleb(s, m.initialPages);
-      if (m.maximumPages !== undefined) uleb(s, m.maximumPages);
+      uleb(s, this.imports.length + (this.memory ? 1 : 0));
+      for (const f of this.imports) {
+        utf8(s, f.module);
+        utf8(s, f.name);
+        s.push(0x00); // function import
+        uleb(s, f.typeIndex);
+      }
+      if (this.memory) writeMemoryImport(s, this.memory);
       section(2, s);
     }
     // function section
@@ -331,4 +360,15 @@ export function hasRelaxedSimd(): boolean {
     relaxedSimdCache = validate((c) => c.get(0).get(1).get(2).f32x4RelaxedMadd(), [V128, V128, V128], [V128]);
   }
   return relaxedSimdCache;
+}
+
+function writeMemoryImport(s: number[], m: MemoryImport): void {
+  utf8(s, m.module);
+  utf8(s, m.name);
+  s.push(0x02); // memory import
+  const flags = (m.maximumPages !== undefined ? 1 : 0) | (m.shared ? 2 : 0);
+  if (m.shared && m.maximumPages === undefined) throw new Error('shared memory needs a maximum');
+  s.push(flags);
+  uleb(s, m.initialPages);
+  if (m.maximumPages !== undefined) uleb(s, m.maximumPages);
 }

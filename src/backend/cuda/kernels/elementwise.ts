@@ -11,7 +11,7 @@ import { PRELUDE } from './common.js';
 
 export const UNARY_OPS: readonly UnaryOp[] = [
   'neg', 'abs', 'sign', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'reciprocal', 'sin', 'cos', 'sigmoid',
-  'logSigmoid', 'tanh', 'relu', 'gelu', 'geluTanh', 'silu', 'softplus', 'minGruG', 'minGruLogG',
+  'logSigmoid', 'tanh', 'relu', 'gelu', 'geluTanh', 'silu', 'softplus',
 ];
 export const BINARY_OPS: readonly BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq'];
 
@@ -91,8 +91,6 @@ template <class A> __device__ A unary_f(int op, A x) {
     case U_geluTanh: return A(0.5) * x * (A(1) + xtanh(SQRT_2_OVER_PI * (x + A(0.044715) * x * x * x)));
     case U_silu: return x * sigm(x);
     case U_softplus: return softplus_(x);
-    case U_minGruG: return mingru_g(x);
-    case U_minGruLogG: return x >= 0 ? xlog(x + A(0.5)) : -softplus_(-x);
   }
   return x;
 }
@@ -123,8 +121,6 @@ template <class A> __device__ A unary_df(int op, A x, A y) {
     }
     case U_silu: { A s = sigm(x); return s * (A(1) + x * (A(1) - s)); }
     case U_softplus: return sigm(x);
-    case U_minGruG: return x >= 0 ? A(1) : y * (A(1) - y);
-    case U_minGruLogG: return x >= 0 ? A(1) / (x + A(0.5)) : sigm(-x);
   }
   return A(0);
 }
