@@ -25,7 +25,6 @@ const sameFile = (a: string, b: string) => readFileSync(a).equals(readFileSync(b
 
 test('a deep LRU learns easy ListOps far above the majority class; recur eval scores the test set', async () => {
   const run = join(dir, 'learn');
-  const t0 = performance.now();
   const r = await recur(['train', ...EASY, '--model', 'lru', '--dim', '32', '--depth', '2', '--batch', '32', '--lr', '5e-3', '--warmup', '10',
     '--dropout', '0', '--steps', '200', '--eval-every', '100', '--out', run]);
   assert.equal(r.code, 0, r.stderr);
@@ -45,7 +44,6 @@ test('a deep LRU learns easy ListOps far above the majority class; recur eval sc
   assert.match(plain.stdout, /on ListOps test \(300 expressions, 3 < length < 8, data seed 1\): accuracy [\d.]+% \| majority class \(\d\) [\d.]+% \| loss [\d.]+/);
   const svg = readFileSync(join(run, 'curves.svg'), 'utf8');
   assert.ok(svg.includes('answer accuracy') && svg.includes('data-name="val accuracy"'));
-  assert.ok(performance.now() - t0 < 20_000, 'a few seconds');
 });
 
 for (const model of ['lru', 'mingru']) {
