@@ -26,15 +26,11 @@
  *   carry [S, N, B, d]    gradient w.r.t. the states before the current step, not through R (f64)
  */
 import type { RnnDims } from '../backend.js';
-import type { RnnCellDef } from '../pointwise/rnn-cell.js';
+import { rnnSavedLength, type RnnCellDef } from '../pointwise/rnn-cell.js';
 import { matmul, type FloatArray } from './matmul.js';
 import { Arena, cellKernels as kernels, storage, view } from './render-wasm.js';
 
-/** Length of `saved`: every state at every step (T + 1 slots) and the cell's saved values. */
-export function rnnSavedLength(cell: RnnCellDef, { batch, time, heads, headDim }: RnnDims): number {
-  const unit = batch * heads * headDim;
-  return cell.states * (time + 1) * unit + cell.saved * time * unit;
-}
+export { rnnSavedLength };
 
 // ------------------------------------------------------------------------------------------ helpers
 

@@ -50,7 +50,7 @@ import {
 } from './kernels/rnn-fused.js';
 import { RNN_GRID_SOURCE, cuLaunchCooperativeKernel, rnnGridPlan, type RnnGridPlan } from './kernels/rnn-grid.js';
 import type { ComplexScanDims, LinearScanCellDef, NormKind, RnnCellDef, RnnDims } from '../backend.js';
-import { rnnSavedLength as cpuRnnSavedLength } from '../cpu/rnn.js';
+import { rnnSavedLength as savedLength } from '../pointwise/rnn-cell.js';
 
 /**
  * The cells the hand-written CUDA RNN kernels implement (kernels/rnn*.ts). Transitional: those
@@ -793,7 +793,7 @@ export class CudaBackend implements Backend {
 
   /** Length of `saved`: the CPU kernel's layout (hist [S, N, T + 1, B, d], then gates [T, N, B, Gs, d]). */
   rnnSavedLength(cell: RnnCellDef, dims: RnnDims): number {
-    return cpuRnnSavedLength(cell, dims);
+    return savedLength(cell, dims);
   }
 
   /**
@@ -939,7 +939,7 @@ export class CudaBackend implements Backend {
     rnnCheck('b', b, L.biases * H, dt);
     if (state0) rnnCheck('state0', state0, S * B * H, dt);
     rnnCheck('out', out, (T + S) * B * H, dt);
-    if (saved) rnnCheck('saved', saved, cpuRnnSavedLength(def, dims), dt);
+    if (saved) rnnCheck('saved', saved, savedLength(def, dims), dt);
     if (B * H === 0) return;
     const plan = this.rnnChoose(cell, dims, dt);
     if (plan) {
@@ -994,7 +994,7 @@ export class CudaBackend implements Backend {
     const G = L.gates, S = L.states, H = N * d, NBd = N * B * d;
     const w = buf(dwx), dt = floatType(w.dtype, 'rnnBackward'), s = SUFFIX[dt], acc = accType(dt);
     rnnCheck('r', r, G * N * d * d, dt);
-    rnnCheck('saved', saved, cpuRnnSavedLength(def, dims), dt);
+    rnnCheck('saved', saved, savedLength(def, dims), dt);
     rnnCheck('dout', dout, (T + S) * B * H, dt);
     rnnCheck('dwx', dwx, B * T * G * H, dt);
     rnnCheck('dr', dr, G * N * d * d, dt);

@@ -117,3 +117,12 @@ function checkInputs(name: string, which: string, outputs: readonly Expr[], allo
 
 /** Sizes of a fused recurrence: B, T, N heads of size d. */
 export interface RnnDims { batch: number; time: number; heads: number; headDim: number }
+
+/**
+ * Elements of the `saved` buffer of a fused recurrence, the same layout on every backend: every
+ * state at every step (hist [S, N, T + 1, B, d]), then the saved values (gates [T, N, B, Gs, d]).
+ */
+export function rnnSavedLength(cell: RnnCellDef, { batch, time, heads, headDim }: RnnDims): number {
+  const unit = batch * heads * headDim;
+  return cell.states * (time + 1) * unit + cell.saved * time * unit;
+}
