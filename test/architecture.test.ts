@@ -34,6 +34,7 @@ export const LAYERS: readonly Layer[] = [
   { rank: 7, name: 'train', paths: ['src/train/'] },
   { rank: 8, name: 'entry', paths: ['src/*.ts'] },
   { rank: 9, name: 'cli', paths: ['src/cli/'] },
+  { rank: 9, name: 'playground', paths: ['src/playground/'] },
 ];
 
 /**
