@@ -23,7 +23,7 @@ import { CudaBackend, registerCudaBackend } from '../src/backend/cuda/cuda.js';
 import { backend } from '../src/tensor/engine.js';
 import { rand, randn } from '../src/tensor/creation.js';
 import { cellScan } from '../src/cells/linear-scan.js';
-import { minGruCell, minLstmCell } from '../src/cells/definitions/index.js';
+import { minGruDefinition, minLstmDefinition } from '../src/cells/definitions/index.js';
 
 type MinRnnKind = 'gru' | 'lstm';
 import { linearScan, matmul, reshape, sigmoid } from '../src/tensor/ops.js';
@@ -113,7 +113,7 @@ function fusedLayer(g: CudaBackend, kind: MinRnnKind, T: number, precision: Prec
   const step = () => {
     scope(() => {
       const proj = reshape(matmul(reshape(x, [B * T, D]), w, { transB: true }), [B, T, C * D]);
-      cellScan(kind === 'gru' ? minGruCell : minLstmCell, proj).backward(dy);
+      cellScan(kind === 'gru' ? minGruDefinition : minLstmDefinition, proj).backward(dy);
     });
     x.grad?.dispose(); x.grad = null;
     w.grad?.dispose(); w.grad = null;
@@ -220,7 +220,7 @@ function main(): void {
       if (gates) gates.requiresGrad = true;
       const step = () => {
         scope(() => {
-          const h: Tensor = gates ? linearScan(gates, b) : cellScan(minGruCell, a);
+          const h: Tensor = gates ? linearScan(gates, b) : cellScan(minGruDefinition, a);
           h.backward(dy);
         });
         for (const t of [a, b, gates]) { t?.grad?.dispose(); if (t) t.grad = null; }

@@ -58,7 +58,7 @@ export type { SelectiveCopyRunConfig, SelectiveCopyResult, StepInfo, EvalInfo } 
 export { parameterSummary } from './nn/summary.js';
 export { rnn, RNN_CELLS, TorchRnn, hasFusedRnn } from './cells/rnn.js';
 export type { RnnCellName, RnnOptions, RnnResult, TorchRnnOptions } from './cells/rnn.js';
-export { lstmCell, gruCell, elmanCell, slstmCell, minGruCell, minLstmCell } from './cells/definitions/index.js';
+export { lstmDefinition, gruDefinition, elmanDefinition, slstmDefinition, minGruDefinition, minLstmDefinition } from './cells/definitions/index.js';
 export { defineRnnCell } from './backend/pointwise/rnn-cell.js';
 export type { RnnCellDef, RnnCellSpec, RnnForwardInputs, RnnBackwardInputs, RnnDims } from './backend/pointwise/rnn-cell.js';
 export { defineLinearScanCell } from './backend/pointwise/linear-scan-cell.js';

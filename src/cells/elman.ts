@@ -7,13 +7,13 @@
  */
 import type { Tensor } from '../tensor/tensor.js';
 import { SingleStateRnn, type TorchRnnOptions } from './rnn.js';
-import { elmanCell } from './definitions/elman.js';
+import { elmanDefinition } from './definitions/elman.js';
 
 export type ElmanOptions = TorchRnnOptions;
 
 export class Elman extends SingleStateRnn {
   constructor(opts: ElmanOptions) {
-    super(opts, elmanCell);
+    super(opts, elmanDefinition);
   }
 }
 

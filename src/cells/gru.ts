@@ -7,13 +7,13 @@
  */
 import type { Tensor } from '../tensor/tensor.js';
 import { SingleStateRnn, gruBias, type TorchRnnOptions } from './rnn.js';
-import { gruCell } from './definitions/gru.js';
+import { gruDefinition } from './definitions/gru.js';
 
 export type GRUOptions = TorchRnnOptions;
 
 export class GRU extends SingleStateRnn {
   constructor(opts: GRUOptions) {
-    super(opts, gruCell);
+    super(opts, gruDefinition);
   }
 
   protected override rnnBias(): Tensor {

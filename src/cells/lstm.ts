@@ -7,7 +7,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
 import { TorchRnn, type TorchRnnOptions } from './rnn.js';
-import { lstmCell } from './definitions/lstm.js';
+import { lstmDefinition } from './definitions/lstm.js';
 
 export type LSTMOptions = TorchRnnOptions;
 
@@ -16,7 +16,7 @@ export type LSTMState = readonly Tensor[];
 
 export class LSTM extends TorchRnn implements RecurrentCell<LSTMState> {
   constructor(opts: LSTMOptions) {
-    super(opts, lstmCell);
+    super(opts, lstmDefinition);
   }
 
   /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and [h_T, c_T]; no state means zeros. */

@@ -12,7 +12,7 @@ import { add, mul, reshape, slice, split } from '../tensor/ops.js';
 import { describe, formatShape, type Tensor } from '../tensor/tensor.js';
 import type { LinearScanCellDef } from '../backend/pointwise/linear-scan-cell.js';
 import type { CellOutput, RecurrentCell, ScanMode } from './cell.js';
-import { minGruCell, minLstmCell } from './definitions/min-rnn.js';
+import { minGruDefinition, minLstmDefinition } from './definitions/min-rnn.js';
 import { cellScan, scanCoefficients } from './linear-scan.js';
 
 export interface MinRnnOptions extends LayerOptions {
@@ -96,7 +96,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
 /** minGRU: z = σ(k), h_t = (1 − z) ⊙ h_{t−1} + z ⊙ g(h̃). Parameters `to_hidden_and_gate`, `to_out`. */
 export class MinGRU extends MinRnn {
   constructor(opts: MinRnnOptions) {
-    super(opts, 'to_hidden_and_gate', minGruCell);
+    super(opts, 'to_hidden_and_gate', minGruDefinition);
   }
 }
 
@@ -106,7 +106,7 @@ export class MinGRU extends MinRnn {
  */
 export class MinLSTM extends MinRnn {
   constructor(opts: MinRnnOptions) {
-    super(opts, 'to_hidden_and_f_i_gate', minLstmCell);
+    super(opts, 'to_hidden_and_f_i_gate', minLstmDefinition);
   }
 }
 

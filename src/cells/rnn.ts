@@ -42,13 +42,13 @@ import { linear } from '../nn/functional.js';
 import { uniformInit } from '../nn/layers.js';
 import { Module, type LayerOptions } from '../nn/module.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
-import { elmanCell, gruCell, lstmCell, slstmCell } from './definitions/index.js';
+import { elmanDefinition, gruDefinition, lstmDefinition, slstmDefinition } from './definitions/index.js';
 import { evaluateTensors } from './pointwise.js';
 
 export type RnnCellName = 'lstm' | 'gru' | 'elman' | 'slstm';
 
 /** The built-in cells by name. */
-export const RNN_CELLS: Readonly<Record<RnnCellName, RnnCellDef>> = { lstm: lstmCell, gru: gruCell, elman: elmanCell, slstm: slstmCell };
+export const RNN_CELLS: Readonly<Record<RnnCellName, RnnCellDef>> = { lstm: lstmDefinition, gru: gruDefinition, elman: elmanDefinition, slstm: slstmDefinition };
 
 /** Splits x [..., G, d] along the gate axis into G tensors [..., d]. */
 export function gates(x: Tensor, count: number): Tensor[] {

@@ -12,7 +12,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
 import { TorchRnn, type TorchRnnOptions } from './rnn.js';
-import { slstmCell } from './definitions/slstm.js';
+import { slstmDefinition } from './definitions/slstm.js';
 
 export type SLSTMOptions = TorchRnnOptions;
 
@@ -21,7 +21,7 @@ export type SLSTMState = readonly Tensor[];
 
 export class SLSTM extends TorchRnn implements RecurrentCell<SLSTMState> {
   constructor(opts: SLSTMOptions) {
-    super(opts, slstmCell);
+    super(opts, slstmDefinition);
   }
 
   /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and [h_T, c_T, n_T, m_T]; no state means zeros. */

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/default-backend.js';
 import { cellScan } from '../../src/cells/linear-scan.js';
-import { minGruCell, minLstmCell } from '../../src/cells/definitions/index.js';
+import { minGruDefinition, minLstmDefinition } from '../../src/cells/definitions/index.js';
 import { getBackend } from '../../src/tensor/engine.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { scope } from '../../src/tensor/tensor.js';
@@ -17,7 +17,7 @@ import { Rng } from '../../src/tensor/random.js';
 import { checkOp } from '../helpers/gradcheck.js';
 import { assertClose } from '../helpers/assert.js';
 
-const CELLS = [minGruCell, minLstmCell];
+const CELLS = [minGruDefinition, minLstmDefinition];
 const SHAPES: Array<[number, number, number]> = [[1, 1, 1], [2, 5, 3], [3, 17, 6], [1, 64, 5]];
 
 function values(n: number, rng: Rng, lo = -3, hi = 3): Float64Array {

@@ -2,7 +2,7 @@
 import { add, mul, oneMinusSquare, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
-export const elmanCell = defineRnnCell({
+export const elmanDefinition = defineRnnCell({
   name: 'elman',
   gates: 1,
   states: 1,

@@ -8,7 +8,7 @@
 import { add, mul, oneMinusSquare, sigmoid, sub, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
-export const gruCell = defineRnnCell({
+export const gruDefinition = defineRnnCell({
   name: 'gru',
   gates: 3,
   biases: 4,

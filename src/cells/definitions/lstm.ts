@@ -6,7 +6,7 @@
 import { add, mul, oneMinusSquare, sigmoid, sub, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
-export const lstmCell = defineRnnCell({
+export const lstmDefinition = defineRnnCell({
   name: 'lstm',
   gates: 4,
   states: 2,

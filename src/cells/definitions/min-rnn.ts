@@ -21,7 +21,7 @@ const gSlope = (x: Expr) => select(ge(x, 0), 1, sigmoidSlope(sigmoid(x)));
 const gateGrad = (k: Expr, hidden: Expr, da: Expr, db: Expr) => mul(sigmoidSlope(sigmoid(k)), sub(mul(db, minGruG(hidden)), da));
 const hiddenGrad = (k: Expr, hidden: Expr, db: Expr) => mul(mul(db, sigmoid(k)), gSlope(hidden));
 
-export const minGruCell = defineLinearScanCell({
+export const minGruDefinition = defineLinearScanCell({
   name: 'mingru',
   chunks: 2,
   coefficients: ([hidden, k]) => ({ a: sigmoid(neg(k)), b: mul(sigmoid(k), minGruG(hidden)) }),
@@ -31,7 +31,7 @@ export const minGruCell = defineLinearScanCell({
 
 const minLstmGate = (f: Expr, i: Expr) => sub(softplus(neg(f)), softplus(neg(i)));
 
-export const minLstmCell = defineLinearScanCell({
+export const minLstmDefinition = defineLinearScanCell({
   name: 'minlstm',
   chunks: 3,
   coefficients: ([hidden, f, i]) => {

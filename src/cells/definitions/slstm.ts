@@ -13,7 +13,7 @@
 import { add, div, eq, exp, ge, logSigmoid, mul, neg, oneMinusSquare, select, sigmoid, sub, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
-export const slstmCell = defineRnnCell({
+export const slstmDefinition = defineRnnCell({
   name: 'slstm',
   gates: 4,
   states: 4,

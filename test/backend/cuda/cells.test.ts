@@ -14,7 +14,7 @@ import { Module } from '../../../src/nn/module.js';
 import { AdamW } from '../../../src/optim/adamw.js';
 import { fromHost, randn } from '../../../src/tensor/creation.js';
 import { cellScan } from '../../../src/cells/linear-scan.js';
-import { minGruCell, minLstmCell } from '../../../src/cells/definitions/index.js';
+import { minGruDefinition, minLstmDefinition } from '../../../src/cells/definitions/index.js';
 import * as ops from '../../../src/tensor/ops.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { scope, type Tensor } from '../../../src/tensor/tensor.js';
@@ -28,9 +28,9 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
         for (const scan of ['log', 'real'] as const) {
           const tag = `${kind} [${B}, ${T}, ${D}] ${scan}`;
           // the CPU reference runs the composite path (the CPU backend has no fused kernel)
-          compareOp(`minRnnScan ${tag}`, [{ shape: [B, T, C * D] }], (p) => cellScan(kind === 'gru' ? minGruCell : minLstmCell, p, { scan }));
+          compareOp(`minRnnScan ${tag}`, [{ shape: [B, T, C * D] }], (p) => cellScan(kind === 'gru' ? minGruDefinition : minLstmDefinition, p, { scan }));
           compareOp(`minRnnScan h0 ${tag}`, [{ shape: [B, T, C * D] }, { shape: [B, D], kind: 'positive' }],
-            (p, h0) => cellScan(kind === 'gru' ? minGruCell : minLstmCell, p, { h0, scan }));
+            (p, h0) => cellScan(kind === 'gru' ? minGruDefinition : minLstmDefinition, p, { h0, scan }));
         }
       }
     }
@@ -40,7 +40,7 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
     for (const kind of ['gru', 'lstm'] as const) {
       const C = kind === 'gru' ? 2 : 3;
       compareOp(`minRnnScan bf16 ${kind}`, [{ shape: [2, 700, C * 24] }, { shape: [2, 24], kind: 'positive' }],
-        (p, h0) => cellScan(kind === 'gru' ? minGruCell : minLstmCell, p, { h0 }), { precision: 'bf16' });
+        (p, h0) => cellScan(kind === 'gru' ? minGruDefinition : minLstmDefinition, p, { h0 }), { precision: 'bf16' });
     }
   });
 
@@ -51,7 +51,7 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
       p.requiresGrad = true;
       const w = randn([3, 300, 16], { backend: g, rng: new Rng(5) });
       const grads = [true, false].map((fused) => {
-        const h = cellScan(minGruCell, p, { fused, scan: 'real' });
+        const h = cellScan(minGruDefinition, p, { fused, scan: 'real' });
         ops.sum(ops.mul(h, w)).backward();
         const out = [h.dataSync(), p.grad!.dataSync()];
         p.grad!.dispose();
@@ -94,7 +94,7 @@ describe('CUDA fused minGRU/minLSTM and training', { skip: skipReason }, () => {
       readonly proj = this.module('proj', new Linear({ inFeatures: 32, outFeatures: 64, bias: false, backend: g, rng: new Rng(2) }));
       readonly head = this.module('head', new Linear({ inFeatures: 32, outFeatures: 16, backend: g, rng: new Rng(3) }));
       forward(ids: Tensor): Tensor {
-        const h = cellScan(minGruCell, this.proj.forward(this.emb.forward(ids)));
+        const h = cellScan(minGruDefinition, this.proj.forward(this.emb.forward(ids)));
         return this.head.forward(h);
       }
     }

@@ -16,7 +16,7 @@ import { MinGRU, MinLSTM } from '../../../src/cells/min-rnn.js';
 import { getBackend, setBackend } from '../../../src/tensor/engine.js';
 import { randn, tensor } from '../../../src/tensor/creation.js';
 import { cellScan } from '../../../src/cells/linear-scan.js';
-import { minGruCell, minLstmCell } from '../../../src/cells/definitions/index.js';
+import { minGruDefinition, minLstmDefinition } from '../../../src/cells/definitions/index.js';
 import { reshape } from '../../../src/tensor/ops.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { scope } from '../../../src/tensor/tensor.js';
@@ -114,13 +114,13 @@ test('minRnnScan falls back to the composite ops and matches the cells', () => {
         const h0 = randn([2, 6], { rng: new Rng(5), backend: 'cpu' }).abs().add(0.1);
         const want = cell.forward(x, h0).output.dataSync();
         const proj = cell.parameters()[0];
-        const got = cellScan(kind === 'gru' ? minGruCell : minLstmCell, reshape(x.matmul(proj, { transB: true }), [2, 5, (kind === 'gru' ? 2 : 3) * 6]), { h0, scan }).dataSync();
+        const got = cellScan(kind === 'gru' ? minGruDefinition : minLstmDefinition, reshape(x.matmul(proj, { transB: true }), [2, 5, (kind === 'gru' ? 2 : 3) * 6]), { h0, scan }).dataSync();
         for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-6 * Math.max(1, Math.abs(want[i])), `${kind} ${scan}[${i}]`);
         cell.dispose();
       });
     }
   }
-  assert.throws(() => cellScan(minLstmCell, randn([2, 3, 4])), /must be \[B, T, 3·D\]/);
+  assert.throws(() => cellScan(minLstmDefinition, randn([2, 3, 4])), /must be \[B, T, 3·D\]/);
 });
 
 let nvrtcReason: string | false = false;
