@@ -5,8 +5,7 @@
  * when heads = 1; see TorchRnn (rnn.ts) for the weight layout with heads > 1.
  */
 import type { Tensor } from '../tensor/tensor.js';
-import type { CellOutput, RecurrentCell } from './cell.js';
-import { TorchRnn, type TorchRnnOptions } from './rnn.js';
+import { MultiStateRnn, type TorchRnnOptions } from './rnn.js';
 import { lstmDefinition } from './definitions/lstm.js';
 
 export type LSTMOptions = TorchRnnOptions;
@@ -14,25 +13,10 @@ export type LSTMOptions = TorchRnnOptions;
 /** LSTM state: [h, c], each [B, hiddenSize]. */
 export type LSTMState = readonly Tensor[];
 
-export class LSTM extends TorchRnn implements RecurrentCell<LSTMState> {
+/** forward/step (MultiStateRnn) return the states [h_T, c_T]. */
+export class LSTM extends MultiStateRnn {
   constructor(opts: LSTMOptions) {
     super(opts, lstmDefinition);
-  }
-
-  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and [h_T, c_T]; no state means zeros. */
-  forward(x: Tensor, state?: LSTMState | null): CellOutput<LSTMState> {
-    this.checkInput(x, 3, 'forward');
-    if (state) this.checkState(state, x.shape[0], 'forward');
-    const r = this.run(x, state ?? null);
-    return { output: r.outputs, state: r.state };
-  }
-
-  /** x_t [B, inputSize] → h_t [B, hiddenSize] and [h_t, c_t]. */
-  step(x: Tensor, state?: LSTMState | null): CellOutput<LSTMState> {
-    this.checkInput(x, 2, 'step');
-    if (state) this.checkState(state, x.shape[0], 'step');
-    const r = this.runStep(x, state ?? null);
-    return { output: r.outputs, state: r.state };
   }
 }
 

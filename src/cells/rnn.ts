@@ -290,6 +290,25 @@ export abstract class SingleStateRnn extends TorchRnn implements RecurrentCell<T
   }
 }
 
+/** A TorchRnn whose state is a list of tensors, each [B, H] (LSTM [h, c], sLSTM [h, c, n, m]). */
+export abstract class MultiStateRnn extends TorchRnn implements RecurrentCell<readonly Tensor[]> {
+  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and the last states; no state means zeros. */
+  forward(x: Tensor, state?: readonly Tensor[] | null): CellOutput<readonly Tensor[]> {
+    this.checkInput(x, 3, 'forward');
+    if (state) this.checkState(state, x.shape[0], 'forward');
+    const r = this.run(x, state ?? null);
+    return { output: r.outputs, state: r.state };
+  }
+
+  /** x_t [B, inputSize] → h_t [B, hiddenSize] and the next states. */
+  step(x: Tensor, state?: readonly Tensor[] | null): CellOutput<readonly Tensor[]> {
+    this.checkInput(x, 2, 'step');
+    if (state) this.checkState(state, x.shape[0], 'step');
+    const r = this.runStep(x, state ?? null);
+    return { output: r.outputs, state: r.state };
+  }
+}
+
 /** One bias per gate, b = b_ih + b_hh, [G, N, d] (LSTM, Elman, SLSTM). */
 export function summedBias(biasIh: Tensor, biasHh: Tensor, gateCount: number, heads: number, headDim: number): Tensor {
   return reshape(add(biasIh, biasHh), [gateCount, heads, headDim]);

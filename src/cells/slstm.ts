@@ -2,7 +2,7 @@
  * sLSTM (xLSTM, Beck et al. 2024; docs/models.md#slstm-stabiliser): exponential input gate, normaliser state n and
  * stabiliser state m, with a block-diagonal recurrence over `heads` (xLSTM's own sLSTM uses 4).
  * The equations and the choice of stabiliser (the xLSTM reference's, exact gradient through m)
- * are documented at slstmPointwise in rnn.ts.
+ * are stated once, in definitions/slstm.ts.
  *
  * Parameters follow the layout of the other cells (TorchRnn in rnn.ts), gates i, f, z, o:
  *   weight_ih_l0 [4H, D_in], weight_hh_l0 [4H, d], bias_ih_l0 [4H], bias_hh_l0 [4H], all U(±1/√H);
@@ -10,8 +10,7 @@
  * projections and special bias inits around this cell; here those belong to the model.)
  */
 import type { Tensor } from '../tensor/tensor.js';
-import type { CellOutput, RecurrentCell } from './cell.js';
-import { TorchRnn, type TorchRnnOptions } from './rnn.js';
+import { MultiStateRnn, type TorchRnnOptions } from './rnn.js';
 import { slstmDefinition } from './definitions/slstm.js';
 
 export type SLSTMOptions = TorchRnnOptions;
@@ -19,25 +18,10 @@ export type SLSTMOptions = TorchRnnOptions;
 /** sLSTM state: [h, c, n, m], each [B, hiddenSize]; zeros (the default) start a sequence. */
 export type SLSTMState = readonly Tensor[];
 
-export class SLSTM extends TorchRnn implements RecurrentCell<SLSTMState> {
+/** forward/step (MultiStateRnn) return the states [h_T, c_T, n_T, m_T]. */
+export class SLSTM extends MultiStateRnn {
   constructor(opts: SLSTMOptions) {
     super(opts, slstmDefinition);
-  }
-
-  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and [h_T, c_T, n_T, m_T]; no state means zeros. */
-  forward(x: Tensor, state?: SLSTMState | null): CellOutput<SLSTMState> {
-    this.checkInput(x, 3, 'forward');
-    if (state) this.checkState(state, x.shape[0], 'forward');
-    const r = this.run(x, state ?? null);
-    return { output: r.outputs, state: r.state };
-  }
-
-  /** x_t [B, inputSize] → h_t [B, hiddenSize] and [h_t, c_t, n_t, m_t]. */
-  step(x: Tensor, state?: SLSTMState | null): CellOutput<SLSTMState> {
-    this.checkInput(x, 2, 'step');
-    if (state) this.checkState(state, x.shape[0], 'step');
-    const r = this.runStep(x, state ?? null);
-    return { output: r.outputs, state: r.state };
   }
 }
 
