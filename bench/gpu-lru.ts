@@ -10,7 +10,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import '../src/default-backend.js';
-import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
+import type { CudaBackend } from '../src/backend/cuda/cuda.js';
+import { registerCudaBackend } from '../src/register-cuda.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend, noGrad } from '../src/tensor/engine.js';
 import { linear } from '../src/nn/functional.js';

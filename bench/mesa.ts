@@ -12,7 +12,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import '../src/default-backend.js';
-import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
+import type { CudaBackend } from '../src/backend/cuda/cuda.js';
+import { registerCudaBackend } from '../src/register-cuda.js';
 import { mesaAttention } from '../src/cells/mesa.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend } from '../src/tensor/engine.js';

@@ -7,7 +7,8 @@
  * Usage: node dist/bench/profile-cuda.js [--time T] [--tf32] [--gemms]  (--gemms: the layer's GEMM shapes alone first)
  */
 import '../src/default-backend.js';
-import { registerCudaBackend, type CudaBackend } from '../src/backend/cuda/cuda.js';
+import type { CudaBackend } from '../src/backend/cuda/cuda.js';
+import { registerCudaBackend } from '../src/register-cuda.js';
 import { randn } from '../src/tensor/creation.js';
 import { backend } from '../src/tensor/engine.js';
 import { matmul, reshape, sum } from '../src/tensor/ops.js';

@@ -24,10 +24,11 @@ export {
   evaluateListOps, listOpsModelFromCheckpoint, storedListOpsArgs,
 } from './train/listops-trainer.js';
 export type { ListOpsArgs, ListOpsPreset, ListOpsEvalResult, HeldOutSplit } from './train/listops-trainer.js';
-export { CudaBackend, registerCudaBackend, cudaStatus } from './backend/cuda/cuda.js';
+export { CudaBackend, cudaStatus } from './backend/cuda/cuda.js';
+export { registerCudaBackend } from './register-cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
 
-import { registerCudaBackend as registerCuda } from './backend/cuda/cuda.js';
+import { registerCudaBackend as registerCuda } from './register-cuda.js';
 import { setBackend as selectBackend } from './tensor/engine.js';
 
 // 'cuda' is selectable by name; nothing native is loaded until it is selected. RECUR_DEVICE

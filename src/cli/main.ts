@@ -9,7 +9,7 @@ import '../default-backend.js';
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { enableCpuThreads } from '../backend/cpu/threads-node.js';
-import { registerCudaBackend } from '../backend/cuda/cuda.js';
+import { registerCudaBackend } from '../register-cuda.js';
 import { setBackend } from '../tensor/engine.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';

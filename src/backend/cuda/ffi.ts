@@ -105,6 +105,11 @@ export interface Driver {
   cuModuleGetFunction(fn: unknown[], mod: unknown, name: string): number;
   cuLaunchKernel(f: unknown, gx: number, gy: number, gz: number, bx: number, by: number, bz: number,
                  shmem: number, stream: unknown, params: ArrayBufferView[], extra: null): number;
+  /** Refuses the launch unless every block can be resident at once (what makes a spinning grid barrier safe). */
+  cuLaunchCooperativeKernel(f: unknown, gx: number, gy: number, gz: number, bx: number, by: number, bz: number,
+                            shmem: number, stream: unknown, params: ArrayBufferView[]): number;
+  /** More than 48 KiB of dynamic shared memory is opt-in per function (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES). */
+  cuFuncSetAttribute(f: unknown, attr: number, value: number): number;
   cuGetErrorName(code: number, out: (string | null)[]): number;
 }
 
@@ -112,6 +117,9 @@ export interface Driver {
 export const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 export const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 export const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+export const CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
+// CUfunction_attribute
+export const CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
 
 let driver: Driver | null = null;
@@ -141,6 +149,8 @@ export function loadDriver(): Driver {
     cuModuleLoadData: f('int cuModuleLoadData(_Out_ void **mod, const void *image)'),
     cuModuleGetFunction: f('int cuModuleGetFunction(_Out_ void **fn, void *mod, const char *name)'),
     cuLaunchKernel: f('int cuLaunchKernel(void *f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t bx, uint32_t by, uint32_t bz, uint32_t shmem, void *stream, void **params, void **extra)'),
+    cuLaunchCooperativeKernel: f('int cuLaunchCooperativeKernel(void *f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t bx, uint32_t by, uint32_t bz, uint32_t shmem, void *stream, void **params)'),
+    cuFuncSetAttribute: f('int cuFuncSetAttribute(void *f, int attr, int value)'),
     cuGetErrorName: f('int cuGetErrorName(int code, _Out_ const char **name)'),
   };
   return driver;

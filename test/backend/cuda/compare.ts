@@ -13,7 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import type { Backend, DType, HostArray } from '../../../src/backend/backend.js';
-import { cudaStatus, registerCudaBackend, roundToBf16, type CudaBackend } from '../../../src/backend/cuda/cuda.js';
+import { cudaStatus, roundToBf16, type CudaBackend } from '../../../src/backend/cuda/cuda.js';
+import { registerCudaBackend } from '../../../src/register-cuda.js';
 import { backend } from '../../../src/tensor/engine.js';
 import { fromHost } from '../../../src/tensor/creation.js';
 import { Rng } from '../../../src/tensor/random.js';

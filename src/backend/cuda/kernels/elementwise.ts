@@ -190,7 +190,7 @@ template <class C, class T> __device__ void where_body(const C* c, const T* a, c
   }
 }
 
-/** murmur3's finaliser; dropout_hash is dropoutHash of src/tensor/random.ts, bit for bit. */
+/** murmur3's finaliser; dropout_hash is dropoutHash of src/backend/random.ts, bit for bit. */
 __device__ __forceinline__ unsigned int fmix32(unsigned int h) {
   h ^= h >> 16; h *= 0x85ebca6bu; h ^= h >> 13; h *= 0xc2b2ae35u; h ^= h >> 16; return h;
 }

@@ -20,7 +20,7 @@
  *
  * Global memory sees exactly the alternating path's layouts (src/backend/cpu/rnn.ts's file comment):
  * `saved` = hist [S, N, T + 1, B, d] then gates [T, N, B, Gs, d], dRh [N, T, B, G·d], so dR (one
- * GEMM over all steps) and db (column sums) stay on cuBLAS in CudaBackend.rnnBackward.
+ * GEMM over all steps) and db (column sums) stay on cuBLAS in rnnBackward (../rnn.ts).
  * The math is the CPU kernel's, expression for expression, in float.
  *
  * Shared memory (floats): forward Rs [d (k), d (j), GP] | P [KS, G, MAXB, d] | H [d, MAXB];
@@ -28,24 +28,7 @@
  * float4 (GRU's 3 → 4) so one 16-byte load fetches a unit's gates. rnnFusedSmemBytes() is the host's
  * copy of this arithmetic.
  */
-import { loadLibrary } from '../ffi.js';
 import { PRELUDE } from './common.js';
-
-/** CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES and CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN (cuda.h). */
-export const CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
-export const CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
-
-let funcSetAttribute: ((f: unknown, attr: number, value: number) => number) | null = null;
-
-/**
- * cuFuncSetAttribute, bound here rather than in ffi.ts's Driver because only the fused kernels need
- * it: more than 48 KiB of dynamic shared memory is opt-in per function.
- */
-export function cuFuncSetAttribute(f: unknown, attr: number, value: number): number {
-  funcSetAttribute ??= loadLibrary('the NVIDIA driver library (libcuda.so.1)', ['libcuda.so.1', 'libcuda.so'], 'RECUR_LIBCUDA')
-    .func('int cuFuncSetAttribute(void *f, int attr, int value)');
-  return funcSetAttribute(f, attr, value);
-}
 
 /** Batch rows per block (the register tile of the recurrent product). */
 export const RNN_FUSED_ROWS = 4;

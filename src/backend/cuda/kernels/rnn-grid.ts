@@ -33,23 +33,7 @@
  * (its warps each take a group of up to 8 units), CR the rows of dRh_t staged at once.
  * rnnGridPlan() is the host's copy of this arithmetic.
  */
-import { loadLibrary } from '../ffi.js';
 import { RNN_FUSED_DEVICE } from './rnn-fused.js';
-
-let coopLaunch: ((f: unknown, gx: number, gy: number, gz: number, bx: number, by: number, bz: number,
-  shmem: number, stream: unknown, params: ArrayBufferView[]) => number) | null = null;
-
-/**
- * cuLaunchCooperativeKernel: the driver refuses the launch unless every block can be resident at
- * once, which is what makes the spinning grid barrier safe. Bound here as cuFuncSetAttribute is in
- * rnn-fused.ts (only these kernels need it).
- */
-export function cuLaunchCooperativeKernel(f: unknown, gx: number, gy: number, gz: number, bx: number, by: number, bz: number,
-  shmem: number, stream: unknown, params: ArrayBufferView[]): number {
-  coopLaunch ??= loadLibrary('the NVIDIA driver library (libcuda.so.1)', ['libcuda.so.1', 'libcuda.so'], 'RECUR_LIBCUDA')
-    .func('int cuLaunchCooperativeKernel(void *f, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t bx, uint32_t by, uint32_t bz, uint32_t shmem, void *stream, void **params)');
-  return coopLaunch(f, gx, gy, gz, bx, by, bz, shmem, stream, params);
-}
 
 const GP: Record<string, number> = { lstm: 4, gru: 4, elman: 1, slstm: 4 };
 /** Threads per block at most (with __launch_bounds__(512, 1): up to 128 registers a thread). */
