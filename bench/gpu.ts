@@ -15,7 +15,7 @@
  * --torch-json FILE (use references measured earlier instead of running PyTorch).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import '../src/default-backend.js';
 import { MinGRU, MinLSTM } from '../src/cells/min-rnn.js';
@@ -54,6 +54,7 @@ function torchReferences(): { results: TorchResults | null; note: string } {
   const given = option('--torch-json');
   if (given) return { results: JSON.parse(readFileSync(given, 'utf8')) as TorchResults, note: `PyTorch references read from ${given}` };
   const file = join(outDir, 'gpu-torch-reference.json');
+  mkdirSync(outDir, { recursive: true }); // the reference script writes its JSON there before our report does
   const python = process.env.RECUR_PYTHON ?? 'python3';
   const script = 'tools/torch_reference_bench.py';
   process.stderr.write(`running ${python} ${script} (PyTorch references on this GPU)...\n`);
