@@ -18,6 +18,7 @@ import { positiveIntFlag } from './flags.js';
 
 interface EvalFlags {
   checkpoint: string;
+  allowNonFinite?: boolean;
   text?: string;
   seq?: number;
   split?: HeldOutSplit;
@@ -25,7 +26,7 @@ interface EvalFlags {
 }
 
 export async function runEval(f: EvalFlags): Promise<void> {
-  const ckpt = await loadCheckpoint(f.checkpoint);
+  const ckpt = await loadCheckpoint(f.checkpoint, { allowNonFinite: f.allowNonFinite });
   const task = ckpt.config.task;
   if (task !== LISTOPS_TASK) {
     disposeTensorTree(ckpt.weights);
@@ -67,7 +68,7 @@ export async function runEval(f: EvalFlags): Promise<void> {
 
 async function evalLM(f: EvalFlags & { text: string }): Promise<void> {
   const { text, info } = await readTextFile(f.text);
-  const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint);
+  const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint, { allowNonFinite: f.allowNonFinite });
   try {
     const tokens = encodeForCheckpoint(tokenizer, text, `--text '${f.text}'`);
     let seq = f.seq;
@@ -103,6 +104,7 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description("a language model's loss (nats/char), bits/char and next-character accuracy over a whole text; a ListOps classifier's test accuracy and the majority-class rate")
     .requiredOption('--checkpoint <dir>', "run directory of 'recur train' (its latest checkpoint) or a ckpt-* directory")
+    .option('--allow-non-finite', 'load weights that hold NaN or infinite values (to inspect a diverged run; refused otherwise)')
     .option('--text <file>', 'language models: UTF-8 text to evaluate (every character after the first is predicted once)')
     .addOption(new Option('--split <split>', "ListOps: the run's held-out set to score (default test)").choices(['test', 'val']))
     .option('--seq <n>', 'window length; the state carries from window to window (default: the training --seq)', positiveIntFlag('--seq'))

@@ -29,6 +29,7 @@ export function encodeForCheckpoint(tokenizer: Tokenizer, text: string, what: st
 
 interface GenerateFlags {
   checkpoint: string;
+  allowNonFinite?: boolean;
   prompt?: string;
   tokens: number;
   temperature: number;
@@ -42,7 +43,7 @@ function writeFlushed(s: string): Promise<void> {
 }
 
 export async function runGenerate(f: GenerateFlags): Promise<void> {
-  const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint);
+  const { ckpt, model, tokenizer } = await openCheckpoint(f.checkpoint, { allowNonFinite: f.allowNonFinite });
   try {
     if (!model.generate) throw new UserError(`the '${ckpt.config.model.kind}' model of this checkpoint cannot generate`);
     let prompt = f.prompt;
@@ -73,6 +74,7 @@ export function registerGenerate(program: Command): void {
     .command('generate')
     .description('sample text from a trained checkpoint, streaming characters as they are sampled')
     .requiredOption('--checkpoint <dir>', "run directory of 'recur train' (its latest checkpoint) or a ckpt-* directory")
+    .option('--allow-non-finite', 'load weights that hold NaN or infinite values (to inspect a diverged run; refused otherwise)')
     .option('--prompt <text>', 'text to continue, echoed first (default: a newline, not echoed)')
     .option('--tokens <n>', 'characters to sample', positiveIntFlag('--tokens'), 500)
     .option('--temperature <x>', 'softmax temperature, 0 = greedy', nonNegativeNumberFlag('--temperature'), 1)

@@ -30,6 +30,35 @@ import { Tensor, formatShape } from '../tensor/tensor.js';
 /** The largest header accepted, in bytes (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/** Header JSON nests {tensors: {entry: [shape]}}: deeper nesting is refused before JSON.parse sees it. */
+export const MAX_HEADER_DEPTH = 3;
+/** The highest rank a tensor of a file may have. */
+export const MAX_RANK = 64;
+
+/**
+ * The index of the first bracket that opens a level deeper than `limit` in a JSON text, or null.
+ * One linear pass that skips strings (with their escapes), so that nesting cannot cost the parser
+ * time, memory or stack before it is refused.
+ */
+function jsonDepthBeyond(text: string, limit: number): number | null {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) { // a string: skip to its closing quote
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return i;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return null;
+}
+
 /** Item size in bytes of each dtype this module can read. */
 const ITEM_SIZE: Readonly<Record<string, number>> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
@@ -163,6 +192,8 @@ export function parseSafetensorsHeader(json: Uint8Array, dataLength: number, opt
       throw invalid(src, 'header is not valid UTF-8');
     }
     if (text[0] !== '{') throw invalid(src, `header must be a JSON object starting with '{' (found ${JSON.stringify(text.slice(0, 16))})`);
+    const depth = jsonDepthBeyond(text, MAX_HEADER_DEPTH);
+    if (depth !== null) throw invalid(src, `header nests JSON deeper than ${MAX_HEADER_DEPTH} levels (at character ${depth}); a safetensors header is {name: {"shape": [...], ...}}`);
     let header: unknown;
     try {
       header = JSON.parse(text);
@@ -232,6 +263,7 @@ function parseEntry(name: string, info: unknown, dataLength: number, src: string
       : `unknown dtype ${q(dtype)} (supported: ${Object.keys(ITEM_SIZE).join(', ')})`);
   }
   if (!Array.isArray(shape)) throw bad(`"shape" is ${jsonType(shape)}, not an array`);
+  if (shape.length > MAX_RANK) throw bad(`"shape" has rank ${shape.length}, more than ${MAX_RANK}`);
   let numel = 1;
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {

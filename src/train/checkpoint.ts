@@ -26,6 +26,7 @@ import type { OptimizerMeta, OptimizerState } from '../optim/optimizer.js';
 import type { Module } from '../nn/module.js';
 import type { Rng } from '../tensor/random.js';
 import { Tensor } from '../tensor/tensor.js';
+import { allFinite } from './step.js';
 import type { TokenizerJSON } from '../data/tokenizer.js';
 
 export const CHECKPOINT_FORMAT = 'recur-checkpoint';
@@ -105,31 +106,56 @@ const defaultIO: CheckpointIO = {
 export const checkpointName = (step: number): string => `ckpt-${String(step).padStart(6, '0')}`;
 const CKPT_RE = /^ckpt-\d+$/;
 const TMP_PREFIX = '.tmp-ckpt-';
+/** The temporary files of writeFileAtomic(latest.json) that a process killed mid-write leaves. */
+const STALE_POINTER_TMP = /^\.latest\.json\.\d+\.[0-9a-f]+\.tmp$/;
 
 async function exists(path: string): Promise<boolean> {
   return fs.stat(path).then(() => true, () => false);
 }
 
+/** The largest JSON file of a run directory that is read (config.json holds a tokenizer: it stays far below). */
+const MAX_JSON_BYTES = 64 << 20;
+
+/**
+ * A small regular file's text, or null when there is none; a CheckpointError for a directory, a
+ * device or pipe, a file too large to be a run's JSON, or one that cannot be read.
+ */
+async function readSmallFile(path: string): Promise<string | null> {
+  let st;
+  try {
+    st = await fs.stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new CheckpointError(`cannot read '${path}': ${(e as Error).message}`);
+  }
+  if (!st.isFile()) throw new CheckpointError(`'${path}' is ${st.isDirectory() ? 'a directory' : 'not a regular file'}, not the file a run directory holds`);
+  if (st.size > MAX_JSON_BYTES) throw new CheckpointError(`'${path}' is ${st.size} bytes, too large for a run's JSON file (at most ${MAX_JSON_BYTES})`);
+  try {
+    return await fs.readFile(path, 'utf8');
+  } catch (e) {
+    throw new CheckpointError(`cannot read '${path}': ${(e as Error).message}`);
+  }
+}
+
 /** The checkpoint directory that the run directory's latest.json names, or null without one. */
 async function readPointer(runDir: string): Promise<{ checkpoint: string; step: number } | null> {
   const path = nodePath.join(runDir, POINTER_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  let p: { format?: unknown; checkpoint?: unknown; step?: unknown };
+  const text = await readSmallFile(path);
+  if (text === null) return null;
+  let p: { format?: unknown; version?: unknown; checkpoint?: unknown; step?: unknown } | null;
   try {
     p = JSON.parse(text) as typeof p;
   } catch {
     throw new CheckpointError(`'${path}' is not valid JSON (a damaged run directory?)`);
   }
-  if (p.format !== RUN_FORMAT || typeof p.checkpoint !== 'string' || !CKPT_RE.test(p.checkpoint) || typeof p.step !== 'number') {
+  if (p === null || typeof p !== 'object' || Array.isArray(p) || p.format !== RUN_FORMAT || typeof p.checkpoint !== 'string' || !CKPT_RE.test(p.checkpoint) ||
+      !Number.isSafeInteger(p.step) || (p.step as number) < 0) {
     throw new CheckpointError(`'${path}' is not a recur run pointer (expected {"format": "${RUN_FORMAT}", "checkpoint": "ckpt-…", …})`);
   }
-  return { checkpoint: p.checkpoint, step: p.step };
+  if (p.version !== undefined && p.version !== CHECKPOINT_VERSION) {
+    throw new CheckpointError(`'${path}' has format version ${JSON.stringify(p.version)}; this recur reads version ${CHECKPOINT_VERSION} (a run of ${typeof p.version === 'number' && p.version > CHECKPOINT_VERSION ? 'a newer' : 'another'} recur)`);
+  }
+  return { checkpoint: p.checkpoint, step: p.step as number };
 }
 
 /**
@@ -160,7 +186,7 @@ export async function saveCheckpoint(runDir: string, step: number, files: Checkp
   await io.writeFile(nodePath.join(runDir, POINTER_FILE), `${JSON.stringify({ format: RUN_FORMAT, version: CHECKPOINT_VERSION, checkpoint: name, step })}\n`);
   // Only now are older checkpoints (and leftovers of interrupted saves) expendable.
   for (const entry of await fs.readdir(runDir)) {
-    if ((CKPT_RE.test(entry) && entry !== name) || entry.startsWith(TMP_PREFIX)) {
+    if ((CKPT_RE.test(entry) && entry !== name) || entry.startsWith(TMP_PREFIX) || STALE_POINTER_TMP.test(entry)) {
       await fs.rm(nodePath.join(runDir, entry), { recursive: true, force: true });
     }
   }
@@ -190,6 +216,8 @@ export async function saveTrainingCheckpoint(runDir: string, s: TrainingSnapshot
     },
   };
   try {
+    const bad = await firstNonFinite({ ...weights, ...opt.tensors });
+    if (bad !== null) throw new CheckpointError(`refusing to write a checkpoint of step ${s.trainer.step}: tensor '${bad}' holds NaN or infinite values (the last checkpoint stays the current one)`);
     return await saveCheckpoint(runDir, s.trainer.step, files);
   } finally {
     disposeTensorTree(weights);
@@ -221,13 +249,8 @@ export async function locateCheckpoint(path: string): Promise<string> {
 
 async function readJson(dir: string, file: string): Promise<unknown> {
   const path = nodePath.join(dir, file);
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`checkpoint '${dir}' is missing ${file}`);
-    throw e;
-  }
+  const text = await readSmallFile(path);
+  if (text === null) throw new CheckpointError(`checkpoint '${dir}' is missing ${file}`);
   try {
     return JSON.parse(text);
   } catch {
@@ -235,14 +258,21 @@ async function readJson(dir: string, file: string): Promise<unknown> {
   }
 }
 
-async function readTensors(dir: string, file: string, required: boolean): Promise<Awaited<ReturnType<typeof readSafetensorsWithMetadata>> | null> {
+async function readTensors(dir: string, file: string, required: boolean, floatOnly = true): Promise<Awaited<ReturnType<typeof readSafetensorsWithMetadata>> | null> {
   const path = nodePath.join(dir, file);
   if (!(await exists(path))) {
     if (!required) return null;
     throw new CheckpointError(`checkpoint '${dir}' is missing ${file}`);
   }
   try {
-    return await readSafetensorsWithMetadata(path);
+    // Weights, moments and carried states are floating point: an integer tensor is refused by
+    // name before its data is read (loading would cast it silently).
+    return await readSafetensorsWithMetadata(path, !floatOnly ? {} : {
+      filter: (name, entry) => {
+        if (!FLOAT_DTYPES.has(entry.dtype)) throw new Error(`tensor '${name}' is ${entry.dtype}; a checkpoint holds floating-point tensors (F32, F64, BF16, F16)`);
+        return true;
+      },
+    });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new CheckpointError(msg.includes(path) ? msg : `'${path}': ${msg}`);
@@ -273,15 +303,45 @@ function checkTrainerState(raw: unknown, dir: string): TrainerState {
   return t as TrainerState;
 }
 
+const FLOAT_DTYPES = new Set(['F32', 'F64', 'BF16', 'F16']);
+
+export interface LoadOptions {
+  /** Also read what resuming needs (optimizer, trainer state, carried state) and require those files. */
+  training?: boolean;
+  /** Load weights holding NaN or infinite values (to inspect a diverged run); refused otherwise. */
+  allowNonFinite?: boolean;
+}
+
+/** The name of the first tensor holding a NaN or infinite value, or null when all are finite. */
+export async function firstNonFinite(tensors: Readonly<Record<string, Tensor>>): Promise<string | null> {
+  const entries = Object.entries(tensors).filter(([, t]) => t.dtype !== 'i32');
+  if (await allFinite(entries.map(([, t]) => t))) return null;
+  for (const [name, t] of entries) if (!(await allFinite([t]))) return name;
+  return null;
+}
+
+async function refuseNonFinite(tensors: Readonly<Record<string, Tensor>>, file: string): Promise<void> {
+  const bad = await firstNonFinite(tensors);
+  if (bad !== null) {
+    throw new CheckpointError(`'${file}': tensor '${bad}' holds NaN or infinite values (a diverged run?); refusing to load it (--allow-non-finite loads it for inspection)`);
+  }
+}
+
 /**
  * Reads a checkpoint (run directory or ckpt-* directory). `training: true` also reads what resuming
  * needs (optimizer, trainer state, carried state) and requires those files.
  */
-export async function loadCheckpoint(path: string, opts: { training?: boolean } = {}): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(path: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
   const dir = await locateCheckpoint(path);
   const config = checkConfig(await readJson(dir, 'config.json'), dir);
   const model = await readTensors(dir, 'model.safetensors', true);
   const out: LoadedCheckpoint = { dir, config, weights: model!.tensors };
+  try {
+    if (!opts.allowNonFinite) await refuseNonFinite(out.weights, nodePath.join(dir, 'model.safetensors'));
+  } catch (e) {
+    disposeTensorTree(out.weights);
+    throw e;
+  }
   if (!opts.training) return out;
   try {
     if (!config.training) throw new CheckpointError(`checkpoint '${dir}' was not written by 'recur train' (no training section in config.json); it cannot be resumed`);
@@ -294,7 +354,8 @@ export async function loadCheckpoint(path: string, opts: { training?: boolean } 
       throw new CheckpointError(`'${nodePath.join(dir, 'optimizer.safetensors')}' has no valid "meta" metadata`);
     }
     out.optimizer = { meta, tensors: opt.tensors };
-    const state = await readTensors(dir, 'state.safetensors', false);
+    await refuseNonFinite(opt.tensors, nodePath.join(dir, 'optimizer.safetensors'));
+    const state = await readTensors(dir, 'state.safetensors', false, false);
     if (state) {
       try {
         out.carried = unflattenTensorTree(JSON.parse(state.metadata.layout ?? ''), state.tensors);

@@ -14,7 +14,7 @@ import type { DType } from '../backend/backend.js';
 import type { Module } from '../nn/module.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { CheckpointError, disposeTensorTree, loadCheckpoint, type LoadedCheckpoint, type ModelSpec } from './checkpoint.js';
+import { CheckpointError, disposeTensorTree, loadCheckpoint, type LoadOptions, type LoadedCheckpoint, type ModelSpec } from './checkpoint.js';
 import { TrainConfigError } from './args.js';
 
 export interface CharLM extends Module {
@@ -151,8 +151,8 @@ export function modelFromCheckpoint(ckpt: LoadedCheckpoint, rng = new Rng(0)): C
  * A checkpoint directory ready for inference: the model with its weights (the loaded tensors are
  * freed once copied in) and the tokenizer. The caller disposes the model.
  */
-export async function openCheckpoint(dir: string): Promise<{ ckpt: LoadedCheckpoint; model: CharLM; tokenizer: Tokenizer }> {
-  const ckpt = await loadCheckpoint(dir);
+export async function openCheckpoint(dir: string, opts: LoadOptions = {}): Promise<{ ckpt: LoadedCheckpoint; model: CharLM; tokenizer: Tokenizer }> {
+  const ckpt = await loadCheckpoint(dir, opts);
   if (ckpt.config.task !== undefined) {
     disposeTensorTree(ckpt.weights);
     throw new CheckpointError(`checkpoint '${ckpt.dir}' holds a ${ckpt.config.task} model, not a language model`);

@@ -117,7 +117,7 @@ export class MixedPrecision {
       this.gradsToMaster();
       return { loss: l.detach(), norm: clipGradNorm(this.master.parameters(), clipLimit(opts)) };
     });
-    return checkAndUpdate(measured, optimizer, opts);
+    return checkAndUpdate(measured, optimizer, opts, this.master.parameters());
   }
 
   /** Frees the working copies and their gradients (the master model stays). */
