@@ -6,10 +6,10 @@
  * src/train/lm-trainer.ts and src/train/listops-trainer.ts; both run through runTraining.
  *
  * Exit codes: 0 done; 2 bad input (one line); 1 training diverged (NaN/Inf, one line, no
- * checkpoint of bad weights); 130 interrupted by Ctrl-C after writing a checkpoint.
+ * checkpoint of bad weights); 130 interrupted by Ctrl-C (143 by SIGTERM) after writing a checkpoint.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { constants as fsConstants, existsSync, promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -26,12 +26,17 @@ import { LOG_FILE, runTraining, type RunnableTrainer, type RunResult } from '../
 import type { EvalResult } from '../train/lm-eval.js';
 import { modelNames } from '../train/model-kinds.js';
 import { NonFiniteError } from '../train/step.js';
+import { makeDirectory } from '../io/files.js';
 import { UserError } from './errors.js';
 import { applyAliases, specOption } from './flags.js';
 import { formatDuration, formatRate, Progress } from './progress.js';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell's convention). */
 export const EXIT_INTERRUPTED = 130;
+/** Exit code of a run stopped by a signal: 128 + its number, the shell's convention (130 for Ctrl-C, 143 for SIGTERM). */
+function exitCodeOf(signal: NodeJS.Signals): number {
+  return signal === 'SIGTERM' ? 143 : EXIT_INTERRUPTED;
+}
 /** Exit code of a run stopped because the loss or gradients became NaN or infinite. */
 export const EXIT_DIVERGED = 1;
 
@@ -49,12 +54,23 @@ const FS_REASONS: Record<string, string> = {
   ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a file',
 };
 
-/** Reads a UTF-8 text file for training or evaluation; UserErrors for missing, unreadable, empty or non-UTF-8 files. */
-export async function readTextFile(path: string, flag = '--text', hint = ''): Promise<{ text: string; info: TextInfo }> {
+/** The largest text `recur train` and `recur eval` read (a string of it must fit in V8). */
+const MAX_TEXT_BYTES = 2 ** 29;
+
+/**
+ * Reads a UTF-8 text file for training or evaluation; UserErrors for missing, unreadable, empty or
+ * non-UTF-8 files, and for anything but a regular file of at most `maxBytes` (so that a path like
+ * /dev/zero or a FIFO is refused before it is read).
+ */
+export async function readTextFile(path: string, flag = '--text', hint = '', maxBytes = MAX_TEXT_BYTES): Promise<{ text: string; info: TextInfo }> {
   let bytes: Buffer;
   try {
+    const st = await fs.stat(path);
+    if (!st.isFile()) throw new UserError(`cannot read ${flag} '${path}': ${st.isDirectory() ? 'is a directory' : 'not a regular file'}${hint}`);
+    if (st.size > maxBytes) throw new UserError(`cannot read ${flag} '${path}': ${st.size} bytes, more than the ${maxBytes} it may have${hint}`);
     bytes = await fs.readFile(path);
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? '';
     throw new UserError(`cannot read ${flag} '${path}': ${FS_REASONS[code] ?? (e instanceof Error ? e.message : String(e))}${hint}`);
   }
@@ -133,17 +149,29 @@ function timestamp(d = new Date()): string {
 
 /** A fresh run directory: --out (which must not hold a run yet) or runs/<timestamp>. */
 async function newRunDir(out: string | undefined): Promise<string> {
-  if (out !== undefined) {
-    if (existsSync(nodePath.join(out, POINTER_FILE)) || existsSync(nodePath.join(out, LOG_FILE))) {
-      throw new UserError(`--out '${out}' already holds a run; continue it with --resume ${out}, or choose another --out`);
-    }
-    if (existsSync(out) && !(await fs.stat(out)).isDirectory()) throw new UserError(`--out '${out}' is not a directory`);
-    return out;
+  if (out === undefined) {
+    const base = nodePath.join('runs', timestamp());
+    let dir = base;
+    for (let i = 2; existsSync(dir); i++) dir = `${base}-${i}`;
+    return dir;
   }
-  const base = nodePath.join('runs', timestamp());
-  let dir = base;
-  for (let i = 2; existsSync(dir); i++) dir = `${base}-${i}`;
-  return dir;
+  if (existsSync(out) && !(await fs.stat(out)).isDirectory()) throw new UserError(`--out '${out}' is not a directory`);
+  if (existsSync(nodePath.join(out, POINTER_FILE))) {
+    throw new UserError(`--out '${out}' already holds a run; continue it with --resume ${out}, or choose another --out`);
+  }
+  if (existsSync(nodePath.join(out, LOG_FILE))) {
+    // A run that died before its first checkpoint left only its log: nothing to resume, so it starts again.
+    process.stderr.write(`recur: --out '${out}' holds a run that stopped before its first checkpoint; starting it again\n`);
+    await fs.rm(nodePath.join(out, LOG_FILE), { force: true });
+  }
+  // Made (and probed) now, before any long set-up, so an unusable path fails at once.
+  try {
+    await makeDirectory(out);
+    await fs.access(out, fsConstants.W_OK);
+  } catch (e) {
+    throw new UserError(`cannot create the run directory --out '${out}': ${FS_REASONS[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message}`);
+  }
+  return out;
 }
 
 /** The run directory of a --resume path: itself when it holds latest.json, else the parent of a ckpt-* directory. */
@@ -185,6 +213,9 @@ export async function runTrain(flags: TrainFlags): Promise<void> {
 /** The trainer of a run to resume (either task), as a function that trains it; the checkpoint's tensors are freed before it runs. */
 async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise<void>> {
   if (flags.preset !== undefined) throw new UserError('--preset cannot be combined with --resume (a run keeps the settings it started with)');
+  if (existsSync(nodePath.join(path, LOG_FILE)) && !existsSync(nodePath.join(path, POINTER_FILE)) && !existsSync(nodePath.join(path, 'config.json'))) {
+    throw new UserError(`--resume '${path}': the run stopped before its first checkpoint, so there is nothing to resume; start it again with its flags and --out ${path}`);
+  }
   const ckpt = await loadCheckpoint(path, { training: true });
   try {
     const task = ckpt.config.task === LISTOPS_TASK ? 'listops' : 'lm';
@@ -196,6 +227,7 @@ async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise
     if (task === 'listops') {
       rejectFlags(flags, LM_ONLY, '--task listops');
       const args = mergeResumeArgs(storedListOpsArgs(ckpt), givenArgs(flags, DEFAULT_LISTOPS_ARGS), LISTOPS_RESUMABLE_ARGS);
+      refuseStepsBelow(args.steps, ckpt.trainer!.step, path);
       const trainer = ListOpsTrainer.resume(ckpt, args);
       return () => trainListOps(trainer, runDir);
     }
@@ -203,8 +235,11 @@ async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise
     const stored = storedTraining(ckpt);
     const args = mergeResumeArgs(stored.args, givenArgs(flags, DEFAULT_TRAIN_ARGS));
     const { text, info } = flags.text === undefined
-      ? await readTextFile(stored.text.path, "the run's text", ' (give its new path with --text)')
+      // The stored path is only read when it is a regular file no larger than the run's text
+      // can be (4 UTF-8 bytes a character); its hash must then match (LMTrainer.resume).
+      ? await readTextFile(stored.text.path, "the run's text", ' (give its new path with --text)', 4 * stored.text.chars + 4)
       : await readTextFile(flags.text);
+    refuseStepsBelow(args.steps, ckpt.trainer!.step, path);
     const trainer = LMTrainer.resume(ckpt, args, text, info);
     return () => trainLM(trainer, runDir);
   } finally {
@@ -212,6 +247,11 @@ async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise
     disposeTensorTree(ckpt.optimizer?.tensors);
     disposeTensorTree(ckpt.carried);
   }
+}
+
+/** A resumed run cannot end before the step it is at. */
+function refuseStepsBelow(steps: number, at: number, path: string): void {
+  if (steps < at) throw new UserError(`--steps ${steps} is below step ${at}, where the run in '${path}' is; give --steps ${at + 1} or more to continue it`);
 }
 
 async function newListOpsRun(flags: TrainFlags): Promise<void> {
@@ -272,30 +312,34 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
   const out = process.stdout;
   out.write(`  run directory ${runDir}${start > 0 ? ` (resuming at step ${start})` : ''}\n`);
   const progress = new Progress({ total: Math.max(0, a.steps - start), label: start > 0 ? `train (from step ${start})` : 'train' });
-  let stopRequested = false;
-  const onSigint = () => {
+  let stopRequested: NodeJS.Signals | null = null;
+  // SIGTERM (timeout, container stops, schedulers) saves like Ctrl-C. A second signal exits at
+  // once: checkpoint files are written to temporary names and renamed, so no file is left half
+  // written (a temporary one is removed by the next save).
+  const onSignal = (signal: NodeJS.Signals) => {
     if (stopRequested) {
       progress.stop();
-      process.stderr.write('recur: interrupted again: exiting without saving (the last checkpoint is intact)\n');
-      process.exit(EXIT_INTERRUPTED);
+      process.stderr.write(`recur: ${signal} again: exiting without saving (the last checkpoint is intact)\n`);
+      process.exit(exitCodeOf(signal));
     }
-    stopRequested = true;
-    progress.log('interrupt: finishing this step, then saving a checkpoint (Ctrl-C again to quit without saving)');
+    stopRequested = signal;
+    progress.log(`${signal === 'SIGINT' ? 'interrupt' : signal}: finishing this step, then saving a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again to quit without saving)`);
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const result: RunResult<E> = await runTraining(trainer, runDir, {
       onStep: (r, rate) => progress.update(r.step - start, { loss: r.loss, tokensPerSec: rate }),
       onEval: (e, step) => progress.log(`step ${step}: ${p.evalLine(e)}`),
       onSave: (dir) => progress.log(`saved ${dir}`),
-      shouldStop: () => stopRequested,
+      shouldStop: () => stopRequested !== null,
     });
     progress.stop();
     const evalText = result.lastEval ? p.summary(result.lastEval) : 'no validation in this session';
     const line = `step ${result.step}/${a.steps} | ${evalText} | ${formatRate(result.tokensPerSec)} tok/s | wall ${formatDuration(result.wallSeconds)} | ${runDir}`;
     if (result.status === 'interrupted') {
       out.write(`interrupted: ${line}\nresume with: recur train --resume ${runDir}\n`);
-      process.exitCode = EXIT_INTERRUPTED;
+      process.exitCode = exitCodeOf(stopRequested ?? 'SIGINT');
     } else {
       out.write(`done: ${line}\n`);
     }
@@ -308,7 +352,8 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
     }
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     p.dispose();
   }
 }

@@ -142,3 +142,23 @@ export async function writeSafetensors(path: string, tensors: Record<string, Ten
   }
   await writeFileAtomic(path, chunks);
 }
+
+/**
+ * Creates a directory and its missing parents one level at a time (Node's recursive mkdir loops
+ * forever under /proc, where creating a child of a missing entry keeps failing with ENOENT).
+ * Errors are the file system's, naming the level that failed.
+ */
+export async function makeDirectory(path: string): Promise<void> {
+  const parts = nodePath.resolve(path).split(nodePath.sep);
+  let prefix = parts[0] === '' ? nodePath.sep : parts[0]!;
+  for (const part of parts.slice(1)) {
+    if (!part) continue;
+    prefix = nodePath.join(prefix, part);
+    try {
+      await fs.mkdir(prefix);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (!(await fs.stat(prefix)).isDirectory()) throw Object.assign(new Error(`'${prefix}' is not a directory`), { code: 'ENOTDIR', path: prefix });
+    }
+  }
+}

@@ -34,6 +34,7 @@ import { TrainConfigError } from './args.js';
 import type { EvalResult } from './lm-eval.js';
 import { DEFAULT_TRAIN_ARGS, LMTrainer, checkTrainArgs, type TextInfo, type TrainArgs } from './lm-trainer.js';
 import { modelNames } from './model-kinds.js';
+import { checkMemory, trainingMemory } from './memory.js';
 import { figureSvg } from './plot.js';
 import { NonFiniteError } from './step.js';
 
@@ -115,6 +116,8 @@ export function countParams(model: string, dim: number, arch: Architecture, voca
 export function solveWidth(model: string, target: number, arch: Architecture, vocabSize: number): Sizing {
   if (!isSizable(model)) throw new TrainConfigError(`model '${model}' has no width to solve (it trains at its own size)`);
   if (!Number.isInteger(target) || target < 1) throw new TrainConfigError(`the target parameter count must be a positive integer, got ${target}`);
+  // Before any model of that size is built: weights, gradients and AdamW moments must fit.
+  checkMemory(trainingMemory(target, 0, 0, 0), `a model of ${target} parameters`, 'use a smaller --params');
   const count = new Map<number, number>();
   const at = (d: number) => {
     if (!count.has(d)) count.set(d, countParams(model, d, arch, vocabSize));

@@ -28,6 +28,7 @@ import {
   type CheckpointConfig, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
 import { field, isNumber, isString, oneOf } from './model-kinds.js';
+import { checkMemory, countParameters, trainingMemory } from './memory.js';
 import { RESUMABLE_ARGS, TrainConfigError, checkArgValues } from './args.js';
 import { trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
 import { NonFiniteError, trainStep } from './step.js';
@@ -217,6 +218,11 @@ export function storedListOpsArgs(ckpt: LoadedCheckpoint): ListOpsArgs {
     }
     if (Object.keys(moved).length) args.cellOptions = moved;
   }
+  try {
+    checkArgValues(args, cellNames(), model, (k) => `training.args.${k}`);
+  } catch (e) {
+    throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'config.json')}': ${e instanceof Error ? e.message : String(e)}`);
+  }
   return args as unknown as ListOpsArgs;
 }
 
@@ -237,6 +243,25 @@ export function listOpsModelFromCheckpoint(ckpt: LoadedCheckpoint): SequenceClas
     throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'model.safetensors')}' does not match the model in config.json: ${e instanceof Error ? e.message : String(e)}`);
   }
   return model;
+}
+
+/** The most tokens the held-out sets may hold (they are generated and kept in memory). */
+const MAX_HELD_OUT_TOKENS = 2 ** 27;
+
+/** Refuses (TrainConfigError with the figures) a configuration whose model, batch or held-out sets cannot fit. */
+function checkListOpsMemory(args: ListOpsArgs, config: SequenceClassifierConfig): void {
+  const heldOut = (args.valExamples + args.testExamples) * args.maxLength;
+  if (heldOut > MAX_HELD_OUT_TOKENS) {
+    throw new TrainConfigError(`--val-examples ${args.valExamples} and --test-examples ${args.testExamples} of up to ${args.maxLength} tokens could hold ${heldOut} tokens, more than the ${MAX_HELD_OUT_TOKENS} that are kept in memory; use fewer examples or a smaller --max-length`);
+  }
+  const depth = config.depth ?? 6;
+  try {
+    const heads = Number(config.heads ?? 1);
+    const parameters = countParameters((dModel, blocks) => new SequenceClassifier({ ...config, dModel, depth: blocks }, { rng: new Rng(0) }), config.dModel, depth, heads > 0 && Number.isSafeInteger(heads) ? heads : 1);
+    checkMemory(trainingMemory(parameters, args.batch * args.maxLength, config.dModel, depth), `--model ${args.model} at dim ${config.dModel}, depth ${depth}, batch ${args.batch} × length ${args.maxLength}`, 'use a smaller --dim, --depth, --batch or --max-length');
+  } catch (e) {
+    throw new TrainConfigError(e instanceof Error ? e.message : String(e));
+  }
 }
 
 export const LISTOPS_CURVE_LABELS: CurveLabels = { loss: 'nats/example', accuracy: 'answer accuracy' };
@@ -260,12 +285,13 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
 
   private constructor(args: ListOpsArgs, spec: ModelSpec | null, resumedLogBytes: number | null) {
     this.args = checkListOpsArgs(args);
+    const config = spec ? classifierConfig(spec.config) : listOpsModelConfig(args);
+    this.spec = { kind: MODEL_KIND, config: { ...config, vocabSize: LISTOPS_VOCAB_SIZE } };
+    checkListOpsMemory(args, config);
     ({ val: this.val, test: this.test } = listOpsHeldOut(args));
     this.heldOutSources = new Set([...this.val, ...this.test].map((e) => e.source));
     this.modelRng = new Rng(args.seed);
     this.dataRng = new Rng(args.seed + TRAIN_SEED_OFFSET);
-    const config = spec ? classifierConfig(spec.config) : listOpsModelConfig(args);
-    this.spec = { kind: MODEL_KIND, config: { ...config, vocabSize: LISTOPS_VOCAB_SIZE } };
     try {
       this.model = new SequenceClassifier(config, { rng: this.modelRng });
     } catch (e) {

@@ -34,7 +34,8 @@ import {
 import { TrainConfigError, checkArgValues } from './args.js';
 import { evaluateWindows, type EvalResult } from './lm-eval.js';
 import { trainingSchedule, type RunnableTrainer, type StepReport } from './loop.js';
-import { createModel, kindForName, modelNames, tokenizerFromCheckpoint, type CharLM } from './model-kinds.js';
+import { checkMemory, trainingMemory } from './memory.js';
+import { createModel, kindForName, kindOfSpec, modelNames, tokenizerFromCheckpoint, type CharLM } from './model-kinds.js';
 import { MixedPrecision, precisionUnsupported, type TrainDtype } from './precision.js';
 import { NonFiniteError, trainStep } from './step.js';
 
@@ -121,6 +122,9 @@ export const PRESETS: Record<string, Preset> = {
 export function checkTrainArgs(a: TrainArgs): TrainArgs {
   kindForName(a.model);
   checkArgValues(a, modelNames(), cellNames().includes(a.model) ? a.model : null);
+  for (const k of ['expansion', 'ffMult'] as const) {
+    if (Math.floor(a.dim * a[k]) < 1) throw new TrainConfigError(`${k} ${a[k]} at dim ${a.dim} makes a layer of width 0 (need ${k} × dim ≥ 1)`);
+  }
   return a;
 }
 
@@ -182,9 +186,18 @@ export class LMTrainer implements RunnableTrainer<EvalResult> {
     const unsupported = precisionUnsupported(args.dtype ?? 'f32', getBackend().name);
     if (unsupported) throw new TrainConfigError(unsupported);
     this.spec = spec ?? kindForName(args.model).spec(args, tokenizer.vocabSize);
+    const parameters = kindOfSpec(this.spec)?.parameterCount?.(this.spec.config);
+    if (parameters !== undefined) {
+      checkMemory(trainingMemory(parameters, args.batch * (args.seq + 1), args.dim, args.depth), `--model ${args.model} at dim ${args.dim}, depth ${args.depth}, batch ${args.batch} × seq ${args.seq}`, 'use a smaller --dim, --depth, --batch or --seq');
+    }
     this.modelRng = new Rng(args.seed);
     this.dataRng = new Rng(args.seed + DATA_SEED_OFFSET);
-    this.model = spec ? createModel(spec, this.modelRng) : kindForName(args.model).create(this.spec.config, this.modelRng, 'f32');
+    try {
+      this.model = spec ? createModel(spec, this.modelRng) : kindForName(args.model).create(this.spec.config, this.modelRng, 'f32');
+    } catch (e) {
+      if (e instanceof TrainConfigError || e instanceof CheckpointError) throw e;
+      throw new TrainConfigError(`the model cannot be built: ${e instanceof Error ? e.message : String(e)}`);
+    }
     try {
       this.precision = args.dtype === 'bf16' ? this.workingCopies('bf16') : null;
     } catch (e) {
@@ -368,9 +381,37 @@ export class LMTrainer implements RunnableTrainer<EvalResult> {
   }
 }
 
-/** The `training` section of a checkpoint's config.json, checked. */
+/**
+ * The `training` section of a checkpoint's config.json, checked: every argument exactly as its
+ * flag would be (args.ts), the text's record, and a model spec that is the one these arguments
+ * make (so no value of config.json escapes the checks).
+ */
 export function storedTraining(ckpt: LoadedCheckpoint): { args: TrainArgs; text: TextInfo } {
-  const t = ckpt.config.training as { args?: TrainArgs; text?: TextInfo } | undefined;
-  if (!t?.args || !t.text || typeof t.text.sha256 !== 'string') throw new CheckpointError(`'${nodePath.join(ckpt.dir, 'config.json')}' has no valid training section`);
-  return { args: { ...DEFAULT_TRAIN_ARGS, ...t.args }, text: t.text };
+  const where = `'${nodePath.join(ckpt.dir, 'config.json')}'`;
+  const t = ckpt.config.training as { args?: unknown; text?: Partial<TextInfo> } | undefined;
+  if (!t || typeof t !== 'object' || typeof t.args !== 'object' || t.args === null || Array.isArray(t.args) || !t.text || typeof t.text !== 'object' ||
+      typeof t.text.sha256 !== 'string' || typeof t.text.path !== 'string' || !Number.isSafeInteger(t.text.chars) || t.text.chars! < 1) {
+    throw new CheckpointError(`${where} has no valid training section`);
+  }
+  const args = { ...DEFAULT_TRAIN_ARGS, ...(t.args as Partial<TrainArgs>) };
+  try {
+    if (typeof args.model !== 'string') throw new TrainConfigError('training.args.model must be a model name');
+    kindForName(args.model);
+    checkArgValues(args, modelNames(), cellNames().includes(args.model) ? args.model : null, (k) => `training.args.${k}`);
+    checkSpecMatches(kindForName(args.model).spec(args, ckpt.config.model.config.vocabSize), ckpt.config.model);
+  } catch (e) {
+    throw new CheckpointError(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { args, text: t.text as TextInfo };
+}
+
+/** Refuses a stored model spec that differs from the one the stored arguments make (keys absent in older versions may be missing). */
+export function checkSpecMatches(made: ModelSpec, stored: ModelSpec): void {
+  if (made.kind !== stored.kind) throw new TrainConfigError(`model.kind ${JSON.stringify(stored.kind)} is not the ${JSON.stringify(made.kind)} that training.args make`);
+  const want = made.config as Record<string, unknown>;
+  for (const [k, v] of Object.entries(stored.config)) {
+    if (!(k in want) || JSON.stringify(v) !== JSON.stringify(want[k])) {
+      throw new TrainConfigError(`model.config.${k} ${JSON.stringify(v)} does not match training.args (which make ${JSON.stringify(want[k])})`);
+    }
+  }
 }

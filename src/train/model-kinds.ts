@@ -16,6 +16,7 @@ import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { CheckpointError, disposeTensorTree, loadCheckpoint, type LoadOptions, type LoadedCheckpoint, type ModelSpec } from './checkpoint.js';
 import { TrainConfigError } from './args.js';
+import { checkMemory, countParameters } from './memory.js';
 
 export interface CharLM extends Module {
   readonly config: { vocabSize: number };
@@ -52,6 +53,8 @@ export interface ModelKind {
    * reads). dtype: of the parameters (default f32; bf16 for the working copies of --dtype bf16).
    */
   create(config: ModelSpec['config'], rng: Rng, dtype?: DType): CharLM;
+  /** The parameter count of a spec's config, known before the model is built (memory.ts); without it no memory check runs. */
+  parameterCount?(config: ModelSpec['config']): number;
 }
 
 export type Guard<T> = (v: unknown) => v is T;
@@ -95,6 +98,11 @@ const recurrentLM: ModelKind = {
     }),
   }),
   create: (config, rng, dtype) => new RecurrentLM(recurrentLMConfig(config), { rng, dtype }),
+  parameterCount: (config) => {
+    const c = resolveLMConfig(recurrentLMConfig(config));
+    const heads = Number(c.cellOptions.heads ?? 1);
+    return countParameters((dim, depth) => new RecurrentLM({ ...c, dim, depth }, { rng: new Rng(0) }), c.dim, c.depth, Number.isSafeInteger(heads) && heads > 0 ? heads : 1);
+  },
 };
 
 /** The bigram baseline: a V × V logit table; every architecture flag is ignored. */
@@ -102,6 +110,7 @@ const bigram: ModelKind = {
   kind: 'bigram',
   spec: (_a, vocabSize) => ({ kind: 'bigram', config: { vocabSize } }),
   create: (config, _rng, dtype) => new BigramLM({ vocabSize: config.vocabSize }, { dtype }),
+  parameterCount: (config) => config.vocabSize ** 2,
 };
 
 /** Model kinds other than 'recurrent-lm', by the name `--model` uses. */
@@ -123,12 +132,19 @@ export function kindForName(name: string): ModelKind {
   throw new TrainConfigError(`unknown model '${name}' (available: ${modelNames().join(', ')})`);
 }
 
+/** The kind of a spec (by its `kind`), or undefined. */
+export function kindOfSpec(spec: ModelSpec): ModelKind | undefined {
+  return [recurrentLM, ...extraKinds.values()].find((k) => k.kind === spec.kind);
+}
+
 /** Builds the model a spec describes (from a checkpoint); a CheckpointError when this build cannot. */
 export function createModel(spec: ModelSpec, rng: Rng, dtype?: DType): CharLM {
   const kinds = [recurrentLM, ...extraKinds.values()];
   const kind = kinds.find((k) => k.kind === spec.kind);
   if (!kind) throw new CheckpointError(`the checkpoint holds a '${spec.kind}' model, which this recur cannot build (it knows: ${kinds.map((k) => k.kind).join(', ')})`);
   try {
+    const parameters = kind.parameterCount?.(spec.config);
+    if (parameters !== undefined) checkMemory({ parameters, bytes: 4 * parameters }, `the checkpoint's '${spec.kind}' model`, 'is its config.json damaged?');
     return kind.create(spec.config, rng, dtype);
   } catch (e) {
     throw new CheckpointError(`the checkpoint's model cannot be built: ${e instanceof Error ? e.message : String(e)}`);
