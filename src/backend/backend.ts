@@ -144,10 +144,10 @@ export interface Backend {
    * [batch, dim] or null (zeros) → h [batch, time, dim]. Both or neither.
    */
   cellScan?(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer,
-            batch: number, time: number, dim: number): void;
+            batch: number, time: number, dim: number, lengths?: BackendBuffer | null): void;
   /** Gradients of cellScan w.r.t. proj (into dproj, through cell.backward) and h0 (into dh0, when both are given). */
   cellScanGrad?(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
-                dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void;
+                dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number, lengths?: BackendBuffer | null): void;
 
   // The fused non-linear recurrence (layouts in src/backend/pointwise/rnn-cell.ts; the op is rnn()
   // in src/cells/rnn.ts). All three or none.
@@ -159,10 +159,18 @@ export interface Backend {
    * With `saved` (training) it also keeps what rnnBackward needs; null for inference.
    */
   rnnForward?(cell: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
-              out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void;
+              out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims, lengths?: BackendBuffer | null): void;
   /** BPTT: from dout (out's layout) into dwx, dr, db and dstate0 (null: not wanted), all overwritten. */
   rnnBackward?(cell: RnnCellDef, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
-               dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void;
+               dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims, lengths?: BackendBuffer | null): void;
+  /**
+   * Whether cellScan/rnnForward and their gradients honour `lengths` (i32 [B], each in 1..T): a
+   * padded batch in which steps t ≥ lengths[b] of row b are padding. A padded step keeps the
+   * states as they are (its output is the last real step's h), takes no input and passes the
+   * gradient of its states straight back. Without this flag the ops run their composite path for
+   * padded batches.
+   */
+  readonly sequenceLengths?: boolean;
 
   // Optional fused norm over the last axis (both or neither; src/nn/fused-norm.ts falls back to
   // composite ops): rows of a contiguous x [rows, cols], weight and bias [cols].

@@ -8,9 +8,10 @@
  */
 import type { Backend } from '../backend/backend.js';
 import type { LinearScanCellDef } from '../backend/pointwise/linear-scan-cell.js';
-import { exp, linearScan, log, logScan, split } from '../tensor/ops.js';
+import { exp, linearScan, log, logScan, reshape, split, where } from '../tensor/ops.js';
 import { Tensor, describe, formatShape, result } from '../tensor/tensor.js';
 import { evaluateTensors } from './pointwise.js';
+import { checkLengths, lengthsTensor, validMask, type Lengths } from './sequence.js';
 
 export interface CellScanOptions {
   /** Initial state [batch, dim]; absent means zeros. In log mode it must be positive. */
@@ -22,6 +23,8 @@ export interface CellScanOptions {
   scan?: 'log' | 'real';
   /** Set false to force the composite path (tests, debugging). */
   fused?: boolean;
+  /** A padded batch: real steps per row (src/cells/sequence.ts). */
+  lengths?: Lengths | null;
 }
 
 /** Whether a backend runs cellScan as one kernel. */
@@ -58,16 +61,18 @@ export function cellScan(cell: LinearScanCellDef, proj: Tensor, opts: CellScanOp
     if (h0.backend !== proj.backend) throw new Error(`${what}: h0 is on ${h0.backend.name}, proj on ${proj.backend.name}`);
   }
   const b = proj.backend;
-  if (opts.fused === false || !hasFusedCellScan(b)) return composite(cell, proj, h0, dim, opts.scan ?? 'log');
+  const lengths = opts.lengths ? checkLengths(what, opts.lengths, batch, time) : null;
+  if (opts.fused === false || !hasFusedCellScan(b) || (lengths && !b.sequenceLengths)) return composite(cell, proj, h0, dim, opts.scan ?? 'log', lengths);
 
+  const lens = lengths && lengthsTensor(lengths, b);
   const out = b.alloc(batch * time * dim, proj.dtype);
-  b.cellScan!(cell, proj.buffer, h0?.buffer ?? null, out, batch, time, dim);
+  b.cellScan!(cell, proj.buffer, h0?.buffer ?? null, out, batch, time, dim, lens?.buffer ?? null);
   const inputs = h0 ? [proj, h0] : [proj];
   const h = result(b, out, [batch, time, dim], what, inputs, (g) => {
     const dproj = b.alloc(proj.size, proj.dtype);
     const wantH0 = h0 !== null && h0.requiresGrad;
     const dh0 = wantH0 ? b.alloc(h0!.size, h0!.dtype) : null;
-    b.cellScanGrad!(cell, proj.buffer, h0?.buffer ?? null, h.buffer, g.buffer, dproj, dh0, batch, time, dim);
+    b.cellScanGrad!(cell, proj.buffer, h0?.buffer ?? null, h.buffer, g.buffer, dproj, dh0, batch, time, dim, lens?.buffer ?? null);
     const grads: (Tensor | null)[] = [Tensor.fromBuffer(b, dproj, proj.shape)];
     if (h0) grads.push(dh0 ? Tensor.fromBuffer(b, dh0, h0.shape) : null);
     return grads;
@@ -76,9 +81,15 @@ export function cellScan(cell: LinearScanCellDef, proj: Tensor, opts: CellScanOp
 }
 
 /** The same function in ordinary ops: the reference the fused kernels are tested against. */
-function composite(cell: LinearScanCellDef, proj: Tensor, h0: Tensor | null, dim: number, mode: 'log' | 'real'): Tensor {
+function composite(cell: LinearScanCellDef, proj: Tensor, h0: Tensor | null, dim: number, mode: 'log' | 'real', lengths: Int32Array | null): Tensor {
   const parts = split(proj, new Array(cell.chunks).fill(dim), -1);
-  const { a, b } = scanCoefficients(cell, parts, mode);
+  let { a, b } = scanCoefficients(cell, parts, mode);
+  if (lengths) {
+    // padding is h_t = h_{t−1}: a = 1, b = 0 (log space: 0 and −∞) inside the scan
+    const real = reshape(validMask(lengths, proj.shape[1], proj), [proj.shape[0], proj.shape[1], 1]);
+    a = where(real, a, mode === 'log' ? 0 : 1);
+    b = where(real, b, mode === 'log' ? -Infinity : 0);
+  }
   if (mode === 'log') return exp(logScan(a, b, { h0: h0 ? log(h0) : null, axis: 1 }));
   return linearScan(a, b, { h0, axis: 1 });
 }

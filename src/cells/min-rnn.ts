@@ -14,6 +14,7 @@ import type { LinearScanCellDef } from '../backend/pointwise/linear-scan-cell.js
 import type { CellOutput, RecurrentCell, ScanMode } from './cell.js';
 import { minGruDefinition, minLstmDefinition } from './definitions/min-rnn.js';
 import { cellScan, scanCoefficients } from './linear-scan.js';
+import type { SequenceOptions } from './sequence.js';
 
 export interface MinRnnOptions extends LayerOptions {
   dim: number;
@@ -23,6 +24,8 @@ export interface MinRnnOptions extends LayerOptions {
   projOut?: boolean;
   /** 'log' (default) or 'real'. */
   scan?: ScanMode;
+  /** false runs the composite ops (the reference) instead of the fused kernel. Default true. */
+  fused?: boolean;
 }
 
 const layerOptions = ({ rng, dtype, backend }: LayerOptions): LayerOptions => ({ rng, dtype, backend });
@@ -35,6 +38,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
   readonly dim: number;
   readonly innerDim: number;
   scanMode: ScanMode;
+  readonly fused: boolean;
   protected readonly projection: Linear;
   protected readonly toOut: Linear | null;
 
@@ -47,6 +51,7 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
     this.dim = opts.dim;
     this.innerDim = Math.trunc(opts.dim * expansion);
     this.scanMode = opts.scan ?? 'log';
+    this.fused = opts.fused ?? true;
     if (!(this.innerDim > 0)) throw new Error(`${this.constructor.name}: dim ${opts.dim} × expansion ${expansion} gives no inner width`);
     this.projection = this.module(projectionName, new Linear({ ...layerOptions(opts), inFeatures: opts.dim, outFeatures: this.chunks * this.innerDim, bias: false }));
     const projOut = opts.projOut ?? expansion !== 1;
@@ -71,12 +76,12 @@ abstract class MinRnn extends Module implements RecurrentCell<Tensor> {
    * x [B, T, dim] → output [B, T, dim] and state [B, innerDim] (the hidden before to_out).
    * In log space a given state must be positive (the states these cells produce always are).
    */
-  forward(x: Tensor, state?: Tensor | null): CellOutput<Tensor> {
+  forward(x: Tensor, state?: Tensor | null, opts: SequenceOptions = {}): CellOutput<Tensor> {
     this.checkInput(x, 3, 'forward');
     if (state) this.checkState(state, x.shape[0], 'forward');
-    // One fused kernel where the backend has it (CUDA); else the log- or real-space scan of ops.
+    // One fused kernel where the backend renders the cell (CPU, CUDA); else the log- or real-space scan of ops.
     // In log space h_0 enters as log h_0 — not log g(h_0), the bug minGRU-pytorch has in minLSTM.
-    const h = cellScan(this.cell, this.projection.forward(x), { h0: state ?? null, scan: this.scanMode });
+    const h = cellScan(this.cell, this.projection.forward(x), { h0: state ?? null, scan: this.scanMode, fused: this.fused, lengths: opts.lengths ?? null });
     const T = x.shape[1];
     const last = reshape(slice(h, 1, T - 1, T), [x.shape[0], this.innerDim]);
     return { output: this.toOut ? this.toOut.forward(h) : h, state: last };

@@ -36,7 +36,7 @@ import type { Backend } from '../backend/backend.js';
 import type { RnnCellDef, RnnDims } from '../backend/pointwise/rnn-cell.js';
 import { zeros } from '../tensor/creation.js';
 import { isGradEnabled } from '../tensor/engine.js';
-import { add, concat, matmul, permute, reshape, slice, split, stack } from '../tensor/ops.js';
+import { add, concat, matmul, permute, reshape, slice, split, stack, where } from '../tensor/ops.js';
 import { Tensor, describe, formatShape, result } from '../tensor/tensor.js';
 import { linear } from '../nn/functional.js';
 import { uniformInit } from '../nn/layers.js';
@@ -44,6 +44,7 @@ import { Module, type LayerOptions } from '../nn/module.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
 import { elmanDefinition, gruDefinition, lstmDefinition, slstmDefinition } from './definitions/index.js';
 import { evaluateTensors } from './pointwise.js';
+import { checkLengths, lengthsTensor, validMask, type Lengths, type SequenceOptions } from './sequence.js';
 
 export type RnnCellName = 'lstm' | 'gru' | 'elman' | 'slstm';
 
@@ -63,6 +64,8 @@ export interface RnnOptions {
   state?: readonly Tensor[] | null;
   /** false forces the autograd time loop (the reference) even where the backend has the fused kernels. Default true. */
   fused?: boolean;
+  /** A padded batch: real steps per row (src/cells/sequence.ts). */
+  lengths?: Lengths | null;
 }
 
 export interface RnnResult {
@@ -110,13 +113,14 @@ export function rnn(wx: Tensor, r: Tensor, b: Tensor, opts: RnnOptions): RnnResu
         () => `state ${describe(s)} must be ${formatShape([B, H])} ${wx.dtype}`);
     }
   }
-  if (opts.fused !== false && hasFusedRnn(wx.backend)) {
+  const lengths = opts.lengths ? checkLengths('rnn', opts.lengths, B, T) : null;
+  if (opts.fused !== false && hasFusedRnn(wx.backend) && (!lengths || wx.backend.sequenceLengths)) {
     // One op: a flat [outputs | last states] tensor, unpacked here.
-    const y = rnnFused(cell, wx, r, b, given ? stack(given, 0) : null);
+    const y = rnnFused(cell, wx, r, b, given ? stack(given, 0) : null, lengths);
     const part = (i: number, shape: number[]) => reshape(slice(y, 0, i * B * H, i * B * H + shape.reduce((p, q) => p * q)), shape);
     return { outputs: part(0, [B, T, H]), state: Array.from({ length: cell.states }, (_, s) => part(T + s, [B, H])) };
   }
-  return timeLoop(cell, wx, r, b, given);
+  return timeLoop(cell, wx, r, b, given, lengths);
 }
 
 /**
@@ -125,7 +129,7 @@ export function rnn(wx: Tensor, r: Tensor, b: Tensor, opts: RnnOptions): RnnResu
  * needs is kept only when a gradient will be recorded, in a tensor of the current scope (made
  * next to the output, so it lives as long as the output does).
  */
-function rnnFused(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, state0: Tensor | null): Tensor {
+function rnnFused(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, state0: Tensor | null, lengths: Int32Array | null): Tensor {
   const be = wx.backend;
   const [batch, time, , heads, headDim] = wx.shape;
   const dims: RnnDims = { batch, time, heads, headDim };
@@ -135,12 +139,13 @@ function rnnFused(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, state0: Te
     ? Tensor.fromBuffer(be, be.alloc(savedLength, wx.dtype), [savedLength]) : null;
   const length = (time + cell.states) * batch * heads * headDim;
   const out = be.alloc(length, wx.dtype);
-  be.rnnForward!(cell, wx.buffer, r.buffer, b.buffer, state0?.buffer ?? null, out, saved?.buffer ?? null, dims);
+  const lens = lengths && lengthsTensor(lengths, be);
+  be.rnnForward!(cell, wx.buffer, r.buffer, b.buffer, state0?.buffer ?? null, out, saved?.buffer ?? null, dims, lens?.buffer ?? null);
   return result(be, out, [length], `rnn(${cell.name})`, inputs, saved && ((g) => {
     const like = (t: Tensor) => be.alloc(t.size, t.dtype);
     const dwx = like(wx), dr = like(r), db = like(b);
     const ds0 = state0?.requiresGrad ? like(state0) : null;
-    be.rnnBackward!(cell, r.buffer, saved.buffer, g.buffer, dwx, dr, db, ds0, dims);
+    be.rnnBackward!(cell, r.buffer, saved.buffer, g.buffer, dwx, dr, db, ds0, dims, lens?.buffer ?? null);
     const grads: (Tensor | null)[] = [Tensor.fromBuffer(be, dwx, wx.shape), Tensor.fromBuffer(be, dr, r.shape), Tensor.fromBuffer(be, db, b.shape)];
     if (state0) grads.push(ds0 && Tensor.fromBuffer(be, ds0, state0.shape));
     return grads;
@@ -148,7 +153,7 @@ function rnnFused(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, state0: Te
 }
 
 /** The reference: a loop over time of autograd ops, the cell's forward expressions evaluated with tensor ops. */
-function timeLoop(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, given: readonly Tensor[] | null): RnnResult {
+function timeLoop(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, given: readonly Tensor[] | null, lengths: Int32Array | null): RnnResult {
   const G = cell.gates;
   const [B, T, , N, d] = wx.shape;
   const H = N * d;
@@ -161,6 +166,8 @@ function timeLoop(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, given: rea
   const extra = cell.biases - G;
   const rb = extra > 0 ? gates(permute(reshape(slice(b, 0, G), [extra, N, 1, d]), [1, 2, 0, 3]), extra) : []; // each [N, 1, d]
   const outputs = [...cell.forward.states];
+  // padding keeps the states: real[t] [1, B, 1] is 1 on real steps
+  const real = lengths && reshape(permute(validMask(lengths, T, wx), [1, 0]), [T, 1, B, 1]);
 
   const hs: Tensor[] = [];
   for (let t = 0; t < T; t++) {
@@ -171,7 +178,8 @@ function timeLoop(cell: RnnCellDef, wx: Tensor, r: Tensor, b: Tensor, given: rea
     rh.forEach((v, i) => { named[`r${i}`] = v; });
     rb.forEach((v, i) => { named[`rb${i}`] = v; });
     state.forEach((v, i) => { named[`s${i}`] = v; });
-    state = evaluateTensors(outputs, named);
+    const next = evaluateTensors(outputs, named);
+    state = real ? next.map((s, i) => where(reshape(slice(real, 0, t, t + 1), [1, B, 1]), s, state[i])) : next;
     hs.push(state[0]);
   }
   const out = reshape(permute(stack(hs, 0), [2, 0, 1, 3]), [B, T, H]); // [T, N, B, d] → [B, T, N·d]
@@ -256,11 +264,11 @@ export abstract class TorchRnn extends Module {
   }
 
   /** x [B, T, D_in] with states [B, H] → h over time [B, T, H] and the final states. */
-  protected run(x: Tensor, state: readonly Tensor[] | null): RnnResult {
+  protected run(x: Tensor, state: readonly Tensor[] | null, lengths: Lengths | null = null): RnnResult {
     const [B, T] = x.shape;
     const wx = reshape(linear(x, this.weightIh), [B, T, this.cell.gates, this.heads, this.headDim]);
     const r = reshape(this.weightHh, [this.cell.gates, this.heads, this.headDim, this.headDim]);
-    return rnn(wx, r, this.rnnBias(), { cell: this.cell, state, fused: this.fused });
+    return rnn(wx, r, this.rnnBias(), { cell: this.cell, state, fused: this.fused, lengths });
   }
 
   /** The same as run() for one step: x [B, D_in] → h [B, H]. */
@@ -273,11 +281,14 @@ export abstract class TorchRnn extends Module {
 
 /** A TorchRnn whose state is the single tensor h [B, H] (GRU, Elman). */
 export abstract class SingleStateRnn extends TorchRnn implements RecurrentCell<Tensor> {
-  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and h_T [B, hiddenSize]; no state means zeros. */
-  forward(x: Tensor, state?: Tensor | null): CellOutput<Tensor> {
+  /**
+   * x [B, T, inputSize] → h over time [B, T, hiddenSize] and h_T [B, hiddenSize]; no state means
+   * zeros. With opts.lengths (a padded batch) h_T is each row's state after its last real step.
+   */
+  forward(x: Tensor, state?: Tensor | null, opts: SequenceOptions = {}): CellOutput<Tensor> {
     this.checkInput(x, 3, 'forward');
     if (state) this.checkState([state], x.shape[0], 'forward');
-    const r = this.run(x, state ? [state] : null);
+    const r = this.run(x, state ? [state] : null, opts.lengths ?? null);
     return { output: r.outputs, state: r.state[0] };
   }
 
@@ -292,11 +303,11 @@ export abstract class SingleStateRnn extends TorchRnn implements RecurrentCell<T
 
 /** A TorchRnn whose state is a list of tensors, each [B, H] (LSTM [h, c], sLSTM [h, c, n, m]). */
 export abstract class MultiStateRnn extends TorchRnn implements RecurrentCell<readonly Tensor[]> {
-  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and the last states; no state means zeros. */
-  forward(x: Tensor, state?: readonly Tensor[] | null): CellOutput<readonly Tensor[]> {
+  /** x [B, T, inputSize] → h over time [B, T, hiddenSize] and the last states (after each row's last real step with opts.lengths); no state means zeros. */
+  forward(x: Tensor, state?: readonly Tensor[] | null, opts: SequenceOptions = {}): CellOutput<readonly Tensor[]> {
     this.checkInput(x, 3, 'forward');
     if (state) this.checkState(state, x.shape[0], 'forward');
-    const r = this.run(x, state ?? null);
+    const r = this.run(x, state ?? null, opts.lengths ?? null);
     return { output: r.outputs, state: r.state };
   }
 

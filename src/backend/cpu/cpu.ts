@@ -32,6 +32,7 @@ function newArray(length: number, dtype: DType): HostArray {
 
 const d = (b: BackendBuffer): HostArray => (b as CpuBuffer).data;
 const f = (b: BackendBuffer): Float32Array | Float64Array => (b as CpuBuffer).data as Float32Array | Float64Array;
+const i = (b: BackendBuffer): Int32Array => (b as CpuBuffer).data as Int32Array;
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
@@ -141,22 +142,24 @@ export class CpuBackend implements Backend {
   }
 
   // the fused linear recurrence, its gate math rendered from the cell's definition (cell-scan.ts)
-  cellScan(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
-    cellScan(cell, f(proj), h0 && f(h0), f(out), batch, time, dim);
+  readonly sequenceLengths = true;
+  cellScan(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number,
+           lengths: BackendBuffer | null = null): void {
+    cellScan(cell, f(proj), h0 && f(h0), f(out), batch, time, dim, lengths && i(lengths));
   }
   cellScanGrad(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
-               dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void {
-    cellScanGrad(cell, f(proj), h0 && f(h0), f(h), f(dh), f(dproj), dh0 && f(dh0), batch, time, dim);
+               dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number, lengths: BackendBuffer | null = null): void {
+    cellScanGrad(cell, f(proj), h0 && f(h0), f(h), f(dh), f(dproj), dh0 && f(dh0), batch, time, dim, lengths && i(lengths));
   }
 
   // the fused non-linear recurrence, its pointwise math rendered from the cell's definition (rnn.ts)
   rnnSavedLength(cell: RnnCellDef, dims: RnnDims): number { return rnn.rnnSavedLength(cell, dims); }
   rnnForward(cell: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
-             out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void {
-    rnn.rnnForward(cell, f(wx), f(r), f(b), state0 && f(state0), f(out), saved && f(saved), dims);
+             out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims, lengths: BackendBuffer | null = null): void {
+    rnn.rnnForward(cell, f(wx), f(r), f(b), state0 && f(state0), f(out), saved && f(saved), dims, lengths && i(lengths));
   }
   rnnBackward(cell: RnnCellDef, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
-              dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
-    rnn.rnnBackward(cell, f(r), f(saved), f(dout), f(dwx), f(dr), f(db), dstate0 && f(dstate0), dims);
+              dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims, lengths: BackendBuffer | null = null): void {
+    rnn.rnnBackward(cell, f(r), f(saved), f(dout), f(dwx), f(dr), f(db), dstate0 && f(dstate0), dims, lengths && i(lengths));
   }
 }

@@ -29,6 +29,7 @@ import type { RnnDims } from '../backend.js';
 import { rnnSavedLength, type RnnCellDef } from '../pointwise/rnn-cell.js';
 import { matmul, type FloatArray } from './matmul.js';
 import { Arena, cellKernels as kernels, storage, view } from './render-wasm.js';
+import { lengthOf } from './cell-scan.js';
 
 export { rnnSavedLength };
 
@@ -66,7 +67,7 @@ function checkSizes(cell: RnnCellDef): void {
  * states [S, B, N·d]]; with `saved` (rnnSavedLength elements) also everything rnnBackward reads.
  */
 export function rnnForward(cell: RnnCellDef, wx: FloatArray, r: FloatArray, b: FloatArray, state0: FloatArray | null,
-                           out: FloatArray, saved: FloatArray | null, dims: RnnDims): void {
+                           out: FloatArray, saved: FloatArray | null, dims: RnnDims, lengths: Int32Array | null = null): void {
   checkSizes(cell);
   const { batch: B, time: T, heads: N, headDim: d } = dims;
   const G = cell.gates, S = cell.states, Gs = cell.saved, H = N * d;
@@ -99,12 +100,22 @@ export function rnnForward(cell: RnnCellDef, wx: FloatArray, r: FloatArray, b: F
   }
   const rp = headMajor(r, G, N, d);
   const stateStride = N * slots * B * d * es, gatesAt = histAt + S * N * slots * B * d * es;
+  const outView = view(buf, t, outAt, B * T * H);
   for (let step = 0; step < T; step++) {
     const prev = saved ? step : step & 1, next = saved ? step + 1 : (step + 1) & 1;
     // rh[n] [B, G·d] = h_{t−1}[n] [B, d] · Rp[n]ᵀ
     gemm(hist, rp, rh, N, B, G * d, d, false, true, prev * B * d, slots * B * d, 0, G * d * d);
     for (let n = 0; n < N; n++) {
       for (let bb = 0; bb < B; bb++) {
+        if (step >= lengthOf(lengths, bb, T)) { // padding: the states stay, the output repeats h
+          for (let s = 0; s < S; s++) {
+            const from = (((s * N + n) * slots + prev) * B + bb) * d;
+            hist.copyWithin((((s * N + n) * slots + next) * B + bb) * d, from, from + d);
+          }
+          const h = ((n * slots + prev) * B + bb) * d;
+          outView.set(hist.subarray(h, h + d), (bb * T + step) * H + n * d);
+          continue;
+        }
         row.forward(
           wxAt + (((bb * T + step) * G * N + n) * d) * es, N * d * es, bAt + n * d * es, N * d * es,
           rhAt + ((n * B + bb) * G * d) * es, d * es,
@@ -113,7 +124,7 @@ export function rnnForward(cell: RnnCellDef, wx: FloatArray, r: FloatArray, b: F
       }
     }
   }
-  out.set(view(buf, t, outAt, B * T * H));
+  out.set(outView);
   // the last states → out's tail
   const last = saved ? T : T & 1;
   for (let s = 0; s < S; s++) {
@@ -132,7 +143,7 @@ export function rnnForward(cell: RnnCellDef, wx: FloatArray, r: FloatArray, b: F
  * last states); dwx, dr, db and dstate0 (when not null) are overwritten.
  */
 export function rnnBackward(cell: RnnCellDef, r: FloatArray, saved: FloatArray, dout: FloatArray, dwx: FloatArray,
-                            dr: FloatArray, db: FloatArray, dstate0: FloatArray | null, dims: RnnDims): void {
+                            dr: FloatArray, db: FloatArray, dstate0: FloatArray | null, dims: RnnDims, lengths: Int32Array | null = null): void {
   checkSizes(cell);
   const { batch: B, time: T, heads: N, headDim: d } = dims;
   const G = cell.gates, S = cell.states, Gs = cell.saved, H = N * d, NBd = N * B * d;
@@ -153,7 +164,7 @@ export function rnnBackward(cell: RnnCellDef, r: FloatArray, saved: FloatArray, 
   const buf = mem.commit();
   const hist = view(buf, t, savedAt, saved.length);
   hist.set(saved);
-  view(buf, t, doutAt, dout.length).set(dout);
+  view(buf, t, doutAt, dout.length).set(dout); // (doutView below)
   const carry = new Float64Array(buf, carryAt, S * NBd), dhRec = view(buf, t, dhRecAt, NBd), dRh = view(buf, t, dRhAt, N * T * B * G * d);
   const dbAcc = new Float64Array(buf, dbAt, db.length);
   dhRec.fill(0);
@@ -168,10 +179,22 @@ export function rnnBackward(cell: RnnCellDef, r: FloatArray, saved: FloatArray, 
     }
   }
   const stateStride = N * slots * B * d * es, gatesAt = savedAt + S * N * slots * B * d * es;
+  const doutView = view(buf, t, doutAt, dout.length), dwxView = view(buf, t, dwxAt, dwx.length);
   for (let step = T - 1; step >= 0; step--) {
     for (let n = 0; n < N; n++) {
       for (let bb = 0; bb < B; bb++) {
         const k = (n * B + bb) * d;
+        if (step >= lengthOf(lengths, bb, T)) { // padding is the identity on the states: no input, no R
+          const o = (bb * T + step) * H + n * d;
+          for (let j = 0; j < d; j++) carry[k + j] += doutView[o + j] + dhRec[k + j];
+          for (let g = 0; g < G; g++) {
+            const x = ((bb * T + step) * G * N + g * N + n) * d;
+            dwxView.fill(0, x, x + d);
+          }
+          const q = ((n * T + step) * B + bb) * G * d;
+          dRh.fill(0, q, q + G * d);
+          continue;
+        }
         row.backward(
           gatesAt + (((step * N + n) * B + bb) * Gs * d) * es, d * es,
           savedAt + (((n * slots + step) * B + bb) * d) * es, savedAt + (((n * slots + step + 1) * B + bb) * d) * es, stateStride,
@@ -193,7 +216,7 @@ export function rnnBackward(cell: RnnCellDef, r: FloatArray, saved: FloatArray, 
       }
     }
   }
-  dwx.set(view(buf, t, dwxAt, dwx.length));
+  dwx.set(dwxView);
   // dRp[n] [G·d, d] = Σ_{t,b} dRh[n, t, b]ᵀ h_{t−1}[n, b]: A = dRh[n] stored [T·B, G·d], B = hist slots 0..T−1
   const drp = like(r, r.length);
   gemm(dRh, hist, drp, N, G * d, d, T * B, true, false, 0, T * B * G * d, 0, slots * B * d);
