@@ -37,13 +37,6 @@ export const LAYERS: readonly Layer[] = [
   { rank: 9, name: 'playground', paths: ['src/playground/'] },
 ];
 
-/**
- * Violations present on main when this test was written, each owned by work in progress. An entry
- * that no longer occurs fails the test, so the list only shrinks: delete the entry when its import
- * is gone. (Empty since the CUDA backend's split: it imports only the seam and its own folder.)
- */
-export const KNOWN_EXCEPTIONS: readonly string[] = [];
-
 /** The layer a repository path (posix, e.g. 'src/nn/layers.ts') belongs to; the most specific path wins. */
 export function layerOf(path: string, layers: readonly Layer[] = LAYERS): Layer | null {
   let best: Layer | null = null, bestLength = -1;
@@ -112,11 +105,8 @@ test('every import in src/ follows the layer rules', () => {
   const files = sourceFiles(join(root, 'src'));
   assert.ok(files.length > 50, `read ${files.length} source files`);
   const all = files.flatMap((path) => checkFile(relative(root, path).split(sep).join('/'), importsOf(readFileSync(path, 'utf8'))));
-  const known = new Set(KNOWN_EXCEPTIONS);
-  const violations = all.map(format).filter((v) => !known.has(v));
+  const violations = all.map(format);
   assert.deepEqual(violations, [], `layer rules broken (docs/architecture.md#layers):\n${violations.join('\n')}`);
-  const stale = KNOWN_EXCEPTIONS.filter((e) => !all.map(format).includes(e));
-  assert.deepEqual(stale, [], `known exceptions that no longer occur: delete them from KNOWN_EXCEPTIONS in test/architecture.test.ts:\n${stale.join('\n')}`);
 });
 
 test('the checker names the file, the import and the rule of each kind of violation', () => {
