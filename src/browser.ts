@@ -86,6 +86,8 @@ export { cellScan, scanCoefficients, hasFusedCellScan } from './cells/linear-sca
 export { Bidirectional, LearnedInitialState } from './cells/bidirectional.js';
 export type { BidirectionalOptions, LearnedInitialStateOptions, SequenceCell } from './cells/bidirectional.js';
 export type { Lengths, SequenceOptions } from './cells/sequence.js';
+export { parseJsonl, parseCsv, fitNormalisation, padBatch, SequenceDataError } from './data/sequences.js';
+export type { SequenceRecord, SequenceSet, TargetKind, CsvOptions, Normalisation, PaddedBatch } from './data/sequences.js';
 export type { CellScanOptions, ScanCoefficients } from './cells/linear-scan.js';
 export { norm, addNorm, hasFusedNorm } from './nn/fused-norm.js';
 export type { NormKind, NormOpOptions } from './nn/fused-norm.js';
