@@ -154,12 +154,17 @@ export function createReport(name: string, rows: BenchRow[], notes: string[] = [
   return { name, command, date: new Date().toISOString(), machine: machineInfo(), rows, notes };
 }
 
-/** How this process was started, e.g. 'node dist/bench/cpu.js --quick' (npm_lifecycle_script when run by npm). */
+/**
+ * How this process was started, as the user typed it: 'node dist/bench/cpu.js --quick',
+ * 'npm run bench (node dist/bench/cpu.js)', or 'npx recur bench cpu' (npm names an npx run's
+ * lifecycle event 'npx', which is no script: there the bin and its arguments are the command).
+ */
 export function commandLine(): string {
-  const script = process.env.npm_lifecycle_event ? `npm run ${process.env.npm_lifecycle_event}` : null;
   const argv = process.argv.slice(1).map((a) => (a.startsWith(process.cwd() + '/') ? a.slice(process.cwd().length + 1) : a));
+  const event = process.env.npm_lifecycle_event;
+  if (event === 'npx') return ['npx recur', ...argv.slice(1)].join(' ');
   const direct = ['node', ...argv].join(' ');
-  return script ? `${script} (${direct})` : direct;
+  return event ? `npm run ${event} (${direct})` : direct;
 }
 
 /** Numbers for tables: 3 significant digits, no exponent for the usual ranges. */

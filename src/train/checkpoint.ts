@@ -19,6 +19,7 @@
  * problem a user can meet (missing files, another format version, corrupt files) is a
  * CheckpointError naming the file and the reason.
  */
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import { readSafetensorsWithMetadata, syncDirectory, writeFileAtomic, writeSafetensors } from '../io/files.js';
@@ -170,7 +171,9 @@ export async function saveCheckpoint(runDir: string, step: number, files: Checkp
   const current = await readPointer(runDir).catch(() => null);
   if (current?.checkpoint === name && (await exists(finalDir))) return finalDir;
 
-  const tmp = await fs.mkdtemp(nodePath.join(runDir, `${TMP_PREFIX}${name}-`));
+  // mkdir (not mkdtemp, which makes 0700 folders) so the checkpoint gets the user's umask.
+  const tmp = nodePath.join(runDir, `${TMP_PREFIX}${name}-${randomUUID()}`);
+  await fs.mkdir(tmp);
   try {
     for (const [file, { tensors, metadata }] of Object.entries(files.tensors)) await io.writeSafetensors(nodePath.join(tmp, file), tensors, metadata);
     for (const [file, doc] of Object.entries(files.json)) await io.writeFile(nodePath.join(tmp, file), `${JSON.stringify(doc, null, 2)}\n`);

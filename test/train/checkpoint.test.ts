@@ -176,3 +176,18 @@ test('unreadable checkpoints are CheckpointErrors naming the file and the proble
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('checkpoint folders and files are created with the user umask (not 0700)', async () => {
+  const dir = tmp();
+  const previous = process.umask(0o027);
+  try {
+    const weights = { w: fromHost(new Float32Array([1, 2]), [2]) };
+    const ckpt = await saveCheckpoint(dir, 1, { json: { 'config.json': { step: 1 } }, tensors: { 'model.safetensors': { tensors: weights } } });
+    disposeTensorTree(weights);
+    assert.equal((await fs.stat(ckpt)).mode & 0o777, 0o750, 'folder: 0777 less the umask');
+    assert.equal((await fs.stat(join(ckpt, 'model.safetensors'))).mode & 0o777, 0o640, 'file: 0666 less the umask');
+  } finally {
+    process.umask(previous);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

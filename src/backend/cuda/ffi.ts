@@ -24,6 +24,10 @@ export function koffi(): Koffi {
     try {
       koffiModule = createRequire(import.meta.url)('koffi') as Koffi;
     } catch (e) {
+      // koffi is an optional peer dependency: CPU and browser users never install it.
+      if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
+        throw new Error(`the CUDA device needs the optional 'koffi' package: run 'npm install koffi' in your project`);
+      }
       throw new Error(`the CUDA backend needs the 'koffi' package, which could not be loaded (${(e as Error).message.split('\n')[0]})`);
     }
   }
