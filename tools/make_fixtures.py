@@ -59,6 +59,10 @@ nn_layers.safetensors      single layers: linear, layernorm, rmsnorm, activation
     outputs and gradients of sum(y * r).
 rnn_torch.safetensors      nn.LSTM(5, 6) and nn.GRU(5, 6), batch_first, state dicts under lstm./gru.,
     x [2,7,5], initial states and outputs in PyTorch's layout ([num_layers, B, H] states).
+export_torch.safetensors   Recur checkpoints (test/fixtures/export/<cell>/: config.json + model.safetensors of
+    a 6-step `recur train` run, cells mingru, minlstm, lstm, gru, elman) loaded into PyTorch modules
+    by tools/export_torch.py, which checks their logits against Recur's (needs `npm run build`):
+    <cell>.tokens I32 [T], <cell>.logits [T, vocab] (PyTorch, float64 rounded to float32).
 bf16_f16_i64.safetensors   dtype coverage: the same values as F32, F16, BF16, torch's round-trips
     back to F32, I64 / I32 ids, a 0-d scalar and an empty tensor.
 """
@@ -739,6 +743,29 @@ def make_dtypes():
     return save("bf16_f16_i64", T, config)
 
 
+# --------------------------------------------------------------------------------------------
+# fixture 8: Recur checkpoints exported to PyTorch (tools/export_torch.py)
+# --------------------------------------------------------------------------------------------
+
+EXPORT_CELLS = ("mingru", "minlstm", "lstm", "gru", "elman")
+
+
+def make_export_torch():
+    """Loads each Recur checkpoint of test/fixtures/export/ into its PyTorch module, checks the logits
+    agree with Recur's (export_torch.check runs node dist/tools/recur-logits.js), stores PyTorch's."""
+    import export_torch  # after the helpers above exist: it imports them from this file
+
+    T = {}
+    for cell in EXPORT_CELLS:
+        path = OUT_DIR / "export" / cell
+        config = json.loads((path / "config.json").read_text())
+        ids = export_torch.encode(config, "it was the best of times, it was the worst")
+        logits, _, _ = export_torch.check(path, ids)
+        T[f"{cell}.tokens"] = torch.tensor(ids, dtype=torch.int32)
+        T[f"{cell}.logits"] = logits[0]
+    return save("export_torch", T, {"cells": list(EXPORT_CELLS), "tolerance": export_torch.TOLERANCE})
+
+
 def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     total = 0
@@ -750,6 +777,7 @@ def main():
     total += make_nn_layers(seed=6)
     total += make_rnn_torch(seed=7)
     total += make_dtypes()
+    total += make_export_torch()
     assert total < 2_000_000
     print(f"total {total} bytes")
 
