@@ -24,6 +24,8 @@ export {
   evaluateListOps, listOpsModelFromCheckpoint, storedListOpsArgs,
 } from './train/listops-trainer.js';
 export type { ListOpsArgs, ListOpsPreset, ListOpsEvalResult, HeldOutSplit } from './train/listops-trainer.js';
+export { enableCpuThreads, disableCpuThreads, cpuThreadsReady } from './backend/cpu/threads-node.js';
+export type { CpuThreadOptions } from './backend/cpu/threads-node.js';
 export { CudaBackend, cudaStatus } from './backend/cuda/cuda.js';
 export { registerCudaBackend } from './register-cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const reportModule = fileURLToPath(new URL('../../bench/report.js', import.meta.url));
+const reportModule = fileURLToPath(new URL('../../src/bench/report.js', import.meta.url));
 const script = `const { commandLine } = await import(${JSON.stringify(reportModule)}); console.log(commandLine());`;
 
 /** commandLine() in a fresh process started as `node --input-type=module -e … args` with an npm event. */
