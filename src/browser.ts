@@ -12,6 +12,7 @@ export type { Shape, NestedArray, GradNode } from './tensor/tensor.js';
 export { tensor, fromHost, full, zeros, ones, zerosLike, onesLike, arange, randn, rand } from './tensor/creation.js';
 export type { CreateOptions, RandomOptions } from './tensor/creation.js';
 export { Rng, manualSeed, globalRng } from './tensor/random.js';
+/** Every tensor operation under one name (`ops.add`, `ops.linearScan`, …); the common ones are also exported individually. */
 export * as ops from './tensor/ops.js';
 export {
   add, sub, mul, div, pow, neg, exp, log, sqrt, square, abs, sigmoid, tanh, relu, gelu, silu, softplus,

@@ -11,7 +11,7 @@ test('the README example runs as written (imports resolve through the package na
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const match = /<!-- readme-example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
   assert.ok(match, 'README has a marked example block');
-  // A file inside the package resolves `import ... from 'recur'` to the package itself.
+  // A file inside the package resolves `import ... from 'recur-rnn'` to the package itself.
   const dir = mkdtempSync(join(root, 'dist', 'readme-'));
   try {
     const file = join(dir, 'example.mjs');

@@ -19,6 +19,7 @@ export interface BackendBuffer {
   readonly dtype: DType;
 }
 
+/** Typed arrays that hold tensor data on the host: f32, f64 (also bf16's f32 view) and i32. */
 export type HostArray = Float32Array | Float64Array | Int32Array;
 
 export type UnaryOp =
@@ -63,13 +64,18 @@ export interface AdamWHyper {
   correction1: number; correction2: number;
 }
 
+/** Where tensors live and kernels run: the CPU backend, CUDA, WebGPU. Ops call these with buffers of the backend's own making; a backend is registered by name ({@link registerBackend}) and selected with {@link setBackend}. */
 export interface Backend {
   readonly name: string;
 
   // memory
+  /** A new buffer of `length` elements of `dtype` (contents undefined). */
   alloc(length: number, dtype: DType): BackendBuffer;
+  /** Returns a buffer to the backend; using it afterwards is an error. */
   free(buffer: BackendBuffer): void;
+  /** Copies host data into a buffer (same length). */
   write(buffer: BackendBuffer, data: HostArray): void;
+  /** The buffer's contents on the host; asynchronous, as GPU readback is. */
   read(buffer: BackendBuffer): Promise<HostArray>;
   /** Synchronous readback where the backend can offer it (CPU); undefined elsewhere. */
   readSync?(buffer: BackendBuffer): HostArray;
@@ -77,10 +83,13 @@ export interface Backend {
   liveBuffers(): number;
 
   // kernels
+  /** Sets every element of `out` to `value`. */
   fill(out: BackendBuffer, value: number): void;
+  /** Converts x into out's dtype (same length). */
   cast(x: BackendBuffer, out: BackendBuffer): void;
   /** out[i] = x viewed through `src` strides, for the logical `shape`; out is written through `dst`. */
   copy(src: StridedView, dst: StridedView, shape: readonly number[]): void;
+  /** out = op(x) elementwise. */
   unary(op: UnaryOp, x: BackendBuffer, out: BackendBuffer): void;
   /** out = dy · f'(x) (y = f(x) is passed for ops whose derivative is cheaper from it). */
   unaryGrad(op: UnaryOp, x: BackendBuffer, y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer): void;
@@ -88,11 +97,15 @@ export interface Backend {
   binary(op: BinaryOp, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void;
   /** out = cond ≠ 0 ? a : b, all three read through strides over `shape`. */
   where(cond: StridedView, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void;
+  /** Reduces the middle axis of `layout` (outer × axis × inner) with `op`. */
   reduce(op: ReduceOp, x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void;
   /** Index of the maximum along the axis, written as i32. */
   argmax(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void;
+  /** Batched C = op(A) · op(B) as described by `spec` (offsets, strides, transposes, accumulate). */
   matmul(a: BackendBuffer, b: BackendBuffer, out: BackendBuffer, spec: MatmulSpec): void;
+  /** Cumulative sum along the layout's axis, from the end when `reverse`. */
   cumsum(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout, reverse: boolean): void;
+  /** log of the cumulative sum of exp along the layout's axis, computed stably. */
   logcumsumexp(x: BackendBuffer, out: BackendBuffer, layout: AxisLayout): void;
   /**
    * First-order linear recurrence along the axis: h_t = a_t·h_{t−1} + b_t (real space), or
@@ -107,6 +120,7 @@ export interface Backend {
            layout: AxisLayout, logSpace: boolean): void;
   /** Softmax (or log-softmax) over the last axis of a [rows, cols] matrix. */
   softmax(x: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void;
+  /** Gradient of softmax (or log-softmax) from its output y and dL/dy. */
   softmaxGrad(y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer, rows: number, cols: number, log: boolean): void;
   /** Per-row −log softmax(logits)[target]; rows whose target is ignoreIndex get 0. */
   crossEntropy(logits: BackendBuffer, targets: BackendBuffer, out: BackendBuffer,
@@ -192,6 +206,7 @@ export interface Backend {
   // and in every sequence (the LRU's diagonal recurrence). Complex values are packed: u, x
   // [outer, time, 2, channels] (re row, then im row, per step), λ [2, channels], x0
   // [outer, 2, channels] or null (zeros).
+  /** The complex scan x_t = λ·x_{t−1} + u_t in the packed layout above (optional: see the comment before it). */
   complexScan?(lambda: BackendBuffer, u: BackendBuffer, x0: BackendBuffer | null, out: BackendBuffer, dims: ComplexScanDims): void;
   /**
    * From x (complexScan's out) and dx (same layout, ∂L/∂Re and ∂L/∂Im) into du, dλ (summed over

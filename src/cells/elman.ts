@@ -9,8 +9,10 @@ import type { Tensor } from '../tensor/tensor.js';
 import { SingleStateRnn, type TorchRnnOptions } from './rnn.js';
 import { elmanDefinition } from './definitions/elman.js';
 
+/** Sizes as torch.nn.RNN(inputSize, hiddenSize), plus heads and the fused-kernel switch. */
 export type ElmanOptions = TorchRnnOptions;
 
+/** Elman RNN, h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), with torch.nn.RNN's parameter names. */
 export class Elman extends SingleStateRnn {
   constructor(opts: ElmanOptions) {
     super(opts, elmanDefinition);

@@ -9,8 +9,10 @@ import type { Tensor } from '../tensor/tensor.js';
 import { SingleStateRnn, gruBias, type TorchRnnOptions } from './rnn.js';
 import { gruDefinition } from './definitions/gru.js';
 
+/** Sizes as torch.nn.GRU(inputSize, hiddenSize), plus heads and the fused-kernel switch. */
 export type GRUOptions = TorchRnnOptions;
 
+/** GRU with torch.nn.GRU's equations (reset gate after the recurrent matmul) and parameter names. */
 export class GRU extends SingleStateRnn {
   constructor(opts: GRUOptions) {
     super(opts, gruDefinition);

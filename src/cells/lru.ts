@@ -62,6 +62,7 @@ interface Direction {
   bRe: Tensor; bIm: Tensor; cRe: Tensor; cIm: Tensor;
 }
 
+/** Linear Recurrent Unit (Orvieto et al. 2023): a complex diagonal recurrence x_t = λ ⊙ x_{t−1} + γ ⊙ B u_t with λ = exp(−exp(ν) + i·exp(θ)), read out as Re(C x_t) + D ⊙ u_t. */
 export class LRU extends Module implements RecurrentCell<LruState> {
   readonly dModel: number;
   readonly dState: number;

@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { MultiStateRnn, type TorchRnnOptions } from './rnn.js';
 import { lstmDefinition } from './definitions/lstm.js';
 
+/** Sizes as torch.nn.LSTM(inputSize, hiddenSize), plus heads and the fused-kernel switch. */
 export type LSTMOptions = TorchRnnOptions;
 
 /** LSTM state: [h, c], each [B, hiddenSize]. */

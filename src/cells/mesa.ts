@@ -66,7 +66,9 @@ import { Module, type LayerOptions } from '../nn/module.js';
 import { RMSNorm } from '../nn/norm.js';
 import type { CellOutput, RecurrentCell } from './cell.js';
 
+/** How conjugate gradient starts each solve: from the Jacobi (diagonal) solution or from the query. */
 export type MesaCgInit = 'jacobi' | 'query';
+/** Chunkwise parallel (training) or the per-token reference. */
 export type MesaMode = 'chunked' | 'sequential';
 
 export interface MesaOptions extends LayerOptions {
@@ -120,6 +122,7 @@ interface Features {
 
 const L2_EPS = 1e-6;
 
+/** MesaNet's layer (von Oswald et al. 2025): multi-head Mesa attention, whose state is a least-squares memory of the keys seen, solved by conjugate gradient per query. */
 export class MesaLayer extends Module implements RecurrentCell<MesaState> {
   readonly dim: number;
   readonly heads: number;
@@ -287,6 +290,7 @@ export class MesaLayer extends Module implements RecurrentCell<MesaState> {
 /** The operator's output o [B, h, T, d] and the last states G, H [B, h, d, d]. */
 export interface MesaAttentionResult { out: Tensor; G: Tensor; H: Tensor }
 
+/** Options of {@link mesaAttention}. */
 export interface MesaAttentionOptions {
   /** CG iterations (default 30). */
   cgSteps?: number;

@@ -13,6 +13,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { MultiStateRnn, type TorchRnnOptions } from './rnn.js';
 import { slstmDefinition } from './definitions/slstm.js';
 
+/** Sizes of the sLSTM: inputSize, hiddenSize and heads (block-diagonal recurrence), plus the fused-kernel switch. */
 export type SLSTMOptions = TorchRnnOptions;
 
 /** sLSTM state: [h, c, n, m], each [B, hiddenSize]; zeros (the default) start a sequence. */

@@ -76,6 +76,7 @@ export function msmrUpdate(i: Tensor, s: Tensor | null, m: Tensor | null, K: Ten
   return [o, mNext];
 }
 
+/** Outputs over time and the state after the last step. */
 export interface SmrResult<S> {
   /** o_t for every step, [B, T, U]. */
   outputs: Tensor;
@@ -151,6 +152,7 @@ abstract class MultiplicativeCell extends Module {
     this.inProj = this.module('in_proj', new Linear({ rng, dtype, backend, inFeatures: opts.inputSize, outFeatures: opts.units, bias: false }));
   }
 
+  /** Throws a one-line error unless x is [B, T, dim] (rank 3) or [B, dim] (rank 2). */
   protected checkInput(x: Tensor, rank: number, what: string): void {
     if (x.rank !== rank || x.shape[rank - 1] !== this.inputSize) {
       const want = rank === 3 ? `[B, T, ${this.inputSize}]` : `[B, ${this.inputSize}]`;
@@ -158,6 +160,7 @@ abstract class MultiplicativeCell extends Module {
     }
   }
 
+  /** Throws a one-line error unless s has the expected shape. */
   protected checkStateShape(s: Tensor, shape: readonly number[], what: string): void {
     if (formatShape(s.shape) !== formatShape(shape)) {
       throw new Error(`${this.constructor.name}.${what}: state ${describe(s)} must be ${formatShape(shape)}`);

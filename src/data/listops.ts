@@ -23,19 +23,27 @@
  */
 import { globalRng, type Rng } from '../tensor/random.js';
 
+/** The four ListOps operators: minimum, maximum, median, sum modulo 10. */
 export type ListOp = '[MIN' | '[MAX' | '[MED' | '[SM';
+/** The operators in vocabulary order. */
 export const LISTOPS_OPERATORS: readonly ListOp[] = ['[MIN', '[MAX', '[MED', '[SM'];
 export const LISTOPS_END = ']';
 /** Probability that a node above max depth is an operator (1 − the source's VALUE_P threshold test). */
 const VALUE_P = 0.25;
 
+/** A ListOps expression: a digit, or an operator applied to sub-expressions. */
 export type ListOpsTree = number | { op: ListOp; args: ListOpsTree[] };
 
+/** The padding token id (also the id listOpsBatch pads with). */
 export const LISTOPS_PAD = 0;
+/** Token strings by id: padding, the digits 0–9, the four operators, the closing bracket. */
 export const LISTOPS_VOCAB: readonly string[] = ['<pad>', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '[MIN', '[MAX', '[MED', '[SM', ']'];
+/** Number of token ids (16). */
 export const LISTOPS_VOCAB_SIZE = LISTOPS_VOCAB.length;
+/** Answer classes: the values 0–9. */
 export const LISTOPS_CLASSES = 10;
 
+/** The tree distribution of {@link generateListOps} (LRA's generator). */
 export interface ListOpsConfig {
   /** Maximum nesting depth (default 10). */
   maxDepth?: number;
@@ -46,6 +54,7 @@ export interface ListOpsConfig {
   maxLength?: number;
 }
 
+/** One expression: its text, its token ids and its value. */
 export interface ListOpsExample {
   /** LRA's string, with parentheses. */
   source: string;
@@ -117,6 +126,7 @@ export function tokenizeListOps(source: string): Int32Array {
   return Int32Array.from(ids);
 }
 
+/** Token ids back to text (padding dropped). */
 export function detokenizeListOps(ids: ArrayLike<number>): string {
   return Array.from(ids, (i) => LISTOPS_VOCAB[i] ?? '?').filter((s) => s !== '<pad>').join(' ');
 }
@@ -178,10 +188,11 @@ export function generateListOps(count: number, config: ListOpsConfig = {}, rng: 
   return out;
 }
 
+/** Examples padded to one length, with a mask, as {@link listOpsBatch} makes them. */
 export interface ListOpsBatch {
   /** i32 [batch · length], right-padded with LISTOPS_PAD. */
   inputs: Int32Array;
-  /** [batch · length]: 1 at tokens, 0 at padding. */
+  /** `[batch · length]`: 1 at tokens, 0 at padding. */
   mask: Float32Array;
   /** i32 [batch]: the answers. */
   labels: Int32Array;

@@ -9,8 +9,10 @@
  */
 import type { Rng } from '../tensor/random.js';
 
+/** Target id that the loss skips (PyTorch's −100): the positions that are not answers. */
 export const IGNORE_INDEX = -100;
 
+/** The selective-copying task: sequence length, letters to copy, vocabulary. */
 export interface SelectiveCopyConfig {
   /** Total length of a sequence (context + answer). */
   seqLength: number;
@@ -20,6 +22,7 @@ export interface SelectiveCopyConfig {
   vocabSize?: number;
 }
 
+/** A batch of the task: inputs, targets (IGNORE_INDEX outside the answers) and its sizes. */
 export interface SelectiveCopyBatch {
   /** i32 [batch · seqLength] */
   inputs: Int32Array;
@@ -29,6 +32,7 @@ export interface SelectiveCopyBatch {
   seqLength: number;
 }
 
+/** The config with defaults filled in; throws a one-line error for an impossible one. */
 export function checkSelectiveCopyConfig(c: SelectiveCopyConfig): Required<SelectiveCopyConfig> {
   const vocabSize = c.vocabSize ?? 16;
   if (!Number.isInteger(vocabSize) || vocabSize < 4) throw new Error(`selective copying: vocabSize must be an integer ≥ 4, got ${vocabSize}`);

@@ -16,6 +16,7 @@
  */
 import type { Rng } from '../tensor/random.js';
 
+/** A token stream split into training and validation parts (views of one array). */
 export interface TextSplit {
   train: Int32Array;
   val: Int32Array;
@@ -94,10 +95,12 @@ export class StreamBatcher {
     return { tokens: out, reset };
   }
 
+  /** Where the streams are (for checkpoints). */
   getPosition(): StreamPosition {
     return { position: this.position, epoch: this.epoch };
   }
 
+  /** Continues from a position of getPosition (a resumed run). */
   setPosition(p: StreamPosition): void {
     if (!Number.isInteger(p.position) || p.position < 0 || p.position > this.streamLength || !Number.isInteger(p.epoch) || p.epoch < 0) {
       throw new RangeError(`StreamBatcher.setPosition: invalid position ${JSON.stringify(p)} for streams of ${this.streamLength} tokens`);

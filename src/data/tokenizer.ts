@@ -6,13 +6,17 @@
 export interface Tokenizer {
   readonly kind: 'char' | 'byte';
   readonly vocabSize: number;
+  /** Text to token ids. */
   encode(text: string): Int32Array;
+  /** Token ids to text. */
   decode(ids: ArrayLike<number>): string;
   /** A decoder for streaming: feed ids one at a time, get the text completed so far. */
   streamDecoder(): (id: number) => string;
+  /** What checkpoints store to rebuild the tokenizer ({@link tokenizerFromJSON}). */
   toJSON(): TokenizerJSON;
 }
 
+/** A tokenizer as stored in a checkpoint's config.json. */
 export type TokenizerJSON = { kind: 'char'; chars: string[] } | { kind: 'byte' };
 
 export class CharTokenizer implements Tokenizer {
@@ -96,6 +100,7 @@ export class ByteTokenizer implements Tokenizer {
   toJSON(): TokenizerJSON { return { kind: 'byte' }; }
 }
 
+/** Rebuilds a tokenizer from its JSON form (an error names what is wrong). */
 export function tokenizerFromJSON(json: unknown): Tokenizer {
   const j = json as Partial<TokenizerJSON> | null;
   if (j?.kind === 'byte') return new ByteTokenizer();

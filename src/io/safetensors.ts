@@ -69,6 +69,7 @@ const KNOWN_UNSUPPORTED = new Set([
   'U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64', 'C128',
 ]);
 
+/** The dtype strings of the safetensors format. */
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 /** One tensor of a parsed header; offsets are relative to the start of the data section. */
@@ -80,12 +81,14 @@ export interface SafetensorsEntry {
   readonly end: number;
 }
 
+/** A parsed header: per tensor its dtype, shape and byte range, and the free-form metadata. */
 export interface SafetensorsHeader {
   /** Tensors in the order of their data (by offset). */
   readonly entries: SafetensorsEntry[];
   readonly metadata: Record<string, string>;
 }
 
+/** Options of {@link parseSafetensors}. */
 export interface ParseOptions {
   /** How error messages name the input (a file path, a URL); default "safetensors data". */
   source?: string;
@@ -96,6 +99,7 @@ export interface ParseOptions {
   filter?: (name: string, entry: SafetensorsEntry) => boolean;
 }
 
+/** Options of {@link serializeSafetensors}. */
 export interface SerializeOptions {
   /**
    * Store every floating-point tensor (f32, f64, bf16) in this dtype: BF16 or F16 to halve the size
@@ -105,6 +109,7 @@ export interface SerializeOptions {
   dtype?: 'BF16' | 'F16' | 'F32';
 }
 
+/** The tensors of a file by name, and its metadata. */
 export interface ParsedSafetensors {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;

@@ -19,10 +19,12 @@ import { Rng } from '../tensor/random.js';
 import { describe, scope, type Tensor } from '../tensor/tensor.js';
 import { sampleToken, type GenerateOptions, type LMState } from './recurrent-lm.js';
 
+/** Size of the bigram table. */
 export interface BigramConfig {
   vocabSize: number;
 }
 
+/** The bigram baseline: a learned table of next-token logits per token (no context beyond one token). */
 export class BigramLM extends Module {
   readonly config: Readonly<BigramConfig>;
   readonly table: Tensor;

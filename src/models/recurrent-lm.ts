@@ -17,6 +17,7 @@ import { Tensor, describe, scope } from '../tensor/tensor.js';
 import { fromHost } from '../tensor/creation.js';
 import { Rng, globalRng } from '../tensor/random.js';
 
+/** Configuration of {@link RecurrentLM}; omitted fields take the defaults noted on each. */
 export interface RecurrentLMConfig {
   vocabSize: number;
   dim: number;
@@ -51,6 +52,7 @@ export interface RecurrentLMConfig {
 /** The config with every default filled in (what checkpoints store). */
 export type ResolvedLMConfig = Required<RecurrentLMConfig>;
 
+/** The config with every default filled in, checked (a one-line error for a bad field). */
 export function resolveLMConfig(c: RecurrentLMConfig): ResolvedLMConfig {
   const r: ResolvedLMConfig = {
     vocabSize: c.vocabSize, dim: c.dim, depth: c.depth, cell: c.cell ?? 'mingru', expansion: c.expansion ?? 1.5,
@@ -74,6 +76,7 @@ export interface BlockState {
   conv: Tensor | null;
   cell: CellState;
 }
+/** A RecurrentLM's state: one {@link BlockState} per block. */
 export type LMState = BlockState[];
 
 function makeNorm(c: ResolvedLMConfig, o: LayerOptions): RMSNorm | LayerNorm {
@@ -123,6 +126,7 @@ class Block extends Module {
   }
 }
 
+/** A language model of pre-norm residual blocks around any registered cell (minGRU-pytorch's minLM layout): parallel `forward`/`loss` for training, `step` and `generate` for streaming. */
 export class RecurrentLM extends Module {
   readonly config: ResolvedLMConfig;
   readonly tokenEmb: Embedding;
@@ -221,6 +225,7 @@ export class RecurrentLM extends Module {
   }
 }
 
+/** Options of {@link RecurrentLM.generate}. */
 export interface GenerateOptions {
   maxTokens: number;
   /** 0 = greedy; default 1. */

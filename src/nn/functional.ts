@@ -48,6 +48,7 @@ export function glu(x: Tensor): Tensor {
   return mul(a, sigmoid(g));
 }
 
+/** A causal convolution's output and the last k − 1 inputs, the state to continue from. */
 export interface ConvResult {
   /** [B, T, C] (causalConv1d) or [B, C] (causalConv1dStep) */
   output: Tensor;

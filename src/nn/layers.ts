@@ -39,6 +39,7 @@ export class Linear extends Module {
     this.bias = (opts.bias ?? true) ? this.param('bias', uniformInit([opts.outFeatures], bound, opts)) : null;
   }
 
+  /** y = x Wᵀ + b over the last axis of x. */
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
   }
@@ -58,12 +59,14 @@ export class Embedding extends Module {
     this.weight = this.param('weight', randn([opts.numEmbeddings, opts.embeddingDim], { rng: opts.rng, dtype: opts.dtype, backend: opts.backend }));
   }
 
+  /** Rows of the table for i32 ids of any shape: [..., embeddingDim]. */
   forward(ids: Tensor): Tensor {
     if (ids.dtype !== 'i32') throw new Error(`Embedding: ids ${describe(ids)} must be i32`);
     return embedding(this.weight, ids);
   }
 }
 
+/** Options of {@link Dropout}. */
 export interface DropoutOptions {
   /** Probability of zeroing an element, in [0, 1). */
   p: number;
@@ -117,6 +120,7 @@ export class FeedForward extends Module {
     this.down = this.module('2', new Linear({ ...layer, inFeatures: hidden, outFeatures: dim }));
   }
 
+  /** down(dropout(gelu(up(x)))): [..., dim] in and out. */
   forward(x: Tensor): Tensor {
     return this.down.forward(this.drop.forward(gelu(this.up.forward(x))));
   }
@@ -141,6 +145,7 @@ export class GLU extends Module {
     this.proj = this.module('proj', new Linear({ ...layer, inFeatures, outFeatures: 2 * outFeatures, bias }));
   }
 
+  /** GLU of the projection: a ⊙ σ(b) where proj(x) = [a, b], [..., outFeatures]. */
   forward(x: Tensor): Tensor {
     return glu(this.proj.forward(x));
   }

@@ -23,11 +23,13 @@ export interface LayerOptions {
   backend?: string | Backend;
 }
 
+/** Options of {@link Module.loadStateDict}. */
 export interface LoadStateDictOptions {
   /** When true (default), missing and unexpected keys are errors; shape mismatches always are. */
   strict?: boolean;
 }
 
+/** What {@link Module.loadStateDict} did not match (both empty in strict mode, which throws instead). */
 export interface LoadStateDictResult {
   missingKeys: string[];
   unexpectedKeys: string[];
@@ -35,6 +37,7 @@ export interface LoadStateDictResult {
 
 const validName = /^[^.]+$/;
 
+/** Base of every layer and model: owns parameters (`param`) and child modules (`module`) under PyTorch-style dotted names, with `stateDict`/`loadStateDict`, `train`/`eval`, `zeroGrad` and `dispose`. Subclasses implement `forward`. */
 export abstract class Module {
   /** Training mode (dropout active); set recursively by train() / eval(). */
   training = true;
@@ -90,6 +93,7 @@ export abstract class Module {
     return out;
   }
 
+  /** Every parameter of this module and its children, each once, in registration order. */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -210,17 +214,20 @@ export class ModuleList<M extends Module = Module> extends Module implements Ite
     for (const m of items) this.push(m);
   }
 
+  /** Appends a module, registered under its index ('0', '1', …). */
   push(m: M): void {
     this.items.push(this.module(String(this.items.length), m));
   }
 
   get length(): number { return this.items.length; }
 
+  /** The module at index i (negative counts from the end). */
   at(i: number): M {
     const m = this.items[i < 0 ? i + this.items.length : i];
     if (!m) throw new Error(`ModuleList: index ${i} is out of range for length ${this.items.length}`);
     return m;
   }
 
+  /** Iterates the modules in order. */
   [Symbol.iterator](): Iterator<M> { return this.items[Symbol.iterator](); }
 }

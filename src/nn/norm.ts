@@ -27,6 +27,7 @@ export class RMSNorm extends Module {
     this.weight = this.param('weight', ones([opts.dim], { dtype: opts.dtype, backend: opts.backend }));
   }
 
+  /** x / √(mean(x²) + eps) · weight over the last axis. */
   forward(x: Tensor): Tensor {
     return norm('rms', x, this.weight, this.eps);
   }
@@ -53,6 +54,7 @@ export class LayerNorm extends Module {
     this.bias = this.param('bias', zeros([opts.dim], where));
   }
 
+  /** (x − mean) / √(var + eps) · weight + bias over the last axis (biased variance, as PyTorch). */
   forward(x: Tensor): Tensor {
     return norm('layer', x, this.weight, this.eps, { bias: this.bias });
   }

@@ -2,6 +2,7 @@
 import { formatShape } from '../tensor/tensor.js';
 import type { Module } from './module.js';
 
+/** A table of a module's parameters (name, shape, count) and the total, for printing. */
 export function parameterSummary(module: Module): string {
   const rows = module.namedParameters().map(([name, p]) => [name, formatShape(p.shape), p.size.toLocaleString('en-US')]);
   const total = module.numParameters();

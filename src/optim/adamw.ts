@@ -11,6 +11,7 @@ import { scope, type Tensor } from '../tensor/tensor.js';
 import { convertLike, copyOf } from '../nn/module.js';
 import { Optimizer, type OptimizerState, type ParamGroup, type Params } from './optimizer.js';
 
+/** Hyperparameters of {@link AdamW} (PyTorch's defaults unless noted). */
 export interface AdamWOptions {
   /** Base learning rate (default 1e-3). */
   lr?: number;
@@ -20,6 +21,7 @@ export interface AdamWOptions {
   weightDecay?: number;
 }
 
+/** AdamW (decoupled weight decay), as torch.optim.AdamW; parameter groups may set their own lr ratio and weight decay. */
 export class AdamW extends Optimizer {
   beta1: number;
   beta2: number;

@@ -21,6 +21,7 @@ export interface OptimizerState {
   tensors: Record<string, Tensor>;
 }
 
+/** The JSON part of an optimizer's state (the tensors go to safetensors). */
 export interface OptimizerMeta {
   type: string;
   lr: number;
@@ -42,6 +43,7 @@ function isTensorList(p: Params): p is readonly Tensor[] {
   return p.length === 0 || !('params' in (p[0] as object));
 }
 
+/** Base of the optimizers: parameter groups, a learning rate that schedules set, `step`, `zeroGrad`, `stateDict`/`loadStateDict` for checkpoints, `dispose`. */
 export abstract class Optimizer {
   protected readonly groups: Group[];
   /** Every parameter, in group order: index i is the key of its state. */
@@ -113,6 +115,7 @@ export abstract class Optimizer {
     }
   }
 
+  /** The common part of stateDict's meta, for subclasses. */
   protected baseMeta(type: string, hyper: Record<string, number | boolean>): OptimizerMeta {
     return {
       type, lr: this.baseLr, hyper, steps: [...this.steps],

@@ -9,6 +9,7 @@ export function constantSchedule(): Schedule {
   return () => 1;
 }
 
+/** Options of {@link warmupCosineSchedule}. */
 export interface WarmupCosineOptions {
   /** Steps of linear warm-up: step s < warmupSteps gets (s + 1) / warmupSteps, reaching 1 on the last. */
   warmupSteps: number;

@@ -10,6 +10,7 @@ import { copyOf } from '../nn/module.js';
 import { restoreBuffer } from './adamw.js';
 import { Optimizer, type OptimizerState, type Params } from './optimizer.js';
 
+/** Hyperparameters of {@link SGD}. */
 export interface SGDOptions {
   lr: number;
   momentum?: number;
@@ -17,6 +18,7 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
+/** Stochastic gradient descent with optional momentum (Nesterov too) and weight decay, as torch.optim.SGD. */
 export class SGD extends Optimizer {
   momentum: number;
   nesterov: boolean;
@@ -57,6 +59,7 @@ export class SGD extends Optimizer {
     return { meta: this.baseMeta('SGD', { momentum: this.momentum, nesterov: this.nesterov }), tensors };
   }
 
+  /** Restores the momentum buffers and step counts of stateDict (a one-line error for another optimizer's state). */
   loadStateDict(state: OptimizerState): void {
     const hasBuffer = Number(state.meta.hyper.momentum) !== 0;
     this.loadMeta('SGD', state, (i) => (hasBuffer && state.meta.steps[i] > 0 ? [`${i}.momentum`] : []));

@@ -17,6 +17,7 @@ import type { Backend } from '../backend/backend.js';
 import { add, expand, pad, slice, squeeze, stack, sub, mul, unsqueeze } from './ops.js';
 import { Tensor, describe, formatShape, result, sizeOf } from './tensor.js';
 
+/** Options of {@link complexScan}. */
 export interface ComplexScanOptions {
   /** Initial state [..., 2, C] (u's shape without the time axis). Absent means zeros. */
   x0?: Tensor | null;

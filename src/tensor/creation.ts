@@ -4,6 +4,7 @@ import { backend as namedBackend, getBackend } from './engine.js';
 import { globalRng, type Rng } from './random.js';
 import { Tensor, formatShape, sizeOf, type NestedArray, type Shape } from './tensor.js';
 
+/** Where a new tensor goes and what it holds: dtype (default f32) and backend (default the current one). */
 export interface CreateOptions {
   dtype?: DType;
   /** Backend name or instance; defaults to the current backend (setBackend). */
@@ -86,7 +87,9 @@ export function full(shape: Shape, value: number, opts: CreateOptions = {}): Ten
   return t;
 }
 
+/** A tensor of `shape` filled with 0. */
 export const zeros = (shape: Shape, opts: CreateOptions = {}): Tensor => full(shape, 0, opts);
+/** A tensor of `shape` filled with 1. */
 export const ones = (shape: Shape, opts: CreateOptions = {}): Tensor => full(shape, 1, opts);
 
 /** 0, 1, …, n−1 (or start..end by step). */
@@ -98,6 +101,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
   return fromHost(host, [n], opts);
 }
 
+/** {@link CreateOptions} plus the generator to draw from (default the global one, see {@link manualSeed}). */
 export interface RandomOptions extends CreateOptions {
   rng?: Rng;
 }
@@ -116,5 +120,7 @@ export function rand(shape: Shape, opts: RandomOptions & { low?: number; high?: 
   return fromHost(host, shape, { ...opts, dtype: opts.dtype ?? 'f32' });
 }
 
+/** Zeros of t's shape, dtype and backend. */
 export const zerosLike = (t: Tensor): Tensor => full(t.shape, 0, { dtype: t.dtype, backend: t.backend });
+/** Ones of t's shape, dtype and backend. */
 export const onesLike = (t: Tensor): Tensor => full(t.shape, 1, { dtype: t.dtype, backend: t.backend });

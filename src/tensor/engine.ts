@@ -4,7 +4,7 @@
  *
  * The registry starts empty: the tensor layer names no concrete backend (docs/architecture.md).
  * The entry points register them: src/default-backend.ts registers the CPU backend as 'cpu', the
- * default, and is imported by 'recur', 'recur/browser', the CLI, tests and benchmark scripts.
+ * default, and is imported by 'recur-rnn', 'recur-rnn/browser', the CLI, tests and benchmark scripts.
  */
 import type { Backend } from '../backend/backend.js';
 
@@ -24,7 +24,7 @@ export function backend(name: string): Backend {
   if (!b) {
     const factory = factories.get(name);
     if (!factory && factories.size === 0) {
-      throw new Error(`no backend is registered (asked for '${name}'): import 'recur' or 'recur/browser', which register the CPU backend, or call registerBackend first`);
+      throw new Error(`no backend is registered (asked for '${name}'): import 'recur-rnn' or 'recur-rnn/browser', which register the CPU backend, or call registerBackend first`);
     }
     if (!factory) throw new Error(`unknown backend '${name}' (available: ${[...factories.keys()].join(', ')})`);
     b = factory();
@@ -39,12 +39,14 @@ export function setBackend(name: string): Backend {
   return current;
 }
 
+/** The current backend, where new tensors are made. */
 export function getBackend(): Backend {
   return (current ??= backend('cpu'));
 }
 
 let gradEnabled = true;
 
+/** false inside {@link noGrad}. */
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }

@@ -12,6 +12,7 @@ import { globalRng, type Rng } from './random.js';
 // ---------------------------------------------------------------------------------------------
 // helpers
 
+/** Row-major strides of a contiguous tensor of `shape` (elements, not bytes): the last axis has stride 1. */
 export function contiguousStrides(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
   let s = 1;
@@ -76,26 +77,43 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
   return y;
 }
 
+/** Elementwise −x. */
 export const neg = (x: Tensor): Tensor => unary('neg', x);
+/** Elementwise |x| (gradient sign(x), 0 at 0). */
 export const abs = (x: Tensor): Tensor => unary('abs', x);
+/** Elementwise sign: −1, 0 or 1 (no gradient). */
 export const sign = (x: Tensor): Tensor => unary('sign', x);
+/** Elementwise eˣ. */
 export const exp = (x: Tensor): Tensor => unary('exp', x);
+/** Elementwise natural logarithm. */
 export const log = (x: Tensor): Tensor => unary('log', x);
+/** Elementwise square root. */
 export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+/** Elementwise 1/√x. */
 export const rsqrt = (x: Tensor): Tensor => unary('rsqrt', x);
+/** Elementwise x². */
 export const square = (x: Tensor): Tensor => unary('square', x);
+/** Elementwise 1/x. */
 export const reciprocal = (x: Tensor): Tensor => unary('reciprocal', x);
+/** Elementwise sine. */
 export const sin = (x: Tensor): Tensor => unary('sin', x);
+/** Elementwise cosine. */
 export const cos = (x: Tensor): Tensor => unary('cos', x);
+/** Elementwise logistic sigmoid 1 / (1 + e⁻ˣ). */
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+/** Elementwise log σ(x) = −softplus(−x), stable for large |x|. */
 export const logSigmoid = (x: Tensor): Tensor => unary('logSigmoid', x);
+/** Elementwise hyperbolic tangent. */
 export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+/** Elementwise max(x, 0). */
 export const relu = (x: Tensor): Tensor => unary('relu', x);
 /** GELU, exact (erf) form as PyTorch's default. */
 export const gelu = (x: Tensor): Tensor => unary('gelu', x);
 /** GELU, tanh approximation (PyTorch approximate='tanh'). */
 export const geluTanh = (x: Tensor): Tensor => unary('geluTanh', x);
+/** Elementwise SiLU (swish): x · σ(x). */
 export const silu = (x: Tensor): Tensor => unary('silu', x);
+/** Elementwise softplus log(1 + eˣ) (x itself above 20, as PyTorch). */
 export const softplus = (x: Tensor): Tensor => unary('softplus', x);
 
 // ---------------------------------------------------------------------------------------------
@@ -166,15 +184,20 @@ function binary(op: BinaryOp, a: Tensor | number, b: Tensor | number,
   });
 }
 
+/** a + b with NumPy broadcasting; either side may be a number. */
 export const add = (a: Tensor | number, b: Tensor | number): Tensor => binary('add', a, b, (g) => [g, g]);
+/** a − b with NumPy broadcasting; either side may be a number. */
 export const sub = (a: Tensor | number, b: Tensor | number): Tensor => binary('sub', a, b, (g, _a, B) => [g, B.requiresGrad ? neg(g) : null]);
+/** a · b elementwise with NumPy broadcasting; either side may be a number. */
 export const mul = (a: Tensor | number, b: Tensor | number): Tensor =>
   binary('mul', a, b, (g, A, B) => [A.requiresGrad ? mul(g, B) : null, B.requiresGrad ? mul(g, A) : null]);
+/** a / b elementwise with NumPy broadcasting; either side may be a number. */
 export const div = (a: Tensor | number, b: Tensor | number): Tensor =>
   binary('div', a, b, (g, A, B, y) => [
     A.requiresGrad ? div(g, B) : null,
     B.requiresGrad ? neg(div(mul(g, y), B)) : null,
   ]);
+/** aᵇ elementwise with NumPy broadcasting; either side may be a number. */
 export const pow = (a: Tensor | number, b: Tensor | number): Tensor =>
   binary('pow', a, b, (g, A, B, y) => [
     A.requiresGrad ? mul(g, mul(B, pow(A, sub(B, 1)))) : null,
@@ -193,10 +216,15 @@ export const minimum = (a: Tensor | number, b: Tensor | number): Tensor =>
     return [A.requiresGrad ? mul(g, mask) : null, B.requiresGrad ? mul(g, sub(1, mask)) : null];
   });
 // Comparisons give 1/0 in the operands' dtype and have no gradient.
+/** a > b as 1 or 0, broadcast (no gradient). */
 export const gt = (a: Tensor | number, b: Tensor | number): Tensor => binary('gt', a, b, null);
+/** a ≥ b as 1 or 0, broadcast (no gradient). */
 export const ge = (a: Tensor | number, b: Tensor | number): Tensor => binary('ge', a, b, null);
+/** a < b as 1 or 0, broadcast (no gradient). */
 export const lt = (a: Tensor | number, b: Tensor | number): Tensor => binary('lt', a, b, null);
+/** a ≤ b as 1 or 0, broadcast (no gradient). */
 export const le = (a: Tensor | number, b: Tensor | number): Tensor => binary('le', a, b, null);
+/** a = b as 1 or 0, broadcast (no gradient). */
 export const eq = (a: Tensor | number, b: Tensor | number): Tensor => binary('eq', a, b, null);
 
 /** cond ≠ 0 ? a : b, broadcasting all three. */
@@ -273,6 +301,7 @@ function rawReduce(op: ReduceOp, x: Tensor, axes: readonly number[]): Tensor {
   return reshapeRaw(cur, reducedShape(x.shape, axes, true));
 }
 
+/** Sum over `axes` (all when omitted); `keepDims` keeps them as size 1. */
 export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   requireFloat('sum', x);
   const ax = normAxes(axes, x.rank, 'sum');
@@ -289,6 +318,7 @@ function reshapeRaw(t: Tensor, shape: Shape): Tensor {
   return y;
 }
 
+/** Mean over `axes` (all when omitted); `keepDims` keeps them as size 1. */
 export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   const ax = normAxes(axes, x.rank, 'mean');
   const count = ax.reduce((n, a) => n * x.shape[a], 1);
@@ -313,7 +343,9 @@ function extremum(op: 'max' | 'min', x: Tensor, axes: number | readonly number[]
   });
 }
 
+/** Maximum over `axes` (all when omitted); the gradient goes to the maximal elements. */
 export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => extremum('max', x, axes, keepDims);
+/** Minimum over `axes` (all when omitted); the gradient goes to the minimal elements. */
 export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor => extremum('min', x, axes, keepDims);
 
 /** log Σ exp(x) over axes, stable. */
@@ -352,16 +384,19 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return withGrad(x.shareWithShape(s), 'reshape', [x], (g) => [reshape(g, x.shape)]);
 }
 
+/** Merges axes startAxis..endAxis (inclusive, negative counts from the end) into one. */
 export function flatten(x: Tensor, startAxis = 0, endAxis = -1): Tensor {
   const s = normAxis(startAxis, x.rank, 'flatten'), e = normAxis(endAxis, x.rank, 'flatten');
   return reshape(x, [...x.shape.slice(0, s), sizeOf(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)]);
 }
 
+/** Inserts an axis of size 1 at `axis` (a view). */
 export function unsqueeze(x: Tensor, axis: number): Tensor {
   const a = normAxis(axis, x.rank + 1, 'unsqueeze');
   return reshape(x, [...x.shape.slice(0, a), 1, ...x.shape.slice(a)]);
 }
 
+/** Removes `axis`, which must have size 1 (a view). */
 export function squeeze(x: Tensor, axis: number): Tensor {
   const a = normAxis(axis, x.rank, 'squeeze');
   if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${axis} of ${describe(x)} has size ${x.shape[a]}, not 1`);
@@ -377,6 +412,7 @@ function rawCopy(x: Tensor, shape: Shape, offset: number, strides: readonly numb
   return Tensor.fromBuffer(x.backend, out, shape, x.dtype);
 }
 
+/** Reorders the axes: output axis i is input axis order[i] (a contiguous copy). */
 export function permute(x: Tensor, order: readonly number[]): Tensor {
   const axes = order.map((a) => normAxis(a, x.rank, 'permute'));
   if (axes.length !== x.rank || new Set(axes).size !== x.rank) {
@@ -390,6 +426,7 @@ export function permute(x: Tensor, order: readonly number[]): Tensor {
   return withGrad(raw, 'permute', [x], (g) => [permute(g, inverse)]);
 }
 
+/** Swaps two axes (default the last two; a contiguous copy). */
 export function transpose(x: Tensor, axis0 = -2, axis1 = -1): Tensor {
   const a = normAxis(axis0, x.rank, 'transpose'), b = normAxis(axis1, x.rank, 'transpose');
   const order = Array.from({ length: x.rank }, (_, i) => i);
@@ -463,6 +500,7 @@ export function pad(x: Tensor, pads: ReadonlyArray<readonly [number, number]>, v
   });
 }
 
+/** Joins tensors of equal shape except along `axis`. */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   if (tensors.length === 0) throw new Error('concat: no tensors');
   const first = tensors[0];
@@ -492,6 +530,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   });
 }
 
+/** Joins tensors of one shape along a new axis at `axis`. */
 export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   if (tensors.length === 0) throw new Error('stack: no tensors');
   const a = normAxis(axis, tensors[0].rank + 1, 'stack');
@@ -514,6 +553,7 @@ export function flip(x: Tensor, axis: number): Tensor {
 // ---------------------------------------------------------------------------------------------
 // matmul
 
+/** Transpose flags of {@link matmul}: op(A) = Aᵀ when transA, likewise B. */
 export interface MatmulOptions { transA?: boolean; transB?: boolean }
 
 /**
@@ -606,9 +646,12 @@ function softmaxImpl(x: Tensor, axis: number, logForm: boolean): Tensor {
   });
 }
 
+/** Softmax along `axis` (default the last). */
 export const softmax = (x: Tensor, axis = -1): Tensor => softmaxImpl(x, axis, false);
+/** log softmax along `axis` (default the last), computed stably. */
 export const logSoftmax = (x: Tensor, axis = -1): Tensor => softmaxImpl(x, axis, true);
 
+/** Options of {@link crossEntropy}. */
 export interface CrossEntropyOptions {
   /** Targets equal to this are skipped (and excluded from the mean). Default −100, as PyTorch. */
   ignoreIndex?: number;
@@ -692,6 +735,7 @@ export function takeAlongLastAxis(x: Tensor, index: Tensor): Tensor {
 // ---------------------------------------------------------------------------------------------
 // cumulative ops and the linear scan
 
+/** Cumulative sum along `axis`; `reverse` sums from the end. */
 export function cumsum(x: Tensor, axis: number, reverse = false): Tensor {
   requireFloat('cumsum', x);
   const a = normAxis(axis, x.rank, 'cumsum');
@@ -717,6 +761,7 @@ export function logcumsumexp(x: Tensor, axis: number): Tensor {
   return y;
 }
 
+/** Options of {@link linearScan} and {@link logScan}. */
 export interface ScanOptions {
   /** Initial state, shaped like a and b without the time axis. Absent means h_0 = 0. */
   h0?: Tensor | null;

@@ -11,6 +11,7 @@ export class Rng {
     this.reseed(seed);
   }
 
+  /** Restarts the stream from a seed. */
   reseed(seed: number): void {
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -25,6 +26,7 @@ export class Rng {
 
   /** The generator's position, to save in checkpoints and restore bit-for-bit. */
   getState(): number[] { return Array.from(this.s); }
+  /** Restores a state of getState (checkpoints). */
   setState(state: readonly number[]): void {
     if (state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
       throw new Error('Rng.setState: expected four unsigned 32-bit integers');
@@ -58,10 +60,12 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
+  /** Fills `out` with uniform samples in [low, high). */
   fillUniform(out: Float32Array | Float64Array, low = 0, high = 1): void {
     for (let i = 0; i < out.length; i++) out[i] = low + (high - low) * this.uniform();
   }
 
+  /** Fills `out` with normal samples of the given mean and standard deviation. */
   fillNormal(out: Float32Array | Float64Array, mean = 0, std = 1): void {
     for (let i = 0; i < out.length; i += 2) {
       const u1 = 1 - this.uniform(); // (0, 1]: log stays finite

@@ -11,6 +11,7 @@ import { getBackend, isGradEnabled, scopeStack, track, untrack, type Disposable 
 import * as ops from './ops.js';
 import { backward as runBackward } from './autograd.js';
 
+/** A tensor's sizes per axis, outermost first ([] for a scalar). */
 export type Shape = readonly number[];
 
 /** How a tensor was made: the inputs and the function that maps its gradient to theirs. */
@@ -27,18 +28,21 @@ interface Storage {
   refs: number;
 }
 
+/** Number of elements of a shape (1 for []). */
 export function sizeOf(shape: Shape): number {
   let n = 1;
   for (const s of shape) n *= s;
   return n;
 }
 
+/** '[2, 3]': how messages print a shape. */
 export function formatShape(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
 let nextId = 0;
 
+/** An n-dimensional array on a backend, with optional autograd. Make tensors with {@link tensor}, {@link fromHost}, {@link zeros}, {@link randn}…; read them with `await t.data()` / `t.toArray()` / `t.item()` (or `dataSync()` on the CPU); free them with `dispose()` or let a {@link scope} do it. */
 export class Tensor implements Disposable {
   readonly id = nextId++;
   readonly shape: Shape;
@@ -158,34 +162,61 @@ export class Tensor implements Disposable {
   toString(): string { return `Tensor(${describe(this)})`; }
 
   // Fluent spellings of the ops in ops.ts (one implementation each, there).
+  /** `add(this, b)` as a method. */
   add(b: Tensor | number): Tensor { return ops.add(this, b); }
+  /** `sub(this, b)` as a method. */
   sub(b: Tensor | number): Tensor { return ops.sub(this, b); }
+  /** `mul(this, b)` as a method. */
   mul(b: Tensor | number): Tensor { return ops.mul(this, b); }
+  /** `div(this, b)` as a method. */
   div(b: Tensor | number): Tensor { return ops.div(this, b); }
+  /** `pow(this, b)` as a method. */
   pow(b: Tensor | number): Tensor { return ops.pow(this, b); }
+  /** `neg(this)` as a method. */
   neg(): Tensor { return ops.neg(this); }
+  /** `exp(this)` as a method. */
   exp(): Tensor { return ops.exp(this); }
+  /** `log(this)` as a method. */
   log(): Tensor { return ops.log(this); }
+  /** `sqrt(this)` as a method. */
   sqrt(): Tensor { return ops.sqrt(this); }
+  /** `square(this)` as a method. */
   square(): Tensor { return ops.square(this); }
+  /** `abs(this)` as a method. */
   abs(): Tensor { return ops.abs(this); }
+  /** `sigmoid(this)` as a method. */
   sigmoid(): Tensor { return ops.sigmoid(this); }
+  /** `tanh(this)` as a method. */
   tanh(): Tensor { return ops.tanh(this); }
+  /** `relu(this)` as a method. */
   relu(): Tensor { return ops.relu(this); }
+  /** `gelu(this)` as a method. */
   gelu(): Tensor { return ops.gelu(this); }
+  /** `silu(this)` as a method. */
   silu(): Tensor { return ops.silu(this); }
+  /** `softplus(this)` as a method. */
   softplus(): Tensor { return ops.softplus(this); }
+  /** `matmul(this, b, opts)` as a method. */
   matmul(b: Tensor, opts?: ops.MatmulOptions): Tensor { return ops.matmul(this, b, opts); }
+  /** `sum(this, axes, keepDims)` as a method. */
   sum(axes?: number | readonly number[], keepDims = false): Tensor { return ops.sum(this, axes, keepDims); }
+  /** `mean(this, axes, keepDims)` as a method. */
   mean(axes?: number | readonly number[], keepDims = false): Tensor { return ops.mean(this, axes, keepDims); }
+  /** `max(this, axes, keepDims)` as a method. */
   max(axes?: number | readonly number[], keepDims = false): Tensor { return ops.max(this, axes, keepDims); }
+  /** `reshape(this, shape)` as a method. */
   reshape(shape: Shape): Tensor { return ops.reshape(this, shape); }
+  /** `transpose(this, axis0, axis1)` as a method. */
   transpose(axis0 = -2, axis1 = -1): Tensor { return ops.transpose(this, axis0, axis1); }
+  /** `permute(this, order)` as a method. */
   permute(order: readonly number[]): Tensor { return ops.permute(this, order); }
+  /** `slice(this, axis, start, end)` as a method. */
   slice(axis: number, start: number, end?: number): Tensor { return ops.slice(this, axis, start, end); }
+  /** `cast(this, dtype)` as a method. */
   cast(dtype: DType): Tensor { return ops.cast(this, dtype); }
 }
 
+/** Nested arrays of numbers, as {@link Tensor.toArray} returns and {@link tensor} accepts. */
 export type NestedArray = number | NestedArray[];
 
 function nest(data: HostArray, shape: Shape): NestedArray {

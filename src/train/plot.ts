@@ -22,6 +22,7 @@ export interface Series {
   markers?: boolean;
 }
 
+/** One chart of a figure: title, axes, series. */
 export interface ChartSpec {
   title: string;
   xLabel: string;
@@ -31,6 +32,7 @@ export interface ChartSpec {
   yInclude?: readonly number[];
 }
 
+/** Size and title of a figure of charts. */
 export interface FigureOptions {
   /** Size of each chart in px (default 520 × 360). */
   chartWidth?: number;

@@ -9,6 +9,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { add, mul, sum } from '../tensor/ops.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 
+/** Thrown by trainStep when the loss or gradient norm is NaN or infinite; the parameters are left unchanged. */
 export class NonFiniteError extends Error {
   /**
    * `afterUpdate`: the update itself produced the non-finite value (a learning rate so large that
@@ -33,6 +34,7 @@ export async function allFinite(tensors: readonly Tensor[]): Promise<boolean> {
   return Number.isFinite(v);
 }
 
+/** Options of {@link trainStep}. */
 export interface StepOptions {
   /** Global gradient-norm clip; 0 or undefined measures the norm without clipping. */
   clip?: number;
@@ -40,6 +42,7 @@ export interface StepOptions {
   step?: number;
 }
 
+/** What a training step measured. */
 export interface StepResult {
   loss: number;
   /** Gradient norm before clipping. */

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import '../../src/default-backend.js';
 import { readSafetensors } from '../../src/io/files.js';
 import { disposeTensorTree, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { modelFromCheckpoint } from '../../src/train/lm-trainer.js';

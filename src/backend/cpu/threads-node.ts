@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { getMatmulThreadPool, setMatmulThreadPool, type MatmulThreadPool } from './matmul.js';
 import { CMD_EXIT, CMD_RUN, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js';
 
+/** Options of {@link enableCpuThreads}. */
 export interface CpuThreadOptions {
   /** Total threads including the calling one (default: os.availableParallelism(), at most 16). */
   threads?: number;
