@@ -71,6 +71,7 @@ export function registerCell(entry: CellEntry): void {
   cells.set(entry.name, entry);
 }
 
+/** The registered cell names. */
 export function cellNames(): string[] {
   return [...cells.keys()];
 }
@@ -123,6 +124,7 @@ export function describeCellOptions(name: string, dim: number, given: Readonly<R
     : Object.entries(values).map(([k, v]) => `${k} ${typeof v === 'number' ? Number(v.toPrecision(6)) : String(v)}`).join(', ');
 }
 
+/** A new cell of a registered name (an error lists the known names for an unknown one). */
 export function createCell(name: string, config: CellConfig): RecurrentCell {
   const entry = cellEntry(name);
   const { dim, rng, dtype, backend } = config;

@@ -46,6 +46,7 @@ import { elmanDefinition, gruDefinition, lstmDefinition, slstmDefinition } from 
 import { evaluateTensors } from './pointwise.js';
 import { checkLengths, lengthsTensor, validMask, type Lengths, type SequenceOptions } from './sequence.js';
 
+/** The classic cells that share the fused time loop. */
 export type RnnCellName = 'lstm' | 'gru' | 'elman' | 'slstm';
 
 /** The built-in cells by name. */
@@ -57,6 +58,7 @@ export function gates(x: Tensor, count: number): Tensor[] {
   return split(x, new Array(count).fill(1), -2).map((t) => reshape(t, shape));
 }
 
+/** Options of {@link rnn}. */
 export interface RnnOptions {
   /** A built-in cell by name, or any cell definition (defineRnnCell). */
   cell: RnnCellName | RnnCellDef;
@@ -68,6 +70,7 @@ export interface RnnOptions {
   lengths?: Lengths | null;
 }
 
+/** What {@link rnn} returns. */
 export interface RnnResult {
   /** h_t for every step, [B, T, N·d]. */
   outputs: Tensor;
@@ -247,6 +250,7 @@ export abstract class TorchRnn extends Module {
     return summedBias(this.biasIh, this.biasHh, this.cell.gates, this.heads, this.headDim);
   }
 
+  /** Throws a one-line error unless x is [B, T, inputSize] (rank 3) or [B, inputSize] (rank 2). */
   protected checkInput(x: Tensor, rank: number, what: string): void {
     if (x.rank !== rank || x.shape[rank - 1] !== this.inputSize) {
       const want = rank === 3 ? `[B, T, ${this.inputSize}]` : `[B, ${this.inputSize}]`;
@@ -254,6 +258,7 @@ export abstract class TorchRnn extends Module {
     }
   }
 
+  /** Throws a one-line error unless every state tensor is [batch, hiddenSize]. */
   protected checkState(state: readonly Tensor[], batch: number, what: string): void {
     if (state.length !== this.cell.states) throw new Error(`${this.constructor.name}.${what}: expected ${this.cell.states} state tensor(s), got ${state.length}`);
     for (const s of state) {

@@ -116,6 +116,7 @@ class ClassifierBlock extends Module {
   }
 }
 
+/** A sequence classifier: token embedding or input projection, blocks of norm → cell → dropout → GLU + skip, masked mean pooling over time, linear head. */
 export class SequenceClassifier extends Module {
   readonly config: ResolvedConfig;
   readonly encoder: Embedding | Linear;
@@ -163,6 +164,7 @@ export class DeepLRU extends SequenceClassifier {
 
 export { LRU_RECURRENT_PARAMS };
 
+/** Options of {@link lruParamGroups}. */
 export interface LruParamGroupOptions {
   /** Learning rate of the other parameters (their weight decay is the optimizer's). */
   lr: number;
@@ -188,6 +190,7 @@ function recurrentParamGroups(model: Module, pattern: RegExp, opts: LruParamGrou
   ];
 }
 
+/** Options of {@link classifierParamGroups}. */
 export interface ClassifierParamGroupOptions extends LruParamGroupOptions {
   weightDecay: number;
 }
