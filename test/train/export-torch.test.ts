@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import '../../src/default-backend.js';
 import { readSafetensors } from '../../src/io/files.js';
 import { disposeTensorTree, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { modelFromCheckpoint } from '../../src/train/lm-trainer.js';
+import { modelFromCheckpoint } from '../../src/train/model-kinds.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { mul } from '../../src/tensor/ops.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
