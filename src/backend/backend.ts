@@ -11,6 +11,7 @@ import type { RnnCellDef, RnnDims } from './pointwise/rnn-cell.js';
 
 export type { LinearScanCellDef, RnnCellDef, RnnDims };
 
+/** Element types: f32, f64 (gradient checks), i32 (ids, targets) and bf16 (storage on CUDA; computes in f32). */
 export type DType = 'f32' | 'f64' | 'i32' | 'bf16';
 
 /** An opaque handle to a buffer in a backend's memory. */

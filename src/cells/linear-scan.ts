@@ -13,6 +13,7 @@ import { Tensor, describe, formatShape, result } from '../tensor/tensor.js';
 import { evaluateTensors } from './pointwise.js';
 import { checkLengths, lengthsTensor, validMask, type Lengths } from './sequence.js';
 
+/** Options of {@link cellScan}. */
 export interface CellScanOptions {
   /** Initial state [batch, dim]; absent means zeros. In log mode it must be positive. */
   h0?: Tensor | null;

@@ -8,6 +8,7 @@
 
 export type OptionValue = number | string | boolean;
 
+/** One option of a cell: name, type, default, help and range; the CLI makes a flag of it. */
 export interface OptionSpec {
   /** The key in configs and APIs (camelCase); the flag is its kebab-case form (`--r-min`). */
   name: string;
@@ -99,14 +100,17 @@ export function resolveOptions(specs: readonly OptionSpec[], given: Readonly<Rec
 
 // Options several cells share, declared once.
 
+/** The expansion factor option shared by the cells that have one. */
 export const EXPANSION_OPTION: OptionSpec = {
   name: 'expansion', type: 'number', default: 1, min: 0, max: 64, exclusive: 'min',
   help: 'cell expansion factor: inner width = expansion × dim',
 };
+/** The scan mode option (log or real) of minGRU and minLSTM. */
 export const SCAN_OPTION: OptionSpec = {
   name: 'scan', type: 'choice', default: 'log', choices: ['log', 'real'],
   help: 'linear-recurrence scan: log (reference) or real (faster)',
 };
+/** The heads option of the block-diagonal classic cells. */
 export const HEADS_OPTION: OptionSpec = {
   name: 'heads', type: 'int', default: 1, min: 1, max: 4096,
   help: 'heads of the block-diagonal recurrence (dim must divide)',

@@ -40,6 +40,7 @@ export interface CellEntry {
   summary: string;
   /** Options beyond `dim`; `create` receives each with its default filled in. */
   options: readonly OptionSpec[];
+  /** A new cell of width dim with the given option values (defaults filled in). */
   create(dim: number, options: Readonly<Record<string, OptionValue>>, layer: LayerOptions): RecurrentCell;
   /** Its settings in a few words for the CLI's header ('N 64, ring [0, 0.99]'); default: the option values. */
   describe?(dim: number, options: Readonly<Record<string, OptionValue>>): string;

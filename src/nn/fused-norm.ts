@@ -14,6 +14,7 @@ export function hasFusedNorm(b: Backend): boolean {
   return b.fusedNorm !== false && typeof b.norm === 'function' && typeof b.normGrad === 'function';
 }
 
+/** Options of {@link norm}. */
 export interface NormOpOptions {
   /** LayerNorm's bias [cols] (RMSNorm has none). */
   bias?: Tensor | null;

@@ -30,7 +30,9 @@ import { Tensor } from '../tensor/tensor.js';
 import { allFinite } from './step.js';
 import type { TokenizerJSON } from '../data/tokenizer.js';
 
+/** The "format" field of every checkpoint's config.json. */
 export const CHECKPOINT_FORMAT = 'recur-checkpoint';
+/** The checkpoint layout version; loading refuses other versions with a message. */
 export const CHECKPOINT_VERSION = 1;
 export const RUN_FORMAT = 'recur-run';
 /** The file in a run directory that names its current checkpoint. */
@@ -95,7 +97,9 @@ export interface CheckpointFiles {
 
 /** How files are written; tests substitute writers that fail midway. */
 export interface CheckpointIO {
+  /** Writes a text file (atomically in the default IO). */
   writeFile(path: string, data: string): Promise<void>;
+  /** Writes tensors as safetensors (atomically in the default IO). */
   writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void>;
 }
 
@@ -200,8 +204,10 @@ export async function saveCheckpoint(runDir: string, step: number, files: Checkp
 export interface TrainingSnapshot {
   config: CheckpointConfig;
   trainer: TrainerState;
-  model: { stateDict(): Record<string, Tensor> };
-  optimizer: { stateDict(): OptimizerState };
+  /** The model; its stateDict goes to model.safetensors. */
+  model: { /** Parameters and buffers by name. */ stateDict(): Record<string, Tensor> };
+  /** The optimizer; its stateDict goes to optimizer.safetensors and trainer.json. */
+  optimizer: { /** Moments, step counts and hyperparameters. */ stateDict(): OptimizerState };
   /** e.g. state.safetensors of stateful training (not disposed here). */
   extra?: CheckpointFiles['tensors'];
 }

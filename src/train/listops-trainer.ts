@@ -36,6 +36,7 @@ import { NonFiniteError, trainStep } from './step.js';
 export const LISTOPS_TASK = 'listops';
 const MODEL_KIND = 'sequence-classifier';
 
+/** Every setting of a ListOps run (the flags of `recur train --task listops`). */
 export interface ListOpsArgs {
   /** A registry cell; 'lru' is the paper's deep LRU. */
   model: string;
@@ -85,11 +86,13 @@ export const DEFAULT_LISTOPS_ARGS: ListOpsArgs = {
   minLength: 50, maxLength: 256, maxDepth: 10, maxArgs: 10, valExamples: 500, testExamples: 2000,
 };
 
+/** A named ListOps recipe: a description and the settings it fills in. */
 export interface ListOpsPreset {
   description: string;
   args: Partial<ListOpsArgs>;
 }
 
+/** The ListOps presets (listops-cpu, listops-lra). */
 export const LISTOPS_PRESETS: Record<string, ListOpsPreset> = {
   'listops-cpu': {
     description: 'the default (CPU-sized): LRA trees (depth ≤ 10, ≤ 10 args) of 50–256 tokens; 4 blocks, dim 64, batch 32, 2000 steps',
@@ -131,6 +134,7 @@ const TRAIN_SEED_OFFSET = 0x5eed;
 const VAL_SEED_OFFSET = 0xa1;
 const TEST_SEED_OFFSET = 0x7e57;
 
+/** The held-out sets of a ListOps run. */
 export type HeldOutSplit = 'val' | 'test';
 
 /**
@@ -148,6 +152,7 @@ export function listOpsHeldOut(a: ListOpsArgs): Record<HeldOutSplit, ListOpsExam
   }
 }
 
+/** Accuracy and loss of a classifier on a held-out set, with the majority-class rate for scale. */
 export interface ListOpsEvalResult {
   /** Mean cross-entropy, nats per example. */
   loss: number;
@@ -303,6 +308,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
     this.resumedLogBytes = resumedLogBytes;
   }
 
+  /** A new run: model, optimizer, data streams and held-out sets from the settings. */
   static create(args: ListOpsArgs): ListOpsTrainer {
     return new ListOpsTrainer({ ...args }, null, null);
   }
@@ -335,6 +341,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
     return generateListOps(this.args.batch, listOpsDataConfig(this.args), this.dataRng, this.heldOutSources);
   }
 
+  /** One optimizer step on a fresh batch of expressions. */
   async trainStep(): Promise<StepReport> {
     const t0 = performance.now();
     const b = listOpsBatch(this.nextExamples());
@@ -363,6 +370,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
     return { loss: r.loss, accuracy: r.accuracy, examples: r.examples, majority: r.majority };
   }
 
+  /** What config.json records: the model spec, the task and every setting. */
   checkpointConfig(): CheckpointConfig {
     return {
       format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, task: LISTOPS_TASK, model: this.spec,
@@ -378,6 +386,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
     return saveTrainingCheckpoint(runDir, { config: this.checkpointConfig(), trainer, model: this.model, optimizer: this.optimizer });
   }
 
+  /** Frees the model, the optimizer and their tensors. */
   dispose(): void {
     this.optimizer.dispose();
     this.model.dispose();

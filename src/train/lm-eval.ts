@@ -11,6 +11,7 @@ import { TrainConfigError } from './args.js';
 import { disposeTensorTree, mapTensorTree } from './checkpoint.js';
 import type { CharLM } from './model-kinds.js';
 
+/** A language model's score on held-out text. */
 export interface EvalResult {
   /** Mean next-character cross-entropy, nats/char. */
   loss: number;

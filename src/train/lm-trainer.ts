@@ -39,6 +39,7 @@ import { createModel, kindForName, kindOfSpec, modelNames, tokenizerFromCheckpoi
 import { MixedPrecision, precisionUnsupported, type TrainDtype } from './precision.js';
 import { NonFiniteError, trainStep } from './step.js';
 
+/** Every setting of a language-model run (the flags of `recur train`). */
 export interface TrainArgs {
   /** A cell of the registry (mingru, minlstm, …) or another registered kind (bigram). */
   model: string;
@@ -83,12 +84,14 @@ export interface TrainArgs {
   dtype?: TrainDtype;
 }
 
+/** The defaults of `recur train` for language models. */
 export const DEFAULT_TRAIN_ARGS: TrainArgs = {
   model: 'mingru', dim: 128, depth: 2, expansion: 2, conv: 4, ffMult: 4, dropout: 0, norm: 'rms', residual: 'add', scan: 'log',
   lr: 1e-3, weightDecay: 0.1, warmup: 0, schedule: 'constant', clip: 1, batch: 32, seq: 128, steps: 1000, seed: 1,
   stateful: false, evalEvery: 100, saveEvery: 0, logEvery: 10, valWindows: 64, dtype: 'f32',
 };
 
+/** A named recipe: a description and the settings it fills in. */
 export interface Preset {
   description: string;
   args: Partial<TrainArgs>;
@@ -372,6 +375,7 @@ export class LMTrainer implements RunnableTrainer<EvalResult> {
     return saveTrainingCheckpoint(runDir, { config: this.checkpointConfig(), trainer, model: this.model, optimizer: this.optimizer, extra });
   }
 
+  /** Frees the model, the optimizer, carried state and working copies. */
   dispose(): void {
     disposeTensorTree(this.carried);
     this.carried = null;

@@ -12,6 +12,7 @@ import { warmupCosineSchedule, type Schedule } from '../optim/schedule.js';
 import { figureSvg, type ChartSpec } from './plot.js';
 import { NonFiniteError } from './step.js';
 
+/** What one training step did: loss, gradient norm, learning rate, time and tokens. */
 export interface StepReport {
   step: number;
   loss: number;
@@ -29,8 +30,11 @@ export function trainingSchedule(a: { warmup: number; steps: number; schedule: '
     : (s) => (s < a.warmup ? (s + 1) / a.warmup : 1);
 }
 
+/** A log.jsonl line of a training step. */
 export interface TrainRecord { type: 'train'; step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_sec: number; elapsed_s: number }
+/** A log.jsonl line of a validation. */
 export interface ValRecord { type: 'val'; step: number; loss: number; bits_per_char: number; accuracy: number; tokens: number }
+/** Any log.jsonl line. */
 export type LogRecord = TrainRecord | ValRecord | { type: string; step: number; [k: string]: unknown };
 
 /** What runTraining needs of a trainer: LMTrainer, ListOpsTrainer (listops-trainer.ts). */
@@ -44,6 +48,7 @@ export interface RunnableTrainer<E extends { loss: number; accuracy: number }> {
   readonly resumedLogBytes: number | null;
   /** Axis labels of curves.svg (default: the LM's). */
   readonly curveLabels?: CurveLabels;
+  /** One optimizer step; the loop calls it until the run's steps are done. */
   trainStep(): Promise<StepReport>;
   /** Throws NonFiniteError when the validation loss is not finite. */
   validate(): Promise<E>;
@@ -53,14 +58,19 @@ export interface RunnableTrainer<E extends { loss: number; accuracy: number }> {
   save(runDir: string, logBytes: number): Promise<string>;
 }
 
+/** Callbacks of {@link runTraining}: progress, validations, saves, and a stop request. */
 export interface RunHooks<E = { loss: number; accuracy: number }> {
+  /** After every step, with the run's average tokens per second. */
   onStep?(r: StepReport, averageTokensPerSec: number): void;
+  /** After every validation. */
   onEval?(r: E, step: number): void;
+  /** After every checkpoint, with its directory. */
   onSave?(dir: string, step: number): void;
   /** Polled before every step and after every evaluation: true ends the run with a checkpoint. */
   shouldStop?(): boolean;
 }
 
+/** How a run ended: completed or interrupted, at which step, with the last validation. */
 export interface RunResult<E = { loss: number; accuracy: number }> {
   status: 'completed' | 'interrupted';
   step: number;
@@ -74,7 +84,9 @@ export interface RunResult<E = { loss: number; accuracy: number }> {
   wallSeconds: number;
 }
 
+/** The run directory's log, one JSON object per line. */
 export const LOG_FILE = 'log.jsonl';
+/** The run directory's plot of loss and accuracy against steps. */
 export const CURVES_FILE = 'curves.svg';
 
 /** Reads log.jsonl (skipping a torn last line). */
@@ -94,6 +106,7 @@ export async function readLog(runDir: string): Promise<LogRecord[]> {
 
 /** Units of the loss axis and the name of the accuracy axis of curves.svg. */
 export interface CurveLabels { loss: string; accuracy: string }
+/** Axis labels of a language model's curves. */
 export const LM_CURVE_LABELS: CurveLabels = { loss: 'nats/char', accuracy: 'next-character accuracy' };
 
 /** The training curves of a log: loss (train and validation) and validation accuracy against steps. */

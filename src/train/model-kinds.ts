@@ -24,6 +24,7 @@ export interface CharLM extends Module {
   forward(tokens: Tensor, state?: unknown): { logits: Tensor; state: unknown };
   /** Mean next-token cross-entropy of windows [B, T + 1]. */
   loss(tokens: Tensor, state?: unknown): { loss: Tensor; state: unknown };
+  /** Streams sampled token ids after a prompt (models that can generate). */
   generate?(prompt: ArrayLike<number>, opts: GenerateOptions): AsyncGenerator<number>;
 }
 
@@ -47,6 +48,7 @@ export interface ModelArgs {
 export interface ModelKind {
   /** The spec's kind, as stored in checkpoints ('recurrent-lm', 'bigram', …). */
   kind: string;
+  /** The model spec that checkpoints store, from the run's settings. */
   spec(args: ModelArgs, vocabSize: number): ModelSpec;
   /**
    * Builds the model of a spec's config (from this kind's `spec` or a checkpoint: check what it
@@ -187,6 +189,7 @@ export async function openCheckpoint(dir: string, opts: LoadOptions = {}): Promi
   }
 }
 
+/** The tokenizer a checkpoint stores (a CheckpointError if it has none or a bad one). */
 export function tokenizerFromCheckpoint(ckpt: LoadedCheckpoint): Tokenizer {
   try {
     if (!ckpt.config.tokenizer) throw new Error('none is stored');

@@ -13,6 +13,7 @@ import { Rng } from '../tensor/random.js';
 import { scope } from '../tensor/tensor.js';
 import { trainStep } from './step.js';
 
+/** Settings of {@link trainSelectiveCopy}: the task, the model, the schedule and when to stop. */
 export interface SelectiveCopyRunConfig {
   task: SelectiveCopyConfig;
   /** Model hyper-parameters other than the vocabulary (taken from the task). */
@@ -58,9 +59,12 @@ export const SELECTIVE_COPY_PRESETS: Record<'demo' | 'cpu' | 'paper', SelectiveC
   },
 };
 
+/** Progress of a training step. */
 export interface StepInfo { step: number; loss: number; gradNorm: number; tokensPerSec: number }
+/** An evaluation on fresh sequences. */
 export interface EvalInfo { step: number; accuracy: number; loss: number }
 
+/** How a selective-copying run ended: steps, accuracy, time. */
 export interface SelectiveCopyResult {
   model: RecurrentLM;
   accuracy: number;
@@ -97,6 +101,7 @@ export async function evaluateSelectiveCopy(model: RecurrentLM, task: SelectiveC
   return { accuracy: right / total, loss: lossValue };
 }
 
+/** Trains a RecurrentLM on selective copying until it reaches the target accuracy or the step limit (what `recur demo` and `recur bench selective-copy` run). */
 export async function trainSelectiveCopy(
   run: SelectiveCopyRunConfig,
   hooks: { onStep?: (s: StepInfo) => void; onEval?: (e: EvalInfo) => void } = {},

@@ -10,9 +10,12 @@
  */
 
 export type UnaryFn = 'neg' | 'exp' | 'log' | 'log1p' | 'sigmoid' | 'tanh' | 'logSigmoid' | 'softplus' | 'sqrt' | 'abs';
+/** Binary functions of expressions. */
 export type BinaryFn = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min';
+/** Comparisons, which give 1 or 0 (conditions of `select`). */
 export type CompareFn = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
 
+/** A node of the expression language: a constant, a named input, or a function of other nodes. */
 export type Expr =
   | { readonly id: number; readonly op: 'const'; readonly value: number }
   | { readonly id: number; readonly op: 'input'; readonly name: string }
@@ -38,6 +41,7 @@ function lift(x: Operand): Expr {
   return typeof x === 'number' ? constant(x) : x;
 }
 
+/** The constant `value` as an expression. */
 export function constant(value: number): Expr {
   // Object.is keeps −0 apart from 0; NaN has one key.
   const key = Object.is(value, -0) ? 'c:-0' : `c:${value}`;
@@ -73,30 +77,49 @@ function isConst(e: Expr, v: number): boolean {
   return e.op === 'const' && e.value === v;
 }
 
+/** a + b. */
 export const add = (a: Operand, b: Operand): Expr => binary('add', a, b);
+/** a − b. */
 export const sub = (a: Operand, b: Operand): Expr => binary('sub', a, b);
+/** a · b. */
 export const mul = (a: Operand, b: Operand): Expr => binary('mul', a, b);
+/** a / b. */
 export const div = (a: Operand, b: Operand): Expr => binary('div', a, b);
+/** The larger of a and b. */
 export const max = (a: Operand, b: Operand): Expr => binary('max', a, b);
+/** The smaller of a and b. */
 export const min = (a: Operand, b: Operand): Expr => binary('min', a, b);
+/** −x. */
 export const neg = (x: Operand): Expr => unary('neg', x);
+/** eˣ. */
 export const exp = (x: Operand): Expr => unary('exp', x);
+/** Natural logarithm. */
 export const log = (x: Operand): Expr => unary('log', x);
+/** log(1 + x), accurate near 0. */
 export const log1p = (x: Operand): Expr => unary('log1p', x);
+/** Square root. */
 export const sqrt = (x: Operand): Expr => unary('sqrt', x);
+/** Absolute value. */
 export const abs = (x: Operand): Expr => unary('abs', x);
 /** σ(x) = 1 / (1 + e^−x). */
 export const sigmoid = (x: Operand): Expr => unary('sigmoid', x);
+/** Hyperbolic tangent. */
 export const tanh = (x: Operand): Expr => unary('tanh', x);
 /** log σ(x) = −softplus(−x), computed without overflow. */
 export const logSigmoid = (x: Operand): Expr => unary('logSigmoid', x);
 /** softplus(x) = log(1 + e^x), computed without overflow. */
 export const softplus = (x: Operand): Expr => unary('softplus', x);
+/** 1 where a = b, else 0. */
 export const eq = (a: Operand, b: Operand): Expr => compare('eq', a, b);
+/** 1 where a ≠ b, else 0. */
 export const ne = (a: Operand, b: Operand): Expr => compare('ne', a, b);
+/** 1 where a < b, else 0. */
 export const lt = (a: Operand, b: Operand): Expr => compare('lt', a, b);
+/** 1 where a ≤ b, else 0. */
 export const le = (a: Operand, b: Operand): Expr => compare('le', a, b);
+/** 1 where a > b, else 0. */
 export const gt = (a: Operand, b: Operand): Expr => compare('gt', a, b);
+/** 1 where a ≥ b, else 0. */
 export const ge = (a: Operand, b: Operand): Expr => compare('ge', a, b);
 
 /** cond ≠ 0 ? a : b (cond is a comparison or a stored 1/0 flag). */
@@ -181,11 +204,13 @@ export const SCALAR_UNARY: Readonly<Record<UnaryFn, (x: number) => number>> = {
   softplus: (x) => (x >= 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x))),
 };
 
+/** The scalar meaning of every binary function, in doubles. */
 export const SCALAR_BINARY: Readonly<Record<BinaryFn, (a: number, b: number) => number>> = {
   add: (a, b) => a + b, sub: (a, b) => a - b, mul: (a, b) => a * b, div: (a, b) => a / b,
   max: Math.max, min: Math.min,
 };
 
+/** The scalar meaning of every comparison, in doubles. */
 export const SCALAR_COMPARE: Readonly<Record<CompareFn, (a: number, b: number) => boolean>> = {
   eq: (a, b) => a === b, ne: (a, b) => a !== b, lt: (a, b) => a < b, le: (a, b) => a <= b, gt: (a, b) => a > b, ge: (a, b) => a >= b,
 };

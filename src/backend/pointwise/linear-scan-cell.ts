@@ -8,6 +8,7 @@
  */
 import { add, constant, fingerprint, input, inputsOf, mul, substitute, type Expr, type Operand } from './expr.js';
 
+/** A cell whose recurrence is h_t = a_t h_{t−1} + b_t (minGRU, minLSTM), defined by expressions for a and b, their logs and their gradients; what {@link defineLinearScanCell} returns and the backends render. */
 export interface LinearScanCellDef {
   /** A short name, for messages and kernel names ([a-z0-9_] only). */
   readonly name: string;
@@ -22,16 +23,21 @@ export interface LinearScanCellDef {
   readonly key: string;
 }
 
+/** What a linear-scan cell's author writes: the coefficients, their logs and the backward, as functions of the projection's chunks p0..p{C−1}. */
 export interface LinearScanCellSpec {
   name: string;
   chunks: number;
+  /** a and b of the recurrence from the chunks. */
   coefficients(p: Expr[]): { a: Operand; b: Operand };
+  /** log a and log b, computed without forming a and b. */
   log(p: Expr[]): { a: Operand; b: Operand };
+  /** dL/dp for each chunk from dL/da and dL/db. */
   backward(p: Expr[], grads: { da: Expr; db: Expr }): Operand[];
 }
 
 const lift = (x: Operand): Expr => (typeof x === 'number' ? constant(x) : x);
 
+/** Checks a spec and builds its definition (expressions for every backend; a one-line error for a malformed spec). */
 export function defineLinearScanCell(spec: LinearScanCellSpec): LinearScanCellDef {
   const { name, chunks: C } = spec;
   if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`defineLinearScanCell: name '${name}' must be lower-case letters, digits and _`);

@@ -22,6 +22,7 @@
  */
 import { constant, fingerprint, input, inputsOf, type Expr, type Operand } from './expr.js';
 
+/** A classic cell (LSTM, GRU, Elman, sLSTM) as expressions: the pointwise step and its backward around the Wx + R h matmuls; what {@link defineRnnCell} returns and the backends render. */
 export interface RnnCellDef {
   /** A short name, for messages and kernel names ([a-z0-9_] only). */
   readonly name: string;
@@ -63,6 +64,7 @@ export interface RnnBackwardInputs {
   d: Expr[];
 }
 
+/** What a classic cell's author writes: gate and state counts, the pointwise forward and its backward. */
 export interface RnnCellSpec {
   name: string;
   gates: number;
@@ -71,6 +73,7 @@ export interface RnnCellSpec {
   states: number;
   /** Numbers in the results are constants (a state whose gradient does not flow back: 0). */
   forward(i: RnnForwardInputs): { states: Operand[]; saved: Operand[] };
+  /** Gradients of the step's inputs from the saved values and the states' gradients. */
   backward(i: RnnBackwardInputs): { dx: Operand[]; dr?: Operand[]; drb?: Operand[]; dp: Operand[] };
 }
 

@@ -2,6 +2,7 @@
 import { add, mul, oneMinusSquare, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
+/** The Elman step as expressions: h' = tanh(g). */
 export const elmanDefinition = defineRnnCell({
   name: 'elman',
   gates: 1,

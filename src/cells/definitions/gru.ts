@@ -8,6 +8,7 @@
 import { add, mul, oneMinusSquare, sigmoid, sub, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
+/** The GRU step as expressions (PyTorch's gate order r, z, n; reset after the matmul). */
 export const gruDefinition = defineRnnCell({
   name: 'gru',
   gates: 3,

@@ -6,6 +6,7 @@
 import { add, mul, oneMinusSquare, sigmoid, sub, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
+/** The LSTM step as expressions (gates i, f, z, o; states h, c). */
 export const lstmDefinition = defineRnnCell({
   name: 'lstm',
   gates: 4,

@@ -21,6 +21,7 @@ const gSlope = (x: Expr) => select(ge(x, 0), 1, sigmoidSlope(sigmoid(x)));
 const gateGrad = (k: Expr, hidden: Expr, da: Expr, db: Expr) => mul(sigmoidSlope(sigmoid(k)), sub(mul(db, minGruG(hidden)), da));
 const hiddenGrad = (k: Expr, hidden: Expr, db: Expr) => mul(mul(db, sigmoid(k)), gSlope(hidden));
 
+/** minGRU as a linear scan: a = σ(−k), b = σ(k)·g(hidden). */
 export const minGruDefinition = defineLinearScanCell({
   name: 'mingru',
   chunks: 2,
@@ -31,6 +32,7 @@ export const minGruDefinition = defineLinearScanCell({
 
 const minLstmGate = (f: Expr, i: Expr) => sub(softplus(neg(f)), softplus(neg(i)));
 
+/** minLSTM as a linear scan with normalised forget and input gates. */
 export const minLstmDefinition = defineLinearScanCell({
   name: 'minlstm',
   chunks: 3,

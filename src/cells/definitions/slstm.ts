@@ -13,6 +13,7 @@
 import { add, div, eq, exp, ge, logSigmoid, mul, neg, oneMinusSquare, select, sigmoid, sub, tanh } from '../../backend/pointwise/expr.js';
 import { defineRnnCell } from '../../backend/pointwise/rnn-cell.js';
 
+/** The sLSTM step as expressions (exponential gates with a stabiliser state; states h, c, n, m). */
 export const slstmDefinition = defineRnnCell({
   name: 'slstm',
   gates: 4,
