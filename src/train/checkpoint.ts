@@ -205,9 +205,15 @@ export interface TrainingSnapshot {
   config: CheckpointConfig;
   trainer: TrainerState;
   /** The model; its stateDict goes to model.safetensors. */
-  model: { /** Parameters and buffers by name. */ stateDict(): Record<string, Tensor> };
+  model: {
+    /** Parameters and buffers by name. */
+    stateDict(): Record<string, Tensor>;
+  };
   /** The optimizer; its stateDict goes to optimizer.safetensors and trainer.json. */
-  optimizer: { /** Moments, step counts and hyperparameters. */ stateDict(): OptimizerState };
+  optimizer: {
+    /** Moments, step counts and hyperparameters. */
+    stateDict(): OptimizerState;
+  };
   /** e.g. state.safetensors of stateful training (not disposed here). */
   extra?: CheckpointFiles['tensors'];
 }

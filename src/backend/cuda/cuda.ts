@@ -73,6 +73,7 @@ export class CudaBackend implements Backend {
   synchronize(): void { this.gpu.synchronize(); }
   /** Returns cached device memory to the driver. */
   emptyCache(): void { this.gpu.emptyCache(); }
+  /** Bytes in use and cached by the caching allocator, and its live block count. */
   memoryStats(): AllocatorStats { return this.gpu.memoryStats(); }
   /** Compiles (or loads from the disk cache) every kernel module now rather than at first use. */
   warmup(): void { this.modules.warmup(); }

@@ -16,6 +16,7 @@ import { ELEM_BYTES } from './kernels/common.js';
 
 // ------------------------------------------------------------------------------ availability
 
+/** Whether CUDA can be used here, and why not in one sentence. */
 export interface CudaStatus {
   available: boolean;
   /** Why not, in one sentence (when unavailable). */
@@ -38,6 +39,7 @@ export function cudaStatus(): CudaStatus {
   return { available: true, devices: n[0] };
 }
 
+/** Options of the CUDA backend; each also has an environment variable (noted per field). */
 export interface CudaOptions {
   /** Device ordinal (default 0, or RECUR_CUDA_DEVICE). */
   device?: number;
@@ -45,6 +47,7 @@ export interface CudaOptions {
   allowTF32?: boolean;
 }
 
+/** The GPU a CudaBackend runs on. */
 export interface DeviceInfo {
   name: string;
   ordinal: number;
