@@ -9,7 +9,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { add, mul, sum } from '../tensor/ops.js';
 import { scope, type Tensor } from '../tensor/tensor.js';
 
-/** Thrown by trainStep when the loss or gradient norm is NaN or infinite; the parameters are left unchanged. */
+/** Thrown when the loss, the gradient norm or the updated weights become NaN or infinite; the message says whether the parameters are unchanged. */
 export class NonFiniteError extends Error {
   /**
    * `afterUpdate`: the update itself produced the non-finite value (a learning rate so large that
