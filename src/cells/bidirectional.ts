@@ -36,6 +36,7 @@ function reverse(x: Tensor, index: Tensor): Tensor {
   return reshape(indexSelect(reshape(x, [B * T, D]), 0, index), [B, T, D]);
 }
 
+/** Options of {@link Bidirectional}. */
 export interface BidirectionalOptions {
   /** 'concat' (default): outputs [B, T, 2·D]; 'sum': [B, T, D]. */
   merge?: 'concat' | 'sum';
@@ -105,10 +106,12 @@ export class LearnedInitialState<S extends CellState = CellState> extends Module
     return (rows.length === 1 ? rows[0] : rows) as unknown as S;
   }
 
+  /** The wrapped cell over the sequence, starting from the learned state when none is given. */
   forward(x: Tensor, state?: S | null, opts: SequenceOptions = {}): CellOutput<S> {
     return this.cell.forward(x, state ?? this.initialState(x.shape[0]), opts);
   }
 
+  /** One step of the wrapped cell, starting from the learned state when none is given. */
   step(x: Tensor, state?: S | null): CellOutput<S> {
     return this.cell.step(x, state ?? this.initialState(x.shape[0]));
   }

@@ -28,6 +28,7 @@ export interface SequenceRecord {
 /** What the targets are, inferred from all records. */
 export type TargetKind = 'none' | 'class' | 'value' | 'class-per-step' | 'value-per-step';
 
+/** A parsed data file: its sequences, their feature count and the kind of target they carry. */
 export interface SequenceSet {
   records: SequenceRecord[];
   features: number;
@@ -85,6 +86,7 @@ export function parseJsonl(text: string): SequenceSet {
   return collect(records, 'the JSONL text');
 }
 
+/** How {@link parseCsv} reads a table: one series per column (wide) or rows grouped by an id column (long). */
 export interface CsvOptions {
   /** 'wide': every column is one series; 'long': rows grouped into sequences by `id`. */
   layout: 'wide' | 'long';
