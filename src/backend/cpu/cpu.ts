@@ -1,6 +1,7 @@
 /**
  * The portable CPU backend: host typed arrays, a size-keyed caching allocator, and kernels in
- * plain TypeScript (matmul in WebAssembly SIMD where available). Runs in Node and in browsers.
+ * plain TypeScript, with WebAssembly SIMD (f32x4) where it pays: matmul, the transcendental
+ * element-wise ops and their derivatives, the AdamW update (simd.ts). Runs in Node and in browsers.
  * bf16 is not a CPU dtype: compute in f32 here.
  */
 import type {
@@ -14,6 +15,7 @@ import { complexScan, complexScanGrad } from './complex-scan.js';
 import { matmul } from './matmul.js';
 import * as rnn from './rnn.js';
 import { cellScan, cellScanGrad } from './cell-scan.js';
+import { adamwSimd, unaryGradSimd, unarySimd } from './simd.js';
 import { dropoutHash, dropoutThreshold } from '../random.js';
 
 class CpuBuffer implements BackendBuffer {
@@ -78,9 +80,16 @@ export class CpuBackend implements Backend {
   copy(src: StridedView, dst: StridedView, shape: readonly number[]): void {
     ew.copy(d(src.buffer), src.offset, src.strides, d(dst.buffer), dst.offset, dst.strides, shape);
   }
-  unary(op: UnaryOp, x: BackendBuffer, out: BackendBuffer): void { ew.unary(op, d(x), d(out)); }
+  unary(op: UnaryOp, x: BackendBuffer, out: BackendBuffer): void {
+    const xs = d(x), o = d(out);
+    if (o instanceof Float32Array && xs instanceof Float32Array && unarySimd(op, xs, o)) return;
+    ew.unary(op, xs, o);
+  }
   unaryGrad(op: UnaryOp, x: BackendBuffer, y: BackendBuffer, dy: BackendBuffer, out: BackendBuffer): void {
-    ew.unaryGrad(op, d(x), d(y), d(dy), d(out));
+    const xs = d(x), ys = d(y), dys = d(dy), o = d(out);
+    if (o instanceof Float32Array && xs instanceof Float32Array && ys instanceof Float32Array && dys instanceof Float32Array &&
+        unaryGradSimd(op, xs, ys, dys, o)) return;
+    ew.unaryGrad(op, xs, ys, dys, o);
   }
   binary(op: BinaryOp, a: StridedView, b: StridedView, out: BackendBuffer, shape: readonly number[]): void {
     ew.binary(op, d(a.buffer), a.offset, a.strides, d(b.buffer), b.offset, b.strides, d(out), shape);
@@ -130,6 +139,8 @@ export class CpuBackend implements Backend {
   }
   adamw(param: BackendBuffer, grad: BackendBuffer, m: BackendBuffer, v: BackendBuffer, h: AdamWHyper): void {
     const p = d(param), g = d(grad), mm = d(m), vv = d(v);
+    if (p instanceof Float32Array && g instanceof Float32Array && mm instanceof Float32Array && vv instanceof Float32Array &&
+        adamwSimd(p, g, mm, vv, h)) return;
     const decay = 1 - h.lr * h.weightDecay;
     const step = h.lr / h.correction1;
     const c2 = 1 / Math.sqrt(h.correction2);

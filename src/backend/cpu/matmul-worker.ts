@@ -1,12 +1,13 @@
 /**
- * Worker thread of the Node matmul pool (spawned by threads-node.ts; not imported by anything).
+ * Worker thread of the Node CPU pool (GEMM and element-wise jobs) (spawned by threads-node.ts; not imported by anything).
  *
  * It instantiates the GEMM kernel module against the shared wasm memory, marks itself ready, then
  * loops: wait for its wake-up word to change (spinning briefly, then Atomics.wait), try to enter
  * the current job through its gate, claim and run work units, leave. No postMessage per call.
  */
 import { workerData } from 'node:worker_threads';
-import { JOB_WORDS, leaveJob, runGemmShare, tryEnterJob } from './wasm/gemm.js';
+import { J, JOB_WORDS, KIND_ELEMENTWISE, leaveJob, runGemmShare, tryEnterJob } from './wasm/gemm.js';
+import { runElementwiseShare } from './wasm/elementwise.js';
 import type { KernelExports } from './wasm/kernels.js';
 import { CMD_EXIT, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js';
 
@@ -66,7 +67,8 @@ function main(): void {
     if (t === 0) continue; // woken too late: the caller already finished the job alone
     let ok = true;
     try {
-      runGemmShare(exports, job, t);
+      if (job[J.kind] === KIND_ELEMENTWISE) runElementwiseShare(exports as unknown as Record<string, unknown>, job, J.nextUnit);
+      else runGemmShare(exports, job, t);
     } catch (e) {
       ok = false;
       console.error('recur matmul worker failed:', e);

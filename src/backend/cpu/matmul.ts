@@ -11,6 +11,7 @@
 import { matmulJs } from './matmul-js.js';
 import { hasWasmSimd } from './wasm/emitter.js';
 import type { KernelExports } from './wasm/kernels.js';
+import { EJ, runElementwiseShare } from './wasm/elementwise.js';
 import {
   buildGemmModuleBytes,
   closeJob,
@@ -20,6 +21,8 @@ import {
   J,
   JOB_PTR,
   JOB_WORDS,
+  KIND_ELEMENTWISE,
+  KIND_GEMM,
   MAX_PAGES,
   PAGE,
   runGemmShare,
@@ -483,6 +486,7 @@ function runChunk(
 
   // ---- job descriptor
   const job = st.job;
+  job[J.kind] = KIND_GEMM;
   job[J.threads] = T;
   job[J.batch] = bc;
   job[J.m] = rows;
@@ -543,4 +547,78 @@ function runChunk(
   // ---- copy C back
   if (fullRows) c.set(heap.subarray(cW, cW + bc * m * n), cSrc(0));
   else for (let i = 0; i < bc; i++) c.set(heap.subarray(cW + i * rows * n, cW + (i + 1) * rows * n), cSrc(i));
+}
+
+// ------------------------------------------------------------------------------------------ other kernels
+
+/**
+ * The wasm memory and module exports for the CPU backend's other kernels (element-wise, fused
+ * cells): they stage operands at `base` (after the job descriptor and the GEMM workspaces, which
+ * they never use at the same time: every call is synchronous on the calling thread) and run in
+ * the same module, so the same worker threads can help. null where wasm SIMD is unavailable, not
+ * compiled yet, or switched off with setMatmulKernel('js').
+ */
+export interface WasmKernelHost {
+  exports: Record<string, unknown>;
+  /** A view of the whole memory, current after the last reserve(). */
+  heap: Float32Array;
+  /** First byte free for staging. */
+  base: number;
+}
+
+/** Returns the kernel host with at least `bytes` of staging room after `base`, or null. */
+export function wasmKernelHost(bytes: number): WasmKernelHost | null {
+  if (!wasmEnabled) return null;
+  const st = getWasm();
+  if (!st) return null;
+  const base = align64(JOB_PTR + JOB_WORDS * 4 + 16 * workspaceLayout(st.shape).stride);
+  if (!ensureBytes(st, base + bytes)) return null;
+  return { exports: st.exports as unknown as Record<string, unknown>, heap: st.f32, base };
+}
+
+/** Element-wise job counters (diagnostics and tests): jobs run, offered to helpers, helped by at least one. */
+export const kernelCounters = { jobs: 0, threaded: 0, helped: 0 };
+
+/** Threads (the calling one included) an element-wise job of `work` units would get now. */
+export function kernelThreads(work: number, minWork: number): number {
+  const st = wasm;
+  if (!st || !pool || !threadingEnabled || !st.shared || work < minWork || threadsBackingOff(work)) return 1;
+  return 1 + pool.readyWorkers();
+}
+
+/**
+ * Runs an element-wise kernel (wasm/elementwise.ts) over n vectors on T threads: the job
+ * descriptor names the kernel and its pointers; helpers and the calling thread claim chunks.
+ */
+export function runKernelJob(kernel: number, p0: number, p1: number, p2: number, p3: number, n: number, T: number): void {
+  const st = wasm!;
+  kernelCounters.jobs++;
+  if (T > 1) kernelCounters.threaded++;
+  const job = st.job;
+  job[J.kind] = KIND_ELEMENTWISE;
+  job[J.threads] = T;
+  job[EJ.kernel] = kernel;
+  job[EJ.p0] = p0; job[EJ.p1] = p1; job[EJ.p2] = p2; job[EJ.p3] = p3;
+  job[EJ.n] = n;
+  // about 4 chunks per thread, at least 1024 vectors each (a chunk is claimed with one atomic add)
+  job[EJ.chunk] = T > 1 ? Math.max(1024, Math.ceil(n / (4 * T))) : n;
+  job[J.nextUnit] = 0;
+  if (T <= 1) {
+    runElementwiseShare(st.exports as unknown as Record<string, unknown>, job, J.nextUnit);
+    return;
+  }
+  openJob(job);
+  pool!.wake(JOB_PTR, T - 1);
+  const t0 = performance.now();
+  let t1 = t0, own = 0, helpers = -1;
+  try {
+    own = runElementwiseShare(st.exports as unknown as Record<string, unknown>, job, J.nextUnit);
+  } finally {
+    t1 = performance.now();
+    helpers = closeJob(job);
+  }
+  if (helpers < 0) throw new Error('cpu kernel: a helper thread failed (see the error printed by the worker)');
+  if (helpers > 0) kernelCounters.helped++;
+  const units = Math.ceil(n / job[EJ.chunk]!);
+  noteThreadedCall(n * 16, T, units, own, t1 - t0, performance.now() - t1);
 }

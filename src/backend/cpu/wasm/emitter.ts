@@ -205,6 +205,69 @@ export class Code {
   f32x4Mul(): this { return this.simd(0xe6); }
   /** Relaxed SIMD: a*b + c, fused or not at the engine's choice (operands: a, b, c). */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
+  f32x4Div(): this { return this.simd(0xe7); }
+  /** min/max propagate NaN (IEEE minimum/maximum semantics of wasm). */
+  f32x4Min(): this { return this.simd(0xe8); }
+  f32x4Max(): this { return this.simd(0xe9); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Neg(): this { return this.simd(0xe1); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+  f32x4Floor(): this { return this.simd(0x68); }
+  f32x4Nearest(): this { return this.simd(0x6a); }
+  f32x4Eq(): this { return this.simd(0x41); }
+  f32x4Ne(): this { return this.simd(0x42); }
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Le(): this { return this.simd(0x45); }
+  f32x4Ge(): this { return this.simd(0x46); }
+  f32x4ReplaceLane(lane: number): this { this.simd(0x20); this.bytes.push(lane); return this; }
+  f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
+  i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
+  i32x4Splat(): this { return this.simd(0x11); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  i32x4Shl(): this { return this.simd(0xab); }
+  i32x4ShrS(): this { return this.simd(0xac); }
+  i32x4ShrU(): this { return this.simd(0xad); }
+  i32x4Eq(): this { return this.simd(0x37); }
+  i32x4GtS(): this { return this.simd(0x3b); }
+  v128Not(): this { return this.simd(0x4d); }
+  v128And(): this { return this.simd(0x4e); }
+  v128AndNot(): this { return this.simd(0x4f); }
+  v128Or(): this { return this.simd(0x50); }
+  v128Xor(): this { return this.simd(0x51); }
+  /** bitselect(a, b, mask): bits of a where mask is 1, of b where 0 (operands: a, b, mask). */
+  v128Bitselect(): this { return this.simd(0x52); }
+  v128AnyTrue(): this { return this.simd(0x53); }
+  /** f32x4 with the same value in every lane, as a constant. */
+  f32x4Const(v: number): this {
+    const b = new Uint8Array(new Float32Array([v, v, v, v]).buffer);
+    return this.v128Const(Array.from(b));
+  }
+  /** i32x4 with the same value in every lane, as a constant. */
+  i32x4Const(v: number): this {
+    const b = new Uint8Array(new Int32Array([v, v, v, v]).buffer);
+    return this.v128Const(Array.from(b));
+  }
+  // scalar extras
+  f32Sub(): this { return this.op(0x93); }
+  f32Div(): this { return this.op(0x95); }
+  f32Sqrt(): this { return this.op(0x91); }
+  f64Sub(): this { return this.op(0xa1); }
+  f64Div(): this { return this.op(0xa3); }
+  f64Sqrt(): this { return this.op(0x9f); }
+  f64PromoteF32(): this { return this.op(0xbb); }
+  f32DemoteF64(): this { return this.op(0xb6); }
+  f64Const(v: number): this {
+    this.op(0x44);
+    const b = new Uint8Array(new Float64Array([v]).buffer);
+    for (const x of b) this.bytes.push(x);
+    return this;
+  }
+  /** f32x4.extract_lane → f64 sum helpers are built from these in kernels. */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2ExtractLane(lane: number): this { this.simd(0x21); this.bytes.push(lane); return this; }
 }
 
 export interface FuncRef {

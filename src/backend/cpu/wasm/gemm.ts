@@ -7,6 +7,7 @@
  */
 import { buildKernelModule, type KernelConfig, type KernelExports } from './kernels.js';
 import { hasRelaxedSimd } from './emitter.js';
+import { addElementwiseKernels } from './elementwise.js';
 
 /** Register tile and cache blocking. */
 export interface GemmShape {
@@ -40,8 +41,9 @@ export function kernelConfig(shape: GemmShape, shared: boolean): KernelConfig {
   return { mr: shape.mr, nr: shape.nr, unroll: 1, fma: shape.fma, shared, maximumPages: MAX_PAGES, initialPages: 1 };
 }
 
+/** The CPU backend's one wasm module: the GEMM kernels and the element-wise ones (elementwise.ts). */
 export function buildGemmModuleBytes(shape: GemmShape, shared: boolean): Uint8Array<ArrayBuffer> {
-  return buildKernelModule(kernelConfig(shape, shared));
+  return buildKernelModule(kernelConfig(shape, shared), addElementwiseKernels);
 }
 
 /** Fixed byte offset of the job descriptor in wasm memory (the first page is reserved for it). */
@@ -77,8 +79,8 @@ export const J = {
   colBlock: 22,
   /** work-claiming counters (Atomics) */
   nextPack: 23,
-  /** (unused) */
-  reserved24: 24,
+  /** KIND_GEMM or KIND_ELEMENTWISE: which driver a helper runs (the element-wise words: elementwise.ts EJ) */
+  kind: 24,
   nextUnit: 25,
   wsBase: 26,
   wsStride: 27,
@@ -97,6 +99,8 @@ export const J = {
 } as const;
 export const JOB_WORDS = 40;
 export const GATE_CLOSED = 1 << 30;
+export const KIND_GEMM = 0;
+export const KIND_ELEMENTWISE = 1;
 
 /**
  * Helper-thread side of the job gate: enter the current job if it is open and not full.

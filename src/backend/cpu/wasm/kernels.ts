@@ -65,7 +65,8 @@ function addLocal(c: Code, local: number, other: number): void {
   c.get(local).get(other).i32Add().set(local);
 }
 
-export function buildKernelModule(cfg: KernelConfig): Uint8Array<ArrayBuffer> {
+/** Builds the GEMM kernels; `extend` may add more functions to the same module (same memory). */
+export function buildKernelModule(cfg: KernelConfig, extend?: (mb: ModuleBuilder) => void): Uint8Array<ArrayBuffer> {
   const { mr: MR, nr: NR, unroll: U, fma } = cfg;
   if (NR % 4 !== 0) throw new Error('nr must be a multiple of 4');
   if ((U & (U - 1)) !== 0) throw new Error('unroll must be a power of two');
@@ -369,6 +370,7 @@ export function buildKernelModule(cfg: KernelConfig): Uint8Array<ArrayBuffer> {
     });
   });
 
+  extend?.(mb);
   return mb.toBytes();
 }
 
