@@ -6,7 +6,8 @@
  * the current job through its gate, claim and run work units, leave. No postMessage per call.
  */
 import { workerData } from 'node:worker_threads';
-import { J, JOB_WORDS, KIND_ELEMENTWISE, leaveJob, runGemmShare, tryEnterJob } from './wasm/gemm.js';
+import { J, JOB_WORDS, KIND_ELEMENTWISE, KIND_UNITS, leaveJob, runGemmShare, tryEnterJob } from './wasm/gemm.js';
+import { UJ, runUnitsShare } from './wasm/units.js';
 import { runElementwiseShare } from './wasm/elementwise.js';
 import type { KernelExports } from './wasm/kernels.js';
 import { CMD_EXIT, CTRL, CTRL_STRIDE } from './wasm/threads-protocol.js';
@@ -32,6 +33,8 @@ function main(): void {
     Atomics.store(ctrl, base + CTRL.ready, -1);
     throw e;
   }
+  // unit jobs name their kernel by export index (the calling thread numbers them the same way)
+  const exportNames = WebAssembly.Module.exports(init.module).map((e) => e.name);
   let seen = Atomics.load(ctrl, base + CTRL.seq);
   Atomics.store(ctrl, base + CTRL.ready, 1);
   const spinMs = init.spinMs;
@@ -68,6 +71,10 @@ function main(): void {
     let ok = true;
     try {
       if (job[J.kind] === KIND_ELEMENTWISE) runElementwiseShare(exports as unknown as Record<string, unknown>, job, J.nextUnit);
+      else if (job[J.kind] === KIND_UNITS) {
+        const kernel = (exports as unknown as Record<string, (...a: number[]) => void>)[exportNames[job[UJ.kernel]!]!]!;
+        runUnitsShare(kernel, job, new Int32Array(init.memory.buffer), J.nextUnit);
+      }
       else runGemmShare(exports, job, t);
     } catch (e) {
       ok = false;

@@ -12,6 +12,8 @@ import { matmulJs } from './matmul-js.js';
 import { hasWasmSimd } from './wasm/emitter.js';
 import type { KernelExports } from './wasm/kernels.js';
 import { EJ, runElementwiseShare } from './wasm/elementwise.js';
+import { UJ, runUnitsShare } from './wasm/units.js';
+import type { ModuleBuilder } from './wasm/emitter.js';
 import {
   buildGemmModuleBytes,
   closeJob,
@@ -23,6 +25,7 @@ import {
   JOB_WORDS,
   KIND_ELEMENTWISE,
   KIND_GEMM,
+  KIND_UNITS,
   MAX_PAGES,
   PAGE,
   runGemmShare,
@@ -94,6 +97,9 @@ interface WasmState {
   shape: GemmShape;
   f32: Float32Array;
   job: Int32Array;
+  /** Keys of the registered kernels this module was built with (ensureKernels), and its export names in order. */
+  keys: ReadonlySet<string>;
+  names: readonly string[];
 }
 
 let wasm: WasmState | null = null;
@@ -193,8 +199,11 @@ function createMemory(): { memory: WebAssembly.Memory; shared: boolean } {
   return { memory: new WebAssembly.Memory({ initial, maximum: MAX_PAGES }), shared: false };
 }
 
-function finishState(memory: WebAssembly.Memory, shared: boolean, shape: GemmShape, module: WebAssembly.Module, instance: WebAssembly.Instance): WasmState {
+function finishState(memory: WebAssembly.Memory, shared: boolean, shape: GemmShape, module: WebAssembly.Module, instance: WebAssembly.Instance,
+                     keys: ReadonlySet<string>): WasmState {
   const st: WasmState = {
+    keys,
+    names: WebAssembly.Module.exports(module).map((e) => e.name),
     memory,
     module,
     exports: instance.exports as unknown as KernelExports,
@@ -220,11 +229,12 @@ function getWasm(): WasmState | null {
   }
   const shape = gemmShape();
   const { memory, shared } = createMemory();
-  const bytes = buildGemmModuleBytes(shape, shared);
+  const keys = new Set(extraKernels.keys());
+  const bytes = buildGemmModuleBytes(shape, shared, [...extraKernels.values()]);
   try {
     const module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(module, { env: { memory } });
-    return finishState(memory, shared, shape, module, instance);
+    return finishState(memory, shared, shape, module, instance, keys);
   } catch {
     // Browsers refuse synchronous compilation of larger modules on the main thread: compile
     // asynchronously and use the JS kernel meanwhile.
@@ -248,11 +258,13 @@ export function initMatmulWasm(): Promise<boolean> {
   wasmStatus = 'pending';
   const shape = gemmShape();
   const { memory, shared } = createMemory();
+  const keys = new Set(extraKernels.keys());
+  const bytes = buildGemmModuleBytes(shape, shared, [...extraKernels.values()]);
   wasmPromise = (async () => {
     try {
-      const module = await WebAssembly.compile(buildGemmModuleBytes(shape, shared));
+      const module = await WebAssembly.compile(bytes);
       const instance = await WebAssembly.instantiate(module, { env: { memory } });
-      finishState(memory, shared, shape, module, instance);
+      finishState(memory, shared, shape, module, instance, keys);
       return true;
     } catch {
       wasmStatus = 'failed';
@@ -621,4 +633,99 @@ export function runKernelJob(kernel: number, p0: number, p1: number, p2: number,
   if (helpers > 0) kernelCounters.helped++;
   const units = Math.ceil(n / job[EJ.chunk]!);
   noteThreadedCall(n * 16, T, units, own, t1 - t0, performance.now() - t1);
+}
+
+// ------------------------------------------------------------------------------------------ registered kernels
+
+/** Kernels added to the module after start-up (fused cells rendered from their definitions), by key. */
+const extraKernels = new Map<string, (mb: ModuleBuilder) => void>();
+
+/**
+ * Makes sure the module contains the kernels `add` defines (registered once under `key`): the
+ * module is rebuilt and re-instantiated on the same memory, and the worker threads are restarted
+ * on it (tens of ms, once per new kernel set). Returns whether they can be called now; false in a
+ * browser page that cannot compile synchronously (it compiles in the background meanwhile).
+ */
+export function ensureKernels(key: string, add: (mb: ModuleBuilder) => void): boolean {
+  if (!wasmEnabled) return false;
+  const st = getWasm();
+  if (st?.keys.has(key)) return true;
+  extraKernels.set(key, add);
+  if (!st) return false; // the module being compiled now (or next) includes it
+  const keys = new Set(extraKernels.keys());
+  const bytes = buildGemmModuleBytes(st.shape, st.shared, [...extraKernels.values()]);
+  let module: WebAssembly.Module;
+  try {
+    module = new WebAssembly.Module(bytes);
+  } catch {
+    wasmStatus = 'pending';
+    wasmPromise = (async () => {
+      try {
+        const m = await WebAssembly.compile(bytes);
+        finishState(st.memory, st.shared, st.shape, m, await WebAssembly.instantiate(m, { env: { memory: st.memory } }), keys);
+        return true;
+      } catch {
+        wasmStatus = 'failed';
+        return false;
+      }
+    })();
+    return false;
+  }
+  finishState(st.memory, st.shared, st.shape, module, new WebAssembly.Instance(module, { env: { memory: st.memory } }), keys);
+  return true;
+}
+
+/** A kernel argument of a unit job: base + row·rowStep + block·blockStep ('count': the block's vectors). */
+export type UnitArg = readonly [base: number, rowStep: number, blockStep: number] | 'count';
+
+/**
+ * Runs `kernel` once per (row, block of blockVectors channel vectors) over rows × rowVectors, on
+ * the calling thread and, from `minWork` on, the helpers (wasm/units.ts). The argument table is
+ * written at `tablePtr` (a few words of staging memory the caller reserved).
+ */
+export function runUnitsJob(kernel: string, args: readonly UnitArg[], rows: number, rowVectors: number, blockVectors: number,
+                            tablePtr: number, work: number, minWork: number): void {
+  const st = wasm!;
+  const id = st.names.indexOf(kernel);
+  if (id < 0) throw new Error(`cpu kernel ${kernel} is not in the module`);
+  const heap = new Int32Array(st.memory.buffer);
+  const t = tablePtr >> 2;
+  let countArg = -1;
+  args.forEach((a, i) => {
+    if (a === 'count') { countArg = i; heap[t + 3 * i] = heap[t + 3 * i + 1] = heap[t + 3 * i + 2] = 0; return; }
+    heap[t + 3 * i] = a[0]; heap[t + 3 * i + 1] = a[1]; heap[t + 3 * i + 2] = a[2];
+  });
+  const job = st.job;
+  job[J.kind] = KIND_UNITS;
+  job[UJ.kernel] = id;
+  job[UJ.nargs] = args.length;
+  job[UJ.table] = tablePtr;
+  job[UJ.blocks] = Math.ceil(rowVectors / blockVectors);
+  job[UJ.rowVectors] = rowVectors;
+  job[UJ.blockVectors] = blockVectors;
+  job[UJ.countArg] = countArg;
+  job[UJ.rows] = rows;
+  job[J.nextUnit] = 0;
+  const fn = (st.exports as unknown as Record<string, (...a: number[]) => void>)[kernel]!;
+  const T = kernelThreads(work, minWork);
+  job[J.threads] = T;
+  kernelCounters.jobs++;
+  if (T <= 1) {
+    runUnitsShare(fn, job, heap, J.nextUnit);
+    return;
+  }
+  kernelCounters.threaded++;
+  openJob(job);
+  pool!.wake(JOB_PTR, T - 1);
+  const t0 = performance.now();
+  let t1 = t0, own = 0, helpers = -1;
+  try {
+    own = runUnitsShare(fn, job, heap, J.nextUnit);
+  } finally {
+    t1 = performance.now();
+    helpers = closeJob(job);
+  }
+  if (helpers < 0) throw new Error('cpu kernel: a helper thread failed (see the error printed by the worker)');
+  if (helpers > 0) kernelCounters.helped++;
+  noteThreadedCall(work, T, rows * job[UJ.blocks]!, own, t1 - t0, performance.now() - t1);
 }

@@ -249,25 +249,6 @@ export class Code {
     const b = new Uint8Array(new Int32Array([v, v, v, v]).buffer);
     return this.v128Const(Array.from(b));
   }
-  // scalar extras
-  f32Sub(): this { return this.op(0x93); }
-  f32Div(): this { return this.op(0x95); }
-  f32Sqrt(): this { return this.op(0x91); }
-  f64Sub(): this { return this.op(0xa1); }
-  f64Div(): this { return this.op(0xa3); }
-  f64Sqrt(): this { return this.op(0x9f); }
-  f64PromoteF32(): this { return this.op(0xbb); }
-  f32DemoteF64(): this { return this.op(0xb6); }
-  f64Const(v: number): this {
-    this.op(0x44);
-    const b = new Uint8Array(new Float64Array([v]).buffer);
-    for (const x of b) this.bytes.push(x);
-    return this;
-  }
-  /** f32x4.extract_lane → f64 sum helpers are built from these in kernels. */
-  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
-  f64x2Add(): this { return this.simd(0xf0); }
-  f64x2ExtractLane(lane: number): this { this.simd(0x21); this.bytes.push(lane); return this; }
 }
 
 export interface FuncRef {

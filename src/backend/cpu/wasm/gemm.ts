@@ -6,7 +6,7 @@
  * No Node or DOM imports here: this file is loaded both by matmul.ts and by matmul-worker.ts.
  */
 import { buildKernelModule, type KernelConfig, type KernelExports } from './kernels.js';
-import { hasRelaxedSimd } from './emitter.js';
+import { hasRelaxedSimd, type ModuleBuilder } from './emitter.js';
 import { addElementwiseKernels } from './elementwise.js';
 
 /** Register tile and cache blocking. */
@@ -41,9 +41,12 @@ export function kernelConfig(shape: GemmShape, shared: boolean): KernelConfig {
   return { mr: shape.mr, nr: shape.nr, unroll: 1, fma: shape.fma, shared, maximumPages: MAX_PAGES, initialPages: 1 };
 }
 
-/** The CPU backend's one wasm module: the GEMM kernels and the element-wise ones (elementwise.ts). */
-export function buildGemmModuleBytes(shape: GemmShape, shared: boolean): Uint8Array<ArrayBuffer> {
-  return buildKernelModule(kernelConfig(shape, shared), addElementwiseKernels);
+/** The CPU backend's one wasm module: the GEMM kernels, the element-wise ones (elementwise.ts) and any registered later (fused cells). */
+export function buildGemmModuleBytes(shape: GemmShape, shared: boolean, extra: readonly ((mb: ModuleBuilder) => void)[] = []): Uint8Array<ArrayBuffer> {
+  return buildKernelModule(kernelConfig(shape, shared), (mb) => {
+    addElementwiseKernels(mb);
+    for (const add of extra) add(mb);
+  });
 }
 
 /** Fixed byte offset of the job descriptor in wasm memory (the first page is reserved for it). */
@@ -101,6 +104,7 @@ export const JOB_WORDS = 40;
 export const GATE_CLOSED = 1 << 30;
 export const KIND_GEMM = 0;
 export const KIND_ELEMENTWISE = 1;
+export const KIND_UNITS = 2;
 
 /**
  * Helper-thread side of the job gate: enter the current job if it is open and not full.
