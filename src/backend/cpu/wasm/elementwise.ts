@@ -59,7 +59,7 @@ export const SIMD_UNARY: Partial<Record<UnaryOp, { f: Emit1; df: EmitGrad }>> = 
       c.f32x4Mul().f32x4Add().f32x4Mul().get(dy).f32x4Mul();
     },
   },
-  // minGRU's g(x) = x + ½ for x ≥ 0, σ(x) below (REFERENCE.md §1), and log g
+  // minGRU's g(x) = x + ½ for x ≥ 0, σ(x) below (docs/models.md#mingru-minlstm), and log g
   minGruG: {
     f: (c, x) => select(c, geZero(c, x), () => c.get(x).f32x4Const(0.5).f32x4Add(), () => { c.get(x); m.sigmoid(c); }),
     df: (c, x, y, dy) => select(c, geZero(c, x), () => c.get(dy),
