@@ -15,6 +15,7 @@ import { complexScan, complexScanGrad } from './complex-scan.js';
 import { matmul } from './matmul.js';
 import * as rnn from './rnn.js';
 import { cellScan, cellScanGrad } from './cell-scan.js';
+import { cellScanGradSimd, cellScanSimd } from './cell-scan-simd.js';
 import { adamwSimd, unaryGradSimd, unarySimd } from './simd.js';
 import { dropoutHash, dropoutThreshold } from '../random.js';
 
@@ -154,13 +155,20 @@ export class CpuBackend implements Backend {
 
   // the fused linear recurrence, its gate math rendered from the cell's definition (cell-scan.ts)
   readonly sequenceLengths = true;
+  // f32 without padding: the f32x4 kernels rendered from the definition (cell-scan-simd.ts); f64,
+  // padded batches (lengths) and engines without wasm SIMD: the scalar kernels (cell-scan.ts)
   cellScan(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number,
            lengths: BackendBuffer | null = null): void {
-    cellScan(cell, f(proj), h0 && f(h0), f(out), batch, time, dim, lengths && i(lengths));
+    const p = f(proj), s = h0 && f(h0), o = f(out);
+    if (!lengths && o instanceof Float32Array && cellScanSimd(cell, p as Float32Array, s as Float32Array | null, o, batch, time, dim)) return;
+    cellScan(cell, p, s, o, batch, time, dim, lengths && i(lengths));
   }
   cellScanGrad(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
                dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number, lengths: BackendBuffer | null = null): void {
-    cellScanGrad(cell, f(proj), h0 && f(h0), f(h), f(dh), f(dproj), dh0 && f(dh0), batch, time, dim, lengths && i(lengths));
+    const p = f(proj), s = h0 && f(h0), hs = f(h), dhs = f(dh), dp = f(dproj), ds = dh0 && f(dh0);
+    if (!lengths && dp instanceof Float32Array &&
+        cellScanGradSimd(cell, p as Float32Array, s as Float32Array | null, hs as Float32Array, dhs as Float32Array, dp, ds as Float32Array | null, batch, time, dim)) return;
+    cellScanGrad(cell, p, s, hs, dhs, dp, ds, batch, time, dim, lengths && i(lengths));
   }
 
   // the fused non-linear recurrence, its pointwise math rendered from the cell's definition (rnn.ts)

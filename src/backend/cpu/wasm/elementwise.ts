@@ -59,18 +59,6 @@ export const SIMD_UNARY: Partial<Record<UnaryOp, { f: Emit1; df: EmitGrad }>> = 
       c.f32x4Mul().f32x4Add().f32x4Mul().get(dy).f32x4Mul();
     },
   },
-  // minGRU's g(x) = x + ½ for x ≥ 0, σ(x) below (docs/models.md#mingru-minlstm), and log g
-  minGruG: {
-    f: (c, x) => select(c, geZero(c, x), () => c.get(x).f32x4Const(0.5).f32x4Add(), () => { c.get(x); m.sigmoid(c); }),
-    df: (c, x, y, dy) => select(c, geZero(c, x), () => c.get(dy),
-      () => c.get(dy).get(y).f32x4Mul().f32x4Const(1).get(y).f32x4Sub().f32x4Mul()),
-  },
-  minGruLogG: {
-    // log(x + ½) as log1p(x − ½): exact argument near x = ½, where log g crosses 0
-    f: (c, x) => select(c, geZero(c, x), () => { c.get(x).f32x4Const(0.5).f32x4Sub(); m.log1p(c); }, () => { c.get(x); m.logSigmoid(c); }),
-    df: (c, x, _y, dy) => select(c, geZero(c, x), () => c.get(dy).get(x).f32x4Const(0.5).f32x4Add().f32x4Div(),
-      () => { c.get(x).f32x4Neg(); m.sigmoid(c); c.get(dy).f32x4Mul(); }),
-  },
 };
 
 export const SIMD_UNARY_OPS = Object.keys(SIMD_UNARY) as UnaryOp[];
