@@ -10,7 +10,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cellScanSimd, cellScanGradSimd, CELL_SCAN_THREAD_MIN } from '../../../src/backend/cpu/cell-scan-simd.js';
 import { cellScan, cellScanGrad } from '../../../src/backend/cpu/cell-scan.js';
-import { minGruCell, minLstmCell } from '../../../src/cells/definitions/min-rnn.js';
+import { minGruDefinition, minLstmDefinition } from '../../../src/cells/definitions/min-rnn.js';
 import { _setMatmulThreadBackoff, kernelCounters } from '../../../src/backend/cpu/matmul.js';
 import { cpuThreadsReady, disableCpuThreads, enableCpuThreads } from '../../../src/backend/cpu/threads-node.js';
 import { hasWasmSimd } from '../../../src/backend/cpu/wasm/emitter.js';
@@ -29,7 +29,7 @@ function check(got: Float32Array, want: Float64Array, what: string): void {
 const uniform = (n: number, lo: number, hi: number): Float32Array => Float32Array.from({ length: n }, () => lo + (hi - lo) * rng.uniform());
 
 function runAll(threads: number): void {
-  for (const cell of [minGruCell, minLstmCell]) {
+  for (const cell of [minGruDefinition, minLstmDefinition]) {
     for (const [B, T, D] of SHAPES) {
       for (const withH0 of [false, true]) {
         const C = cell.chunks, what = `${cell.name} [${B}, ${T}, ${D}] h0=${withH0} threads=${threads}`;
