@@ -6,6 +6,9 @@
 import './default-backend.js';
 export type { Backend, BackendBuffer, DType, HostArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
+export { ready } from './backend/cpu/ready.js';
+export type { CpuReadyInfo } from './backend/cpu/ready.js';
+export { enableBrowserThreads, cpuThreadNotice } from './backend/cpu/threads-browser.js';
 export { registerBackend, setBackend, getBackend, backend, noGrad, isGradEnabled } from './tensor/engine.js';
 export { Tensor, scope, describe, formatShape, sizeOf } from './tensor/tensor.js';
 export type { Shape, NestedArray, GradNode } from './tensor/tensor.js';
@@ -105,3 +108,17 @@ export {
   listOpsMajority, LISTOPS_VOCAB, LISTOPS_VOCAB_SIZE, LISTOPS_PAD, LISTOPS_CLASSES, LISTOPS_OPERATORS,
 } from './data/listops.js';
 export type { ListOp, ListOpsTree, ListOpsConfig, ListOpsExample, ListOpsBatch } from './data/listops.js';
+
+// In a page, the CPU backend uses every core where the page is cross-origin isolated, else one
+// thread with a one-line notice (Node: src/index.ts starts its worker threads instead).
+import { enableBrowserThreads as startBrowserThreads, cpuThreadNotice as browserThreadNotice } from './backend/cpu/threads-browser.js';
+if (typeof process === 'undefined' || !(process as { versions?: { node?: string } }).versions?.node) {
+  try {
+    if (startBrowserThreads() === 1) {
+      const notice = browserThreadNotice();
+      if (notice) console.info(notice);
+    }
+  } catch (e) {
+    console.info(`recur: the CPU backend runs on one thread (${(e as Error).message})`);
+  }
+}
