@@ -35,11 +35,11 @@ export type { CpuThreadOptions } from './backend/cpu/threads-node.js';
 
 import { registerCudaBackend as registerCuda } from './register-cuda.js';
 import { enableCpuThreads } from './backend/cpu/threads-node.js';
+import { setBackend as selectBackend } from './tensor/engine.js';
 
 // The CPU kernels use every core from the import on (RECUR_THREADS sets the count; setCpuThreads
 // changes it later). Worker threads start in the background and never keep the process alive.
 enableCpuThreads();
-import { setBackend as selectBackend } from './tensor/engine.js';
 
 // 'cuda' is selectable by name; nothing native is loaded until it is selected. RECUR_DEVICE
 // (cpu | cuda) picks the default backend for the process.
