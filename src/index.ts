@@ -30,16 +30,15 @@ export { CudaBackend, cudaStatus } from './backend/cuda/cuda.js';
 export { registerCudaBackend } from './register-cuda.js';
 export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js';
 
-export { enableCpuThreads as setCpuThreads, disableCpuThreads, defaultThreadCount } from './backend/cpu/threads-node.js';
-export type { CpuThreadOptions } from './backend/cpu/threads-node.js';
+export { enableCpuThreads as setCpuThreads, defaultThreadCount } from './backend/cpu/threads-node.js';
 
 import { registerCudaBackend as registerCuda } from './register-cuda.js';
-import { enableCpuThreads } from './backend/cpu/threads-node.js';
+import { enableCpuThreads as startCpuThreads } from './backend/cpu/threads-node.js';
 import { setBackend as selectBackend } from './tensor/engine.js';
 
 // The CPU kernels use every core from the import on (RECUR_THREADS sets the count; setCpuThreads
 // changes it later). Worker threads start in the background and never keep the process alive.
-enableCpuThreads();
+startCpuThreads();
 
 // 'cuda' is selectable by name; nothing native is loaded until it is selected. RECUR_DEVICE
 // (cpu | cuda) picks the default backend for the process.
