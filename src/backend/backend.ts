@@ -59,6 +59,14 @@ export interface AxisLayout { outer: number; size: number; inner: number }
 /** Sizes of a packed complex scan: `outer` independent sequences of `time` steps and `channels` complex channels. */
 export interface ComplexScanDims { outer: number; time: number; channels: number }
 
+/**
+ * Sizes of a causal attention: q [batch, heads, queries, headDim], k and v [batch, kvHeads, keys,
+ * headDim] (head h reads kv head ⌊h·kvHeads/heads⌋: groups of heads/kvHeads heads share one).
+ * Query i sits at position keys − queries + i and sees keys 0..that position (a KV-cache step has
+ * queries 1 and sees every key).
+ */
+export interface AttentionDims { batch: number; heads: number; kvHeads: number; queries: number; keys: number; headDim: number; scale: number }
+
 export interface AdamWHyper {
   lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
   /** bias corrections 1 − β^t, precomputed by the optimizer */
@@ -215,4 +223,16 @@ export interface Backend {
    */
   complexScanGrad?(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer,
                    du: BackendBuffer, dLambda: BackendBuffer, dx0: BackendBuffer | null, dims: ComplexScanDims): void;
+
+  // Optional causal attention (both or neither; src/nn/attention.ts falls back to composite ops:
+  // matmul, a masked softmax, matmul). Layouts in AttentionDims, all contiguous.
+  /**
+   * out [batch, heads, queries, headDim] = softmax(scale·q·kᵀ, causal)·v, and lse [batch, heads,
+   * queries] = the log-sum-exp of each row's scaled scores, which is all attentionGrad needs to
+   * recompute the probabilities (no queries × keys matrix is kept).
+   */
+  attention?(q: BackendBuffer, k: BackendBuffer, v: BackendBuffer, out: BackendBuffer, lse: BackendBuffer, dims: AttentionDims): void;
+  /** From dout (out's layout) into dq, dk and dv, overwritten (dk, dv summed over the heads of a group). */
+  attentionGrad?(q: BackendBuffer, k: BackendBuffer, v: BackendBuffer, out: BackendBuffer, lse: BackendBuffer, dout: BackendBuffer,
+                 dq: BackendBuffer, dk: BackendBuffer, dv: BackendBuffer, dims: AttentionDims): void;
 }

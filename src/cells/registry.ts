@@ -22,6 +22,7 @@ import { slstmCell } from './slstm.js';
 import { msmrCell, smrCell } from './smr.js';
 import { lruCell } from './lru.js';
 import { mesaCell } from './mesa.js';
+import { attentionCell } from './attention.js';
 
 /**
  * What a cell is built from: the residual width `dim`, the layer options (rng, dtype, backend) and
@@ -62,6 +63,7 @@ const BUILT_IN_CELLS: readonly CellEntry[] = [
   msmrCell,
   lruCell,
   mesaCell,
+  attentionCell,
 ];
 
 const cells = new Map<string, CellEntry>(BUILT_IN_CELLS.map((e) => [e.name, e]));

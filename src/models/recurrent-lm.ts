@@ -47,6 +47,11 @@ export interface RecurrentLMConfig {
    * or 'mul' x = x ⊙ cell(norm1(x)), the multiplicative residual of the SMR articles (docs/models.md#smr-msmr).
    */
   residual?: 'add' | 'mul';
+  /**
+   * The hybrid: every k-th block (k, 2k, …) holds causal self-attention (the 'transformer' cell,
+   * its default options) instead of `cell`. 0 (default) = none.
+   */
+  attentionEvery?: number;
 }
 
 /** The config with every default filled in (what checkpoints store). */
@@ -58,11 +63,12 @@ export function resolveLMConfig(c: RecurrentLMConfig): ResolvedLMConfig {
     vocabSize: c.vocabSize, dim: c.dim, depth: c.depth, cell: c.cell ?? 'mingru', expansion: c.expansion ?? 1.5,
     convKernel: c.convKernel ?? 0, ffMult: c.ffMult ?? 4, dropout: c.dropout ?? 0, norm: c.norm ?? 'rms',
     normEps: c.normEps ?? (c.norm === 'layer' ? 1e-5 : 1e-6), tieEmbeddings: c.tieEmbeddings ?? false, scan: c.scan ?? 'log',
-    residual: c.residual ?? 'add', cellOptions: { ...c.cellOptions },
+    residual: c.residual ?? 'add', cellOptions: { ...c.cellOptions }, attentionEvery: c.attentionEvery ?? 0,
   };
   for (const key of ['vocabSize', 'dim', 'depth'] as const) {
     if (!Number.isInteger(r[key]) || r[key] <= 0) throw new Error(`RecurrentLM: ${key} must be a positive integer, got ${r[key]}`);
   }
+  if (!Number.isInteger(r.attentionEvery) || r.attentionEvery < 0) throw new Error(`RecurrentLM: attentionEvery must be a non-negative integer, got ${r.attentionEvery}`);
   if (!Number.isInteger(r.convKernel) || r.convKernel < 0) throw new Error(`RecurrentLM: convKernel must be a non-negative integer, got ${r.convKernel}`);
   if (!(r.dropout >= 0 && r.dropout < 1)) throw new Error(`RecurrentLM: dropout must be in [0, 1), got ${r.dropout}`);
   if (r.norm !== 'rms' && r.norm !== 'layer') throw new Error(`RecurrentLM: norm must be 'rms' or 'layer', got ${r.norm}`);
@@ -92,12 +98,14 @@ class Block extends Module {
   readonly drop: Dropout;
   readonly residual: 'add' | 'mul';
 
-  constructor(c: ResolvedLMConfig, o: LayerOptions) {
+  /** `attention`: this block mixes with the 'transformer' cell (a hybrid's every k-th block). */
+  constructor(c: ResolvedLMConfig, o: LayerOptions, attention = false) {
     super();
     this.residual = c.residual;
     this.conv = c.convKernel > 0 ? this.module('conv', new CausalConv1d({ ...o, channels: c.dim, kernelSize: c.convKernel })) : null;
     this.norm1 = this.module('norm1', makeNorm(c, o));
-    this.rnn = this.module('rnn', createCell(c.cell, { ...o, dim: c.dim, expansion: c.expansion, scan: c.scan, ...c.cellOptions }));
+    this.rnn = this.module('rnn', attention ? createCell(ATTENTION_CELL, { ...o, dim: c.dim })
+      : createCell(c.cell, { ...o, dim: c.dim, expansion: c.expansion, scan: c.scan, ...c.cellOptions }));
     this.norm2 = this.module('norm2', makeNorm(c, o));
     this.ff = this.module('ff', new FeedForward({ ...o, dim: c.dim, mult: c.ffMult, dropout: c.dropout }));
     this.drop = this.module('drop', new Dropout({ p: c.dropout, rng: o.rng }));
@@ -126,6 +134,9 @@ class Block extends Module {
   }
 }
 
+/** The cell of a hybrid's attention blocks (src/cells/attention.ts). */
+const ATTENTION_CELL = 'transformer';
+
 /** A language model of pre-norm residual blocks around any registered cell (minGRU-pytorch's minLM layout): parallel `forward`/`loss` for training, `step` and `generate` for streaming. */
 export class RecurrentLM extends Module {
   readonly config: ResolvedLMConfig;
@@ -139,7 +150,7 @@ export class RecurrentLM extends Module {
     const c = (this.config = resolveLMConfig(config));
     const o: LayerOptions = { ...opts, rng: opts.rng ?? globalRng };
     this.tokenEmb = this.module('token_emb', new Embedding({ ...o, numEmbeddings: c.vocabSize, embeddingDim: c.dim }));
-    this.layers = this.module('layers', new ModuleList(Array.from({ length: c.depth }, () => new Block(c, o))));
+    this.layers = this.module('layers', new ModuleList(Array.from({ length: c.depth }, (_, i) => new Block(c, o, c.attentionEvery > 0 && (i + 1) % c.attentionEvery === 0))));
     this.norm = this.module('norm', makeNorm(c, o));
     this.toLogits = c.tieEmbeddings ? null : this.module('to_logits', new Linear({ ...o, inFeatures: c.dim, outFeatures: c.vocabSize, bias: false }));
   }

@@ -35,6 +35,7 @@ const ARG_SPECS: Record<string, OptionSpec> = {
   dropout: { name: '', type: 'number', min: 0, max: 1, exclusive: 'max', help: 'dropout' },
   norm: choice(['rms', 'layer'], 'pre-norm'),
   residual: choice(['add', 'mul'], 'how the cell joins the residual stream: add (x + cell(norm x)) or mul (x ⊙ cell(norm x))'),
+  attentionEvery: int(0, 'every k-th block is causal self-attention (a hybrid; --model hybrid: default 2), 0 = none', 4096),
   scan: choice(['log', 'real'], 'linear-recurrence scan: log (reference) or real (faster)'),
   lr: positive('AdamW learning rate'),
   weightDecay: nonNegative('AdamW weight decay on matrices'),

@@ -54,6 +54,8 @@ export interface TrainArgs {
   /** How the cell's output joins the residual stream: x + cell(norm(x)) or x ⊙ cell(norm(x)). */
   residual: 'add' | 'mul';
   scan: 'log' | 'real';
+  /** Every k-th block is attention (the hybrid); 0 = none. */
+  attentionEvery: number;
   /** Values of the cell's other declared options (cells/registry.ts: heads, rMax, …); absent = its defaults. */
   cellOptions?: Record<string, OptionValue>;
   lr: number;
@@ -86,7 +88,7 @@ export interface TrainArgs {
 
 /** The defaults of `recur train` for language models. */
 export const DEFAULT_TRAIN_ARGS: TrainArgs = {
-  model: 'mingru', dim: 128, depth: 2, expansion: 2, conv: 4, ffMult: 4, dropout: 0, norm: 'rms', residual: 'add', scan: 'log',
+  model: 'mingru', dim: 128, depth: 2, expansion: 2, conv: 4, ffMult: 4, dropout: 0, norm: 'rms', residual: 'add', scan: 'log', attentionEvery: 0,
   lr: 1e-3, weightDecay: 0.1, warmup: 0, schedule: 'constant', clip: 1, batch: 32, seq: 128, steps: 1000, seed: 1,
   stateful: false, evalEvery: 100, saveEvery: 0, logEvery: 10, valWindows: 64, dtype: 'f32',
 };

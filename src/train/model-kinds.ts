@@ -40,6 +40,8 @@ export interface ModelArgs {
   norm: 'rms' | 'layer';
   residual: 'add' | 'mul';
   scan: 'log' | 'real';
+  /** Every k-th block is attention (RecurrentLM's attentionEvery); 0 or absent = none. */
+  attentionEvery?: number;
   /** The cell's other declared options (cells/registry.ts), by name. */
   cellOptions?: Record<string, OptionValue>;
 }
@@ -87,6 +89,7 @@ function recurrentLMConfig(c: ModelSpec['config']): RecurrentLMConfig {
     convKernel: field(c, 'convKernel', isNumber), ffMult: field(c, 'ffMult', isNumber), dropout: field(c, 'dropout', isNumber),
     norm: field(c, 'norm', oneOf('rms', 'layer')), normEps: field(c, 'normEps', isNumber), tieEmbeddings: field(c, 'tieEmbeddings', isBoolean),
     scan: field(c, 'scan', oneOf('log', 'real')), residual: field(c, 'residual', oneOf('add', 'mul')), cellOptions: field(c, 'cellOptions', isOptions),
+    attentionEvery: field(c, 'attentionEvery', isNumber),
   };
 }
 
@@ -96,7 +99,7 @@ const recurrentLM: ModelKind = {
     kind: 'recurrent-lm',
     config: resolveLMConfig({
       vocabSize, dim: a.dim, depth: a.depth, cell: a.model, expansion: a.expansion, convKernel: a.conv, ffMult: a.ffMult,
-      dropout: a.dropout, norm: a.norm, scan: a.scan, residual: a.residual, cellOptions: a.cellOptions,
+      dropout: a.dropout, norm: a.norm, scan: a.scan, residual: a.residual, cellOptions: a.cellOptions, attentionEvery: a.attentionEvery,
     }),
   }),
   create: (config, rng, dtype) => new RecurrentLM(recurrentLMConfig(config), { rng, dtype }),
@@ -115,8 +118,14 @@ const bigram: ModelKind = {
   parameterCount: (config) => config.vocabSize ** 2,
 };
 
+/** The hybrid: minGRU blocks with attention every k-th block (--attention-every, default 2 here). */
+const hybrid: ModelKind = {
+  ...recurrentLM,
+  spec: (a, vocabSize) => recurrentLM.spec({ ...a, model: 'mingru', attentionEvery: a.attentionEvery || 2 }, vocabSize),
+};
+
 /** Model kinds other than 'recurrent-lm', by the name `--model` uses. */
-const extraKinds = new Map<string, ModelKind>([['bigram', bigram]]);
+const extraKinds = new Map<string, ModelKind>([['bigram', bigram], ['hybrid', hybrid]]);
 
 /** Makes `--model <name>` build this kind (and checkpoints whose model.kind is the spec's kind load it). */
 export function registerModelKind(name: string, kind: ModelKind): void {

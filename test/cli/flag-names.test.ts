@@ -35,7 +35,7 @@ test('train: a cell option declared by the registry is a flag (--heads), refused
   assert.match(r.stdout, /^recur train: lstm, 1 layer, dim 8, heads 2,/m);
   const config = JSON.parse(readFileSync(join(out, 'ckpt-000002', 'config.json'), 'utf8'));
   assert.deepEqual(config.model.config.cellOptions, { heads: 2 });
-  assertUserError(await recur(['train', '--text', textPath, '--model', 'mingru', '--heads', '2']), /--heads does not apply to --model mingru \(the lstm\/gru\/elman\/slstm\/mesa only\)/, 'heads on mingru');
+  assertUserError(await recur(['train', '--text', textPath, '--model', 'mingru', '--heads', '2']), /--heads does not apply to --model mingru \(the lstm\/gru\/elman\/slstm\/mesa\/transformer only\)/, 'heads on mingru');
   assertUserError(await recur(['train', '--text', textPath, '--model', 'lstm', '--heads', '0']), /--heads must be a positive integer ≤ 4096, got '0'/, 'heads 0');
 });
 

@@ -96,7 +96,7 @@ test('SequenceClassifier with every registry cell: logits, gradients, padding in
     model.dispose();
   }
   assert.throws(() => new SequenceClassifier({ ...small, cell: 'mingru', dState: 4 }), /dState apply to the lru cell only/);
-  assert.throws(() => new SequenceClassifier({ ...small, cell: 'transformer' }), /unknown cell 'transformer'/);
+  assert.throws(() => new SequenceClassifier({ ...small, cell: 'mamba' }), /unknown cell 'mamba'/);
 });
 
 /**

@@ -43,7 +43,7 @@ test('parseParamCount: counts with k/M suffixes; anything else is a one-line err
 
 test('parseModelList: known names in order; unknown or repeated names are errors', () => {
   assert.deepEqual(parseModelList('bigram, lstm,smr'), ['bigram', 'lstm', 'smr']);
-  assert.throws(() => parseModelList('lstm,transformer'), /unknown model 'transformer' in --models \(available: .*lstm.*\)/);
+  assert.throws(() => parseModelList('lstm,mamba'), /unknown model 'mamba' in --models \(available: .*lstm.*\)/);
   assert.throws(() => parseModelList('lstm,lstm'), /--models names 'lstm' twice/);
   assert.throws(() => parseModelList(' , '), /--models needs at least one model/);
 });

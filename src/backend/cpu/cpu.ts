@@ -5,13 +5,14 @@
  * bf16 is not a CPU dtype: compute in f32 here.
  */
 import type {
-  AdamWHyper, AxisLayout, Backend, ComplexScanDims, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
+  AdamWHyper, AttentionDims, AxisLayout, Backend, ComplexScanDims, BackendBuffer, BinaryOp, DType, HostArray, MatmulSpec, ReduceOp,
   LinearScanCellDef, RnnCellDef, RnnDims, StridedView, UnaryOp,
 } from '../backend.js';
 import * as ew from './elementwise.js';
 import * as red from './reduce.js';
 import { scan, scanGrad } from './scan.js';
 import { complexScan, complexScanGrad } from './complex-scan.js';
+import { attention, attentionGrad } from './attention.js';
 import { matmul } from './matmul.js';
 import * as rnn from './rnn.js';
 import { cellScan, cellScanGrad } from './cell-scan.js';
@@ -132,6 +133,13 @@ export class CpuBackend implements Backend {
   complexScanGrad(lambda: BackendBuffer, x: BackendBuffer, x0: BackendBuffer | null, dx: BackendBuffer, du: BackendBuffer,
                   dLambda: BackendBuffer, dx0: BackendBuffer | null, dims: ComplexScanDims): void {
     complexScanGrad(d(lambda), d(x), x0 && d(x0), d(dx), d(du), d(dLambda), dx0 && d(dx0), dims);
+  }
+  attention(q: BackendBuffer, k: BackendBuffer, v: BackendBuffer, out: BackendBuffer, lse: BackendBuffer, dims: AttentionDims): void {
+    attention(d(q), d(k), d(v), d(out), d(lse), dims);
+  }
+  attentionGrad(q: BackendBuffer, k: BackendBuffer, v: BackendBuffer, out: BackendBuffer, lse: BackendBuffer, dout: BackendBuffer,
+                dq: BackendBuffer, dk: BackendBuffer, dv: BackendBuffer, dims: AttentionDims): void {
+    attentionGrad(d(q), d(k), d(v), d(out), d(lse), d(dout), d(dq), d(dk), d(dv), dims);
   }
   dropoutMask(out: BackendBuffer, p: number, [k0, k1]: readonly [number, number]): void {
     const o = d(out);
