@@ -225,7 +225,7 @@ test('bad input: each a one-line error with exit code 2 and no stack trace', asy
   const modelBytes = readFileSync(join(ckpt, 'model.safetensors'));
   const noModel = variant('nomodel', (d) => rmSync(join(d, 'model.safetensors')));
   const v2 = variant('version', (d) => editConfig(d, (c) => { c.version = 2; }));
-  const kind = variant('kind', (d) => editConfig(d, (c) => { c.model.kind = 'transformer'; }));
+  const kind = variant('kind', (d) => editConfig(d, (c) => { c.model.kind = 'mamba'; }));
   const wider = variant('wider', (d) => editConfig(d, (c) => { c.model.config.dim = 32; }));
   const truncated = variant('truncated', (d) => writeFileSync(join(d, 'model.safetensors'), modelBytes.subarray(0, modelBytes.length - 64)));
   const garbage = variant('garbage', (d) => writeFileSync(join(d, 'model.safetensors'), Buffer.alloc(4096, 0x41)));
@@ -245,7 +245,7 @@ test('bad input: each a one-line error with exit code 2 and no stack trace', asy
     ['invalid number', ['train', '--text', textPath, '--lr', 'fast'], /--lr must be a positive number, got 'fast'/],
     ['non-integer', ['train', '--text', textPath, '--steps', '2.5'], /--steps must be a positive integer, got '2\.5'/],
     ['dropout range', ['train', '--text', textPath, '--dropout', '1'], /--dropout must be a number in \[0, 1\), got '1'/],
-    ['unknown model', ['train', '--text', textPath, '--model', 'transformer'], /'transformer' is invalid.*mingru/],
+    ['unknown model', ['train', '--text', textPath, '--model', 'mamba'], /'mamba' is invalid.*mingru/],
     ['unknown preset', ['train', '--text', textPath, '--preset', 'gpt'], /'gpt' is invalid.*shakespeare-mingru/],
     ['text too short', ['train', '--text', short, '--seq', '64'], /too few for --seq 64/],
     ['out holds a run', ['train', '--text', textPath, ...TINY, '--out', run], /already holds a run; continue it with --resume/],
@@ -259,7 +259,7 @@ test('bad input: each a one-line error with exit code 2 and no stack trace', asy
     ['missing checkpoint', ['eval', '--checkpoint', join(dir, 'nowhere'), '--text', textPath], /checkpoint '.*nowhere' does not exist/],
     ['checkpoint missing files', ['generate', '--checkpoint', noModel], /is missing model\.safetensors/],
     ['other format version', ['eval', '--checkpoint', v2, '--text', textPath], /has format version 2; this recur reads version 1/],
-    ['other model kind', ['generate', '--checkpoint', kind], /holds a 'transformer' model, which this recur cannot build/],
+    ['other model kind', ['generate', '--checkpoint', kind], /holds a 'mamba' model, which this recur cannot build/],
     ['other model weights', ['generate', '--checkpoint', wider], /model\.safetensors' does not match the model in config\.json.*shape mismatches/],
     ['truncated safetensors', ['eval', '--checkpoint', truncated, '--text', textPath], /invalid safetensors file '.*model\.safetensors': .*extend past the end/],
     ['corrupt safetensors', ['generate', '--checkpoint', garbage], /invalid safetensors file '.*model\.safetensors'/],
