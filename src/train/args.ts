@@ -42,7 +42,7 @@ const ARG_SPECS: Record<string, OptionSpec> = {
   warmup: int(0, 'linear learning-rate warm-up steps'),
   schedule: choice(['constant', 'cosine'], 'learning rate after warm-up: constant, or cosine decay to lr/10 at the last step'),
   clip: nonNegative('gradient-norm clip, 0 = none'),
-  batch: int(1, 'sequences per step', 1 << 20),
+  batch: int(1, 'sequences per step', 1 << 16),
   seq: int(1, 'characters per sequence', 1 << 24),
   steps: int(1, 'total optimizer steps'),
   seed: int(0, 'random seed: initialisation, dropout, batches', Number.MAX_SAFE_INTEGER),
@@ -50,7 +50,7 @@ const ARG_SPECS: Record<string, OptionSpec> = {
   evalEvery: int(1, 'validate every n steps'),
   saveEvery: int(0, 'checkpoint every n steps, 0 = at every validation'),
   logEvery: int(1, 'log the training loss every n steps'),
-  valWindows: int(0, 'validation windows of --seq characters, evenly spaced over the held-out text, 0 = all'),
+  valWindows: int(0, 'validation windows of --seq characters, evenly spaced over the held-out text, 0 = all', 1 << 16),
   dtype: choice(['f32', 'bf16'], 'training precision: f32, or bf16 working copies of f32 master weights (needs --device cuda; checkpoints stay f32)'),
   // --task listops
   recurrentLrFactor: positive('recurrent parameters of cells that declare them (the lru\'s ν, θ, γ, B) train at lr × x without weight decay', 1e6),

@@ -15,7 +15,8 @@ import type { Module } from '../nn/module.js';
 import { Rng } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { CheckpointError, disposeTensorTree, loadCheckpoint, type LoadOptions, type LoadedCheckpoint, type ModelSpec } from './checkpoint.js';
-import { TrainConfigError } from './args.js';
+import { TrainConfigError, argSpec } from './args.js';
+import { optionProblem } from '../cells/options.js';
 import { checkMemory, countParameters } from './memory.js';
 
 export interface CharLM extends Module {
@@ -77,8 +78,18 @@ export function field<T>(config: ModelSpec['config'], key: string, ok: Guard<T>)
   return v;
 }
 
-/** A RecurrentLM config read from a stored spec, field by field (resolveLMConfig checks ranges). */
+/** Config fields that are training arguments too, checked by the arguments' declarations (args.ts). */
+const LM_CONFIG_ARGS: Readonly<Record<string, string>> = { dim: 'dim', depth: 'depth', expansion: 'expansion', convKernel: 'conv', ffMult: 'ffMult', dropout: 'dropout' };
+/** The largest vocabulary a stored model may declare (bytes and characters of real texts stay far below). */
+const MAX_VOCAB = 1 << 22;
+
+/** A RecurrentLM config read from a stored spec, field by field, each value checked as its flag would be. */
 function recurrentLMConfig(c: ModelSpec['config']): RecurrentLMConfig {
+  for (const [key, arg] of Object.entries(LM_CONFIG_ARGS)) {
+    const problem = c[key] === undefined ? null : optionProblem(argSpec(arg)!, c[key], `model config field '${key}'`);
+    if (problem) throw new Error(problem);
+  }
+  if (!Number.isSafeInteger(c.vocabSize) || c.vocabSize < 1 || c.vocabSize > MAX_VOCAB) throw new Error(`model config field 'vocabSize' must be a positive integer ≤ ${MAX_VOCAB}, got ${c.vocabSize}`);
   const required = (key: string) => {
     const v = field(c, key, isNumber);
     if (v === undefined) throw new Error(`model config has no '${key}'`);

@@ -16,7 +16,7 @@ export class NonFiniteError extends Error {
    * finite gradients overflow the weights); the weights in memory are spoilt, no checkpoint takes them.
    */
   constructor(what: string, value: number | string, step?: number, afterUpdate = false) {
-    super(`${what} became ${value}${step === undefined ? '' : ` at step ${step}`}; training stopped ${afterUpdate ? 'after the update, before any checkpoint of it' : 'before the update, parameters are unchanged'}`);
+    super(`${what} became ${value}${step === undefined ? '' : ` at step ${step}`}; training stopped ${afterUpdate ? 'after the update' : 'before the update, parameters are unchanged'}`);
     this.name = 'NonFiniteError';
   }
 }
