@@ -30,11 +30,15 @@ export interface CpuBenchOptions {
   quick?: boolean;
   /** Only these sections (default: all). */
   sections?: readonly string[];
+  /** Only these cells in the train-step section (default: all). */
+  cells?: readonly string[];
+  /** Comparison figures measured in the same run, by cell (the train-step section reports ratios). */
+  trainStepReferences?: Readonly<Record<string, Reference[]>>;
   /** Called with each section's name as it starts (progress output). */
   onSection?: (name: string) => void;
 }
 
-type Section = (opts: Required<Pick<CpuBenchOptions, 'runs' | 'warmup' | 'quick'>>) => Promise<BenchRow[]>;
+type Section = (opts: Required<Pick<CpuBenchOptions, 'runs' | 'warmup' | 'quick'>> & Pick<CpuBenchOptions, 'trainStepReferences' | 'cells'>) => Promise<BenchRow[]>;
 
 const REF_SOURCE = 'BENCHMARKS.md#reference-figures, 2-core development machine';
 /** Square f32 matmul GFLOP/s by size, BENCHMARKS.md#reference-figures. */
@@ -120,12 +124,12 @@ async function benchComplexScan({ runs, warmup, quick }: { runs: number; warmup:
 export const SECTIONS: Record<string, Section> = {
   matmul: benchMatmulSection,
   scan: benchScanSection,
-  'train-step': benchTrainStep,
+  'train-step': (o) => benchTrainStep({ ...o, references: o.trainStepReferences, cells: o.cells }),
 };
 
 export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<BenchReport> {
   const quick = opts.quick ?? false;
-  const settings = { quick, runs: opts.runs ?? (quick ? 3 : 7), warmup: opts.warmup ?? (quick ? 1 : 2) };
+  const settings = { quick, runs: opts.runs ?? (quick ? 3 : 7), warmup: opts.warmup ?? (quick ? 1 : 2), trainStepReferences: opts.trainStepReferences, cells: opts.cells };
   const names = opts.sections ?? Object.keys(SECTIONS);
   for (const n of names) if (!SECTIONS[n]) throw new Error(`unknown benchmark section '${n}' (have: ${Object.keys(SECTIONS).join(', ')})`);
   const threads = enableCpuThreads();
@@ -139,7 +143,7 @@ export async function runCpuBench(opts: CpuBenchOptions = {}): Promise<BenchRepo
   if (quick) for (const row of rows) row.references = [];
   const notes = [
     `median of ${settings.runs} timed runs after ${settings.warmup} warm-up runs (matmul: src/bench/matmul.ts's own run counts)`,
-    `CPU threads for matmul: ${ready} ready of ${threads} (the scan and elementwise kernels are single-threaded)`,
+    `CPU threads: ${ready} ready of ${threads} (matmul, the SIMD element-wise kernels and the fused cell scans use them above their size thresholds)`,
   ];
   if (quick) notes.push('--quick: reduced shapes, a smoke test rather than a measurement');
   return createReport('cpu', rows, notes);

@@ -33,8 +33,9 @@ export function defaultThreadCount(): number {
 class NodeThreadPool extends CpuThreadPool {}
 
 function spawnNodeWorker(init: WorkerInit, onGone: (error?: unknown) => void): SpawnedWorker {
-  // the workers keep the engine flags (e.g. relaxed SIMD, which the module may use) but not --input-type (for -e scripts only)
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  // the workers keep the WebAssembly engine flags (e.g. relaxed SIMD, which the module may use) and
+  // nothing else: process-level flags (--input-type, --trace-gc, ...) are refused in workers
+  const execArgv = process.execArgv.filter((a) => /^--(no-)?(experimental-)?wasm/.test(a));
   const w = new Worker(new URL('./matmul-worker.js', import.meta.url), { workerData: init, name: `recur-cpu-${init.index}`, execArgv });
   w.on('error', (e) => onGone(e));
   w.on('exit', () => onGone());
