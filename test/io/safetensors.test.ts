@@ -653,8 +653,10 @@ test('fuzz: thousands of seeded corruptions parse consistently or throw a plain 
   assert.equal(cpu.liveBuffers(), live, 'no buffer leaked by failed parses');
   assert.ok(counts.error > N / 2 && counts.ok > 20, `a mix of outcomes: ${JSON.stringify(counts)}`);
   assert.ok(reasons.size > 25, `many distinct failure reasons (${reasons.size})`);
-  assert.ok(ms < 5000, `fuzz took ${ms.toFixed(0)} ms`);
-  assert.ok(slowest < 250, `slowest parse ${slowest.toFixed(1)} ms`);
+  // hang guards, not speed claims (speed is measured in benchmarks): generous enough for a loaded
+  // machine, far below what a pathological input (deep nesting, huge sizes) used to cost (seconds to minutes)
+  assert.ok(ms < 60_000, `fuzz took ${ms.toFixed(0)} ms`);
+  assert.ok(slowest < 2000, `slowest parse ${slowest.toFixed(1)} ms`);
   if (process.env.FUZZ_REASONS) console.log([...reasons].sort((a, b) => b[1] - a[1]));
   console.log(`# fuzz: ${N} inputs, ${counts.ok} parsed, ${counts.error} rejected (${reasons.size} distinct reasons), ${ms.toFixed(0)} ms, slowest ${slowest.toFixed(2)} ms`);
 });
