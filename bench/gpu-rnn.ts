@@ -67,9 +67,9 @@ const gridRows = async () => {
   for (const dtype of ['f32', 'bf16'] as DType[]) for (const cell of ['lstm', 'slstm', 'gru', 'elman'] as RnnCellName[]) add(await bench(cell, 1, 768, dtype, 'grid'));
   for (const B of [1, 4, 32]) add({ ...(await bench('lstm', 1, 768, 'bf16', 'grid', B, 1024)), note: 'batch sweep' });
   // The barrier alone, at the 1 × 768 LSTM launch shape: the floor of 1024 steps one way.
-  const plan = g.rnnGridPlanFor('lstm', { batch: 16, time: 1024, heads: 1, headDim: 768 }, 'bf16');
+  const plan = g.rnnGridPlanFor(RNN_CELLS.lstm, { batch: 16, time: 1024, heads: 1, headDim: 768 }, 'bf16');
   if (!('reason' in plan)) {
-    const ms = (await measure(() => { g.rnnGridBarrierTest(plan.blocks, plan.threads, 1024); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
+    const ms = (await measure(() => { g.rnnGridBarrierTest(RNN_CELLS.lstm, plan.blocks, plan.threads, 1024); g.synchronize(); }, { warmup: WARMUP, runs: RUNS })).medianMs;
     console.log(JSON.stringify({ barrier: { blocks: plan.blocks, threads: plan.threads, steps: 1024, ms, usPerBarrier: (ms * 1000) / 1024 } }));
   }
 };

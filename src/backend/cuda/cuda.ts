@@ -32,7 +32,7 @@ import { Launcher } from './launch.js';
 import { ModuleLoader } from './modules.js';
 import * as ops from './ops.js';
 import * as rnn from './rnn.js';
-import { rnnFusedPlan, rnnGridPlanFor, rnnKernelFromEnv, type RnnCellKind, type RnnFusedPlan, type RnnKernelChoice } from './rnn-plan.js';
+import { rnnFusedPlan, rnnGridPlanFor, rnnKernelFromEnv, type RnnFusedPlan, type RnnKernelChoice } from './rnn-plan.js';
 import type { RnnGridPlan } from './kernels/rnn-grid.js';
 import * as scans from './scans.js';
 import { rnnSavedLength } from '../pointwise/rnn-cell.js';
@@ -173,11 +173,11 @@ export class CudaBackend implements Backend {
   /** Length of `saved`: the cell contract's layout (hist [S, N, T + 1, B, d], then gates [T, N, B, Gs, d]). */
   rnnSavedLength(cell: RnnCellDef, dims: RnnDims): number { return rnnSavedLength(cell, dims); }
   /** The fused path's launch shape on this device, or why it cannot run (rnn-plan.ts). */
-  rnnFusedPlan(cell: RnnCellDef | RnnCellKind, dims: RnnDims, dtype: DType): RnnFusedPlan | { reason: string } {
+  rnnFusedPlan(cell: RnnCellDef, dims: RnnDims, dtype: DType): RnnFusedPlan | { reason: string } {
     return rnnFusedPlan(cell, dims, dtype, rnn.rnnDeviceLimits(this.k));
   }
   /** The grid path's shape on this device, or why it cannot run (rnn-plan.ts). */
-  rnnGridPlanFor(cell: RnnCellDef | RnnCellKind, dims: RnnDims, dtype: DType): RnnGridPlan | { reason: string } {
+  rnnGridPlanFor(cell: RnnCellDef, dims: RnnDims, dtype: DType): RnnGridPlan | { reason: string } {
     return rnnGridPlanFor(cell, dims, dtype, rnn.rnnDeviceLimits(this.k));
   }
   rnnForward(cell: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
@@ -188,6 +188,6 @@ export class CudaBackend implements Backend {
               dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
     rnn.rnnBackward(this.k, this.rnnKernel, cell, r, saved, dout, dwx, dr, db, dstate0, dims);
   }
-  /** The grid barrier alone: `steps` barriers of `blocks` × `threads` (bench/gpu-rnn.ts's barrier cost). */
-  rnnGridBarrierTest(blocks: number, threads: number, steps: number): void { rnn.rnnGridBarrierTest(this.k, blocks, threads, steps); }
+  /** The grid barrier alone (from `cell`'s grid module): `steps` barriers of `blocks` × `threads` (bench/gpu-rnn.ts's barrier cost). */
+  rnnGridBarrierTest(cell: RnnCellDef, blocks: number, threads: number, steps: number): void { rnn.rnnGridBarrierTest(this.k, cell, blocks, threads, steps); }
 }

@@ -12,23 +12,6 @@ import { rnnGridPlan, type RnnGridPlan } from './kernels/rnn-grid.js';
 
 export type RnnKernelChoice = 'auto' | 'fused' | 'grid' | 'alternating';
 
-/**
- * The cells the hand-written CUDA RNN kernels implement (kernels/rnn*.ts). Transitional: those
- * kernels are being rendered from the cell definitions; until then a definition is matched to
- * them by name and sizes, and any other definition is refused in one sentence.
- */
-export type RnnCellKind = 'lstm' | 'gru' | 'elman' | 'slstm';
-const KERNEL_CELLS: Record<RnnCellKind, [number, number, number, number]> = { lstm: [4, 4, 2, 4], gru: [3, 4, 1, 4], elman: [1, 1, 1, 0], slstm: [4, 4, 4, 6] };
-
-export function kernelCell(cell: RnnCellDef | RnnCellKind): RnnCellKind {
-  if (typeof cell === 'string') return cell;
-  const sizes = KERNEL_CELLS[cell.name as RnnCellKind];
-  if (!sizes || sizes.join() !== [cell.gates, cell.biases, cell.states, cell.saved].join()) {
-    throw new Error(`cuda rnn: the CUDA backend has no kernel for the cell '${cell.name}' yet (built-in cells: lstm, gru, elman, slstm); run it with fused: false`);
-  }
-  return cell.name as RnnCellKind;
-}
-
 /** The fused path's launch shape: N × `tiles` blocks of `threads`, `smem` bytes of dynamic shared memory each. */
 export interface RnnFusedPlan { ks: number; threads: number; smem: number; tiles: number }
 
@@ -58,8 +41,7 @@ export function rnnKernelFromEnv(v: string | undefined): RnnKernelChoice {
  * H100, 227 KiB: LSTM/sLSTM/GRU up to d = 116 in f32, 128 in bf16), or more than 512 threads
  * (4 per unit: d > 128).
  */
-export function rnnFusedPlan(def: RnnCellDef | RnnCellKind, dims: RnnDims, dtype: DType, limits: RnnDeviceLimits): RnnFusedPlan | { reason: string } {
-  const cell = kernelCell(def);
+export function rnnFusedPlan(cell: RnnCellDef, dims: RnnDims, dtype: DType, limits: RnnDeviceLimits): RnnFusedPlan | { reason: string } {
   if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the fused kernels take f32 and bf16)` };
   const d = dims.headDim, ks = rnnFusedSplit(d), threads = d * ks;
   const bytes = rnnFusedSmemBytes(cell, d, ks, dtype === 'bf16' ? 2 : 4), smem = Math.max(bytes.fwd, bytes.bwd);
@@ -75,8 +57,7 @@ export function rnnFusedPlan(def: RnnCellDef | RnnCellKind, dims: RnnDims, dtype
  * h of all rows (forward) or 4 rows of dRh (backward) over the opt-in shared memory, more than
  * 32 rows per warp of a unit (batch × units per block over the block's threads).
  */
-export function rnnGridPlanFor(def: RnnCellDef | RnnCellKind, dims: RnnDims, dtype: DType, limits: RnnDeviceLimits): RnnGridPlan | { reason: string } {
-  const cell = kernelCell(def);
+export function rnnGridPlanFor(cell: RnnCellDef, dims: RnnDims, dtype: DType, limits: RnnDeviceLimits): RnnGridPlan | { reason: string } {
   if (dtype !== 'f32' && dtype !== 'bf16') return { reason: `${dtype} storage (the grid kernels take f32 and bf16)` };
   return rnnGridPlan(cell, dims.heads, dims.headDim, dims.batch, dtype === 'bf16', limits.multiprocessors, limits.sharedMemoryOptin);
 }
@@ -86,7 +67,7 @@ export function rnnGridPlanFor(def: RnnCellDef | RnnCellKind, dims: RnnDims, dty
  * forced), else grid where it runs (when forced, or under 'auto'), else alternating. A forced
  * 'fused' or 'grid' that cannot run throws, saying why.
  */
-export function rnnPath(choice: RnnKernelChoice, cell: RnnCellKind, dims: RnnDims, dtype: DType, limits: RnnDeviceLimits): RnnPath {
+export function rnnPath(choice: RnnKernelChoice, cell: RnnCellDef, dims: RnnDims, dtype: DType, limits: RnnDeviceLimits): RnnPath {
   if (choice !== 'alternating' && choice !== 'grid') {
     const plan = rnnFusedPlan(cell, dims, dtype, limits);
     if (!('reason' in plan)) return { path: 'fused', plan };

@@ -12,6 +12,10 @@ import { CachingAllocator, bucketBytes } from '../../../src/backend/cuda/allocat
 import { CudaBackend, cudaStatus, fromBf16, roundToBf16, toBf16 } from '../../../src/backend/cuda/cuda.js';
 import { collapseAxes } from '../../../src/backend/cuda/launch.js';
 import { MODULES } from '../../../src/backend/cuda/modules.js';
+import { rnnSource } from '../../../src/backend/cuda/kernels/rnn.js';
+import { rnnFusedSource } from '../../../src/backend/cuda/kernels/rnn-fused.js';
+import { rnnGridSource } from '../../../src/backend/cuda/kernels/rnn-grid.js';
+import { elmanDefinition, gruDefinition, lstmDefinition, slstmDefinition } from '../../../src/cells/definitions/index.js';
 import { registerCudaBackend } from '../../../src/register-cuda.js';
 import { compile } from '../../../src/backend/cuda/compiler.js';
 import { loadNvrtc } from '../../../src/backend/cuda/ffi.js';
@@ -133,12 +137,17 @@ try {
   nvrtcReason = `NVRTC is not installed here (${(e as Error).message.slice(0, 120)})`;
 }
 
-test('every kernel module compiles with NVRTC (sm_90), cached on the second call', { skip: nvrtcReason }, () => {
+test('every kernel module compiles with NVRTC (sm_90), cached on the second call; the RNN modules rendered for each built-in cell compile', { skip: nvrtcReason }, () => {
   for (const [name, source] of Object.entries(MODULES)) {
     const first = compile(source, `recur-${name}`, { arch: 'sm_90' });
     assert.ok(first.cubin.length > 1000, name);
     const again = compile(source, `recur-${name}`, { arch: 'sm_90' });
     assert.ok(again.cached, `${name}: second compile should come from the cache`);
+  }
+  for (const cell of [lstmDefinition, gruDefinition, elmanDefinition, slstmDefinition]) {
+    for (const [path, source] of [['alternating', rnnSource], ['fused', rnnFusedSource], ['grid', rnnGridSource]] as const) {
+      assert.ok(compile(source(cell), `recur-test-rnn-${path}-${cell.name}`, { arch: 'sm_90' }).cubin.length > 1000, `${path} ${cell.name}`);
+    }
   }
   assert.throws(() => compile('extern "C" __global__ void k() { undefined_thing(); }', 'broken', { arch: 'sm_90' }),
     /NVRTC could not compile the CUDA module 'broken'[\s\S]*undefined_thing/);

@@ -27,7 +27,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../../src/default-backend.js';
 import { rnnBackward, rnnForward, rnnSavedLength } from '../../../src/backend/cpu/rnn.js';
-import type { DType, RnnDims } from '../../../src/backend/backend.js';
+import type { DType, RnnCellDef, RnnDims } from '../../../src/backend/backend.js';
+import * as E from '../../../src/backend/pointwise/expr.js';
+import { defineRnnCell } from '../../../src/backend/pointwise/rnn-cell.js';
 import { roundToBf16, type RnnKernelChoice } from '../../../src/backend/cuda/cuda.js';
 import { rnn, RNN_CELLS, type RnnCellName } from '../../../src/cells/rnn.js';
 import { randn } from '../../../src/tensor/creation.js';
@@ -47,7 +49,7 @@ function normal(rng: Rng, n: number, std: number): Float32Array {
   return a;
 }
 
-interface Case { cell: RnnCellName; B: number; T: number; N: number; d: number; withState: boolean; big?: boolean; dtype?: DType }
+interface Case { cell: RnnCellName | RnnCellDef; B: number; T: number; N: number; d: number; withState: boolean; big?: boolean; dtype?: DType }
 
 /** Worst |gpu − cpu| / max(|cpu|, 1) per kernel × dtype, printed at the end (for BENCHMARKS.md). */
 const worst = new Map<string, { e: number; where: string }>();
@@ -57,7 +59,7 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
   const g = gpu();
   g.rnnKernel = kernel;
   const dtype = c.dtype ?? 'f32';
-  const L = RNN_CELLS[c.cell];
+  const L = typeof c.cell === 'string' ? RNN_CELLS[c.cell] : c.cell;
   const dims: RnnDims = { batch: c.B, time: c.T, heads: c.N, headDim: c.d };
   const H = c.N * c.d, G = L.gates, S = L.states;
   const rng = new Rng(seed);
@@ -75,27 +77,27 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
     state0 = q(state0);
   }
   const wxq = q(wx);
-  const outLen = (c.T + S) * c.B * H, savedLen = rnnSavedLength(RNN_CELLS[c.cell], dims);
-  assert.equal(g.rnnSavedLength(RNN_CELLS[c.cell], dims), savedLen);
+  const outLen = (c.T + S) * c.B * H, savedLen = rnnSavedLength(L, dims);
+  assert.equal(g.rnnSavedLength(L, dims), savedLen);
   const dout = q(normal(rng, outLen, 1));
   // CPU reference
   const out = new Float32Array(outLen), saved = new Float32Array(savedLen);
-  rnnForward(RNN_CELLS[c.cell], wxq, r, b, state0, out, saved, dims);
+  rnnForward(L, wxq, r, b, state0, out, saved, dims);
   const dwx = new Float32Array(wx.length), dr = new Float32Array(r.length), db = new Float32Array(b.length);
   const ds0 = state0 ? new Float32Array(state0.length) : null;
-  rnnBackward(RNN_CELLS[c.cell], r, saved, dout, dwx, dr, db, ds0, dims);
+  rnnBackward(L, r, saved, dout, dwx, dr, db, ds0, dims);
   // GPU
   const live = g.liveBuffers();
   const up = (a: Float32Array) => { const x = g.alloc(a.length, dtype); g.write(x, a); return x; };
   const gwx = up(wxq), gr = up(r), gb = up(b), gs0 = state0 ? up(state0) : null, gdout = up(dout);
   const gout = g.alloc(outLen, dtype), gsaved = g.alloc(savedLen, dtype);
   const ginf = g.alloc(outLen, dtype);
-  g.rnnForward(RNN_CELLS[c.cell], gwx, gr, gb, gs0, gout, gsaved, dims);
-  g.rnnForward(RNN_CELLS[c.cell], gwx, gr, gb, gs0, ginf, null, dims); // inference
+  g.rnnForward(L, gwx, gr, gb, gs0, gout, gsaved, dims);
+  g.rnnForward(L, gwx, gr, gb, gs0, ginf, null, dims); // inference
   const gdwx = g.alloc(wx.length, dtype), gdr = g.alloc(r.length, dtype), gdb = g.alloc(b.length, dtype);
   const gds0 = state0 ? g.alloc(state0.length, dtype) : null;
-  g.rnnBackward(RNN_CELLS[c.cell], gr, gsaved, gdout, gdwx, gdr, gdb, gds0, dims);
-  const label = `${kernel} ${dtype} ${c.cell} B=${c.B} T=${c.T} N=${c.N} d=${c.d}${c.withState ? ' with state' : ''}${c.big ? ' ±30' : ''}`;
+  g.rnnBackward(L, gr, gsaved, gdout, gdwx, gdr, gdb, gds0, dims);
+  const label = `${kernel} ${dtype} ${L.name} B=${c.B} T=${c.T} N=${c.N} d=${c.d}${c.withState ? ' with state' : ''}${c.big ? ' ±30' : ''}`;
   const key = `${kernel} ${dtype}`;
   const check = (x: ReturnType<typeof g.alloc>, want: Float32Array, what: string) => {
     const got = g.readSync(x);
@@ -104,7 +106,7 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
       let num = 0, den = 0;
       for (let i = 0; i < got.length; i++) { num += (got[i] - want[i]) ** 2; den += want[i] ** 2; }
       note(key, Math.sqrt(num / Math.max(den, 1e-30)), `${label}: ${what}`);
-      assertNear(got, want, kernel === 'alternating' && c.cell === 'slstm' ? { ...NEAR.bf16, norm: 1e-1 } : NEAR.bf16, `${label}: ${what}`);
+      assertNear(got, want, kernel === 'alternating' && L.name === 'slstm' ? { ...NEAR.bf16, norm: 1e-1 } : NEAR.bf16, `${label}: ${what}`);
     } else {
       let e = 0;
       for (let i = 0; i < got.length; i++) e = Math.max(e, Math.abs(got[i] - want[i]) / Math.max(Math.abs(want[i]), 1));
@@ -122,6 +124,28 @@ function runCase(c: Case, kernel: Exclude<RnnKernelChoice, 'auto'>, seed: number
   assert.equal(g.liveBuffers(), live, `${label}: no buffers leak`);
   g.rnnKernel = 'auto';
 }
+
+/**
+ * A cell no backend was written for: a minimal gated unit with GRU's reset-after bias
+ * (f = σ(x0 + R0 h), h̃ = tanh(x1 + f (R1 h + b_r)), h' = h + f (h̃ − h)): 2 gates (the kernels' GP = 2
+ * case), a recurrent-only bias whose gradient is the dr of gate 1.
+ */
+const TOY_CELL = defineRnnCell({
+  name: 'toy_mgu',
+  gates: 2,
+  biases: 3,
+  states: 1,
+  forward: ({ x, r, rb: [br], s: [h] }) => {
+    const f = E.sigmoid(E.add(x[0], r[0])), hr = E.add(r[1], br), cand = E.tanh(E.add(x[1], E.mul(f, hr)));
+    return { states: [E.add(h, E.mul(f, E.sub(cand, h)))], saved: [f, cand, hr] };
+  },
+  backward: ({ g: [f, cand, hr], s: [h], d: [dh] }) => {
+    const dpre = E.mul(E.mul(dh, f), E.oneMinusSquare(cand));
+    const df = E.mul(E.add(E.mul(dh, E.sub(cand, h)), E.mul(dpre, hr)), E.sigmoidSlope(f));
+    const dhr = E.mul(dpre, f);
+    return { dx: [df, dpre], dr: [df, dhr], drb: [dhr], dp: [E.mul(dh, E.sub(1, f))] };
+  },
+});
 
 /** The f32 cases every cell × kernel runs. */
 const F32_CASES: Omit<Case, 'cell'>[] = [
@@ -174,6 +198,13 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
       for (const c of [...GRID_F32, ...GRID_BF16]) runCase({ cell, ...c }, 'grid', seed++);
     });
   }
+  test('a cell defined here (2 gates, a recurrent-only bias) runs on every path, rendered from its definition, = CPU', () => {
+    for (const kernel of KERNELS) {
+      runCase({ cell: TOY_CELL, N: 3, d: 24, T: 64, B: 5, withState: true }, kernel, 300);
+      runCase({ cell: TOY_CELL, N: 12, d: 64, T: 3, B: 1, withState: false, dtype: 'bf16' }, kernel, 301);
+    }
+    runCase({ cell: TOY_CELL, N: 1, d: 265, T: 64, B: 5, withState: true }, 'grid', 302);
+  });
   test('grid: 1 × 768 LSTM bf16 at T = 256; sLSTM with ±30 gate pre-activations', () => {
     runCase({ cell: 'lstm', B: 1, T: 256, N: 1, d: 768, withState: true, dtype: 'bf16' }, 'grid', 200);
     runCase({ cell: 'slstm', B: 5, T: 64, N: 1, d: 265, withState: true, big: true }, 'grid', 201);
@@ -184,15 +215,15 @@ describe('CUDA recurrences (fused and alternating) = CPU fused kernel', { skip: 
     const dims = (N: number, d: number): RnnDims => ({ batch: 16, time: 8, heads: N, headDim: d });
     for (const cell of CELLS) {
       for (const dt of ['f32', 'bf16'] as DType[]) {
-        assert.ok(!('reason' in g.rnnFusedPlan(cell, dims(12, 64), dt)), `${cell} 12 × 64 ${dt} runs fused`);
-        assert.ok('reason' in g.rnnFusedPlan(cell, dims(1, 768), dt), `${cell} 1 × 768 ${dt} is alternating`);
+        assert.ok(!('reason' in g.rnnFusedPlan(RNN_CELLS[cell], dims(12, 64), dt)), `${cell} 12 × 64 ${dt} runs fused`);
+        assert.ok('reason' in g.rnnFusedPlan(RNN_CELLS[cell], dims(1, 768), dt), `${cell} 1 × 768 ${dt} is alternating`);
       }
-      assert.ok('reason' in g.rnnFusedPlan(cell, dims(12, 64), 'f64'), `${cell} f64 is alternating`);
-      for (const dt of ['f32', 'bf16'] as DType[]) assert.ok(!('reason' in g.rnnGridPlanFor(cell, dims(1, 768), dt)), `${cell} 1 × 768 ${dt} runs on the grid kernels`);
-      assert.ok('reason' in g.rnnGridPlanFor(cell, dims(1, 768), 'f64'), `${cell} 1 × 768 f64 is alternating`);
-      assert.ok('reason' in g.rnnGridPlanFor(cell, dims(g.device.multiprocessors + 1, 8), 'f32'), `${cell}: more heads than SMs is not grid`);
-      assert.ok(!('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'bf16')), `${cell} 6 × 128 bf16 runs fused`);
-      if (cell !== 'elman') assert.ok('reason' in g.rnnFusedPlan(cell, dims(6, 128), 'f32'), `${cell} 6 × 128 f32 is alternating`);
+      assert.ok('reason' in g.rnnFusedPlan(RNN_CELLS[cell], dims(12, 64), 'f64'), `${cell} f64 is alternating`);
+      for (const dt of ['f32', 'bf16'] as DType[]) assert.ok(!('reason' in g.rnnGridPlanFor(RNN_CELLS[cell], dims(1, 768), dt)), `${cell} 1 × 768 ${dt} runs on the grid kernels`);
+      assert.ok('reason' in g.rnnGridPlanFor(RNN_CELLS[cell], dims(1, 768), 'f64'), `${cell} 1 × 768 f64 is alternating`);
+      assert.ok('reason' in g.rnnGridPlanFor(RNN_CELLS[cell], dims(g.device.multiprocessors + 1, 8), 'f32'), `${cell}: more heads than SMs is not grid`);
+      assert.ok(!('reason' in g.rnnFusedPlan(RNN_CELLS[cell], dims(6, 128), 'bf16')), `${cell} 6 × 128 bf16 runs fused`);
+      if (cell !== 'elman') assert.ok('reason' in g.rnnFusedPlan(RNN_CELLS[cell], dims(6, 128), 'f32'), `${cell} 6 × 128 f32 is alternating`);
     }
     const L = RNN_CELLS.lstm, d = 768, N = 1, B = 2, T = 2, H = N * d;
     const x = g.alloc(B * T * L.gates * H, 'f32'), r = g.alloc(L.gates * N * d * d, 'f32'), b = g.alloc(L.biases * H, 'f32');

@@ -1,5 +1,5 @@
 /**
- * The non-linear recurrences (LSTM, GRU, Elman, sLSTM) on the GPU, "fused" path: one persistent
+ * The non-linear recurrences on the GPU, "fused" path: one persistent
  * kernel runs all T steps forward, another all T steps backward, so a sequence costs two launches
  * instead of the alternating path's 2·T (kernels/rnn.ts), which is bound by ~10 µs of host time
  * per launch.
@@ -21,27 +21,25 @@
  * Global memory sees exactly the alternating path's layouts (src/backend/cpu/rnn.ts's file comment):
  * `saved` = hist [S, N, T + 1, B, d] then gates [T, N, B, Gs, d], dRh [N, T, B, G·d], so dR (one
  * GEMM over all steps) and db (column sums) stay on cuBLAS in rnnBackward (../rnn.ts).
- * The math is the CPU kernel's, expression for expression, in float.
+ * The cell's math is rendered from its definition (../render.ts, FastMath) in float.
  *
  * Shared memory (floats): forward Rs [d (k), d (j), GP] | P [KS, G, MAXB, d] | H [d, MAXB];
  * backward Rb [d (i), d (k), GP] | P [KS, MAXB, d] | D [d (i), MAXB, GP], where GP is G padded to a
  * float4 (GRU's 3 → 4) so one 16-byte load fetches a unit's gates. rnnFusedSmemBytes() is the host's
  * copy of this arithmetic.
  */
+import type { RnnCellDef } from '../../pointwise/rnn-cell.js';
+import { CELL_MATH, paddedGates, renderRnnCell } from '../render.js';
 import { PRELUDE } from './common.js';
 
 /** Batch rows per block (the register tile of the recurrent product). */
 export const RNN_FUSED_ROWS = 4;
 
-/** Gates G, states S, saved gate values Gs per cell (as RNN_CELL_LAYOUT) and the padded gate count GP. */
-const GP: Record<string, number> = { lstm: 4, gru: 4, elman: 1, slstm: 4 };
-const GATES: Record<string, number> = { lstm: 4, gru: 3, elman: 1, slstm: 4 };
-
 const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** Dynamic shared memory of the forward and backward kernels (bytes); see the file comment. */
-export function rnnFusedSmemBytes(cell: string, d: number, ks: number, rBytes: number): { fwd: number; bwd: number } {
-  const gp = GP[cell], g = GATES[cell], m = RNN_FUSED_ROWS;
+export function rnnFusedSmemBytes(cell: RnnCellDef, d: number, ks: number, rBytes: number): { fwd: number; bwd: number } {
+  const gp = paddedGates(cell.gates), g = cell.gates, m = RNN_FUSED_ROWS;
   const r = roundUp4(Math.ceil((d * d * gp * rBytes) / 4));
   return {
     fwd: 4 * (r + roundUp4(ks * g * m * d) + d * m),
@@ -57,25 +55,13 @@ export function rnnFusedSplit(_d: number): number {
   return RNN_FUSED_ROWS;
 }
 
-/** The prelude, cells, activations and the single-block device functions, without any kernel. */
-export const RNN_FUSED_DEVICE = PRELUDE + String.raw`
+/** The prelude, one cell's rendered math and the single-block device functions, without any kernel (rnn-grid.ts builds on them). */
+export function rnnFusedDevice(cell: RnnCellDef): string {
+  return PRELUDE + CELL_MATH + renderRnnCell(cell) + FUSED_DEVICE;
+}
+
+const FUSED_DEVICE = String.raw`
 #define MAXB 4
-
-// Branch-free activations: the prelude's sigm and tanhf branch on the sign or size of x, and a warp
-// whose lanes straddle the branch runs both sides every step (these took the H100 12 × 64 LSTM
-// from 4.7 to 4.2 ms fwd+bwd). expf/logf rather than __expf/__logf: the intrinsics' error grows
-// with |x| (~70 ulp for sLSTM's e^{ĩ − m} at ±30 gates) and used up most of the 1e-4 test margin.
-// tanh and log σ: ~1e-7 absolute near 0 (the CPU kernel's tanh is the same formula).
-__device__ __forceinline__ float fsig(float x) { return __frcp_rn(1.f + expf(-x)); }
-__device__ __forceinline__ float ftanh(float x) { return 1.f - 2.f * __frcp_rn(expf(2.f * x) + 1.f); }
-__device__ __forceinline__ float flogsig(float x) { return fminf(x, 0.f) - logf(1.f + expf(-fabsf(x))); }
-
-// cell ids: 0 lstm, 1 gru, 2 elman, 3 slstm
-template <int C> struct Cell;
-template <> struct Cell<0> { enum { G = 4, GB = 4, S = 2, GS = 4, GP = 4, PV = 7 }; };
-template <> struct Cell<1> { enum { G = 3, GB = 4, S = 1, GS = 4, GP = 4, PV = 6 }; };
-template <> struct Cell<2> { enum { G = 1, GB = 1, S = 1, GS = 0, GP = 1, PV = 2 }; };
-template <> struct Cell<3> { enum { G = 4, GB = 4, S = 4, GS = 6, GP = 4, PV = 11 }; };
 
 template <int GP> __device__ __forceinline__ void ldGates(const float* p, float (&v)[GP]) {
   if constexpr (GP == 4) {
@@ -112,8 +98,8 @@ template <class T> __device__ __forceinline__ int rFloats(int elems) {
 }
 
 /** R_n [G, d, d] (rows: output unit i, columns: input unit k) → smem, [k][i][GP] when byInput, else [i][k][GP]. */
-template <int C, class T> __device__ void loadR(const T* r, typename SR<T>::E* Rs, int n, int N, int d, bool byInput) {
-  typedef Cell<C> L;
+template <class T> __device__ void loadR(const T* r, typename SR<T>::E* Rs, int n, int N, int d, bool byInput) {
+  typedef Cell L;
   typedef typename SR<T>::E E;
   const int dd = d * d;
   for (int e = threadIdx.x; e < L::GP * dd; e += blockDim.x) {
@@ -124,37 +110,6 @@ template <int C, class T> __device__ void loadR(const T* r, typename SR<T>::E* R
 }
 
 // ---------------------------------------------------------------------------------------- forward
-
-/**
- * One step of the cell for one (row, unit): x = wx + b (per gate; GRU's x[3] is b_rn), rh the
- * recurrent product, st the states (updated in place), sv the values saved for the backward.
- */
-template <int C> __device__ __forceinline__ void cellFwd(const float* x, const float* rh, float* st, float* sv) {
-  if constexpr (C == 0) {
-    const float ig = fsig(x[0] + rh[0]), f = fsig(x[1] + rh[1]), z = ftanh(x[2] + rh[2]), og = fsig(x[3] + rh[3]);
-    const float cNew = f * st[1] + ig * z;
-    st[0] = og * ftanh(cNew); st[1] = cNew;
-    sv[0] = ig; sv[1] = f; sv[2] = z; sv[3] = og;
-  } else if constexpr (C == 1) {
-    const float r = fsig(x[0] + rh[0]), z = fsig(x[1] + rh[1]);
-    const float hr = rh[2] + x[3];
-    const float nv = ftanh(x[2] + r * hr);
-    st[0] = nv + z * (st[0] - nv);
-    sv[0] = r; sv[1] = z; sv[2] = nv; sv[3] = hr;
-  } else if constexpr (C == 2) {
-    st[0] = ftanh(x[0] + rh[0]);
-  } else {
-    const float pi = x[0] + rh[0], pf = x[1] + rh[1];
-    const float z = ftanh(x[2] + rh[2]), og = fsig(x[3] + rh[3]);
-    const float a = flogsig(pf) + st[3];
-    const bool branchI = st[2] == 0.f || pi >= a;
-    const float m = branchI ? pi : a;
-    const float ig = expf(pi - m), f = expf(a - m);
-    const float cNew = f * st[1] + ig * z, nNew = f * st[2] + ig;
-    st[0] = og * (cNew / nNew); st[1] = cNew; st[2] = nNew; st[3] = m;
-    sv[0] = ig; sv[1] = f; sv[2] = z; sv[3] = og; sv[4] = fsig(-pf); sv[5] = branchI ? 1.f : 0.f;
-  }
-}
 
 /** Loads wx of step t for one (row, unit) (zeros past the end or for a padding row). */
 template <int G, class T> __device__ __forceinline__ void loadX(const T* wx, float (&x)[G], i64 t, i64 Tn, i64 bb, bool valid, i64 Nd, i64 col) {
@@ -169,9 +124,9 @@ template <int G, class T> __device__ __forceinline__ void loadX(const T* wx, flo
  * state0 [S, B, N·d] or null, out [T + S, B, N·d] (outputs then last states).
  * The input projections are loaded 2 steps ahead: they come from DRAM (~0.6 µs), about a step.
  */
-template <int C, class T> __device__ void fusedFwd(const T* wx, const T* r, const T* bias, const T* state0,
+template <class T> __device__ void fusedFwd(const T* wx, const T* r, const T* bias, const T* state0,
     T* out, T* saved, i64 B, i64 Tn, i64 N, int d) {
-  typedef Cell<C> L;
+  typedef Cell L;
   enum { G = L::G, S = L::S, GP = L::GP, KS = MAXB };
   extern __shared__ float4 smem4[];
   typename SR<T>::E* Rs = reinterpret_cast<typename SR<T>::E*>(smem4);
@@ -182,7 +137,7 @@ template <int C, class T> __device__ void fusedFwd(const T* wx, const T* r, cons
   const i64 bb = (i64)blockIdx.y * MAXB + b;
   const bool valid = bb < B;
   const i64 Nd = N * d, slots = Tn + 1, gatesOff = S * N * slots * B * d, col = n * d + u;
-  loadR<C, T>(r, Rs, n, (int)N, d, true);
+  loadR<T>(r, Rs, n, (int)N, d, true);
 
   float st[S], xb[L::GB];
   #pragma unroll
@@ -234,8 +189,9 @@ template <int C, class T> __device__ void fusedFwd(const T* wx, const T* r, cons
       rh[g] = s;
       x[g] = xv[g] + xb[g];
     }
-    if constexpr (L::GB > G) x[3] = xb[3];
-    cellFwd<C>(x, rh, st, sv);
+    #pragma unroll
+    for (int g = G; g < L::GB; g++) x[g] = xb[g];
+    cellFwd<float, FastMath>(x, rh, st, sv);
     Hs[u * MAXB + b] = valid ? st[0] : 0.f;
     if (valid) {
       TT<T>::st(out, (bb * Tn + t) * Nd + col, st[0]);
@@ -261,97 +217,15 @@ template <int C, class T> __device__ void fusedFwd(const T* wx, const T* r, cons
 
 // --------------------------------------------------------------------------------------- backward
 
-/** The saved values step t of one (row, unit) reads (see the CPU kernel's cellBwd functions). */
-template <int C, class T> __device__ __forceinline__ void loadBwd(const T* saved, const T* dout, float* pv,
-    i64 t, i64 bb, int n, int u, i64 B, i64 Tn, i64 N, int d) {
-  typedef Cell<C> L;
-  const i64 slots = Tn + 1, ss = N * slots * B * d, gatesOff = L::S * ss;
-  const i64 hp = ((n * slots + t) * B + bb) * d + u, hn = hp + B * d;
-  const i64 sv = gatesOff + ((t * N + n) * B + bb) * L::GS * d + u;
-  pv[0] = TT<T>::ld(dout, (bb * Tn + t) * N * d + n * d + u);
-  if constexpr (C == 0) {
-    #pragma unroll
-    for (int g = 0; g < 4; g++) pv[1 + g] = TT<T>::ld(saved, sv + g * d);
-    pv[5] = TT<T>::ld(saved, ss + hn); pv[6] = TT<T>::ld(saved, ss + hp);
-  } else if constexpr (C == 1) {
-    #pragma unroll
-    for (int g = 0; g < 4; g++) pv[1 + g] = TT<T>::ld(saved, sv + g * d);
-    pv[5] = TT<T>::ld(saved, hp);
-  } else if constexpr (C == 2) {
-    pv[1] = TT<T>::ld(saved, hn);
-  } else {
-    #pragma unroll
-    for (int g = 0; g < 6; g++) pv[1 + g] = TT<T>::ld(saved, sv + g * d);
-    pv[7] = TT<T>::ld(saved, ss + hn); pv[8] = TT<T>::ld(saved, 2 * ss + hn);
-    pv[9] = TT<T>::ld(saved, ss + hp); pv[10] = TT<T>::ld(saved, 2 * ss + hp);
-  }
-}
-
-/**
- * Backward of one step for one (row, unit): dh = dout + carry_h + dhRec; carry (the gradients of
- * the states after the step, h's without dout and dhRec) becomes the gradients before it; dw the
- * wx (= pre-activation) gradients, dr the recurrent-product gradients (dRh).
- */
-template <int C> __device__ __forceinline__ void cellBwd(const float* pv, float dhRec, float* carry, float* dw, float* dr) {
-  const float dh = pv[0] + carry[0] + dhRec;
-  if constexpr (C == 0) {
-    const float ig = pv[1], f = pv[2], z = pv[3], og = pv[4];
-    const float tc = ftanh(pv[5]);
-    const float dc = carry[1] + dh * og * (1.f - tc * tc);
-    dw[0] = dr[0] = dc * z * ig * (1.f - ig);
-    dw[1] = dr[1] = dc * pv[6] * f * (1.f - f);
-    dw[2] = dr[2] = dc * ig * (1.f - z * z);
-    dw[3] = dr[3] = dh * tc * og * (1.f - og);
-    carry[0] = 0.f;
-    carry[1] = dc * f;
-  } else if constexpr (C == 1) {
-    const float r = pv[1], z = pv[2], nv = pv[3], hr = pv[4];
-    const float dn = dh * (1.f - z) * (1.f - nv * nv);
-    dw[0] = dr[0] = dn * hr * r * (1.f - r);
-    dw[1] = dr[1] = dh * (pv[5] - nv) * z * (1.f - z);
-    dw[2] = dn;
-    dr[2] = dn * r;
-    dr[3] = 0.f;
-    carry[0] = dh * z;
-  } else if constexpr (C == 2) {
-    const float h = pv[1];
-    dw[0] = dr[0] = dh * (1.f - h * h);
-    carry[0] = 0.f;
-  } else {
-    const float ig = pv[1], f = pv[2], z = pv[3], og = pv[4], qf = pv[5];
-    const bool branchI = pv[6] != 0.f;
-    const float nNew = pv[8];
-    const float y = pv[7] / nNew;
-    const float dc = carry[1] + (dh * og) / nNew;
-    const float dn = carry[2] - (dh * og * y) / nNew;
-    const float dog = dh * y * og * (1.f - og);
-    const float dz = dc * ig * (1.f - z * z);
-    const float dLogI = (dc * z + dn) * ig;
-    const float dF = dc * pv[9] + dn * pv[10];
-    const float dLogF = dF == 0.f ? 0.f : dF * f;
-    const float dm = carry[3] - dLogI - dLogF;
-    const float di = branchI ? dLogI + dm : dLogI;
-    const float da = branchI ? dLogF : dLogF + dm;
-    dw[0] = dr[0] = di;
-    dw[1] = dr[1] = da * qf;
-    dw[2] = dr[2] = dz;
-    dw[3] = dr[3] = dog;
-    carry[0] = 0.f;
-    carry[1] = dc * f;
-    carry[2] = dn * f;
-    carry[3] = da;
-  }
-}
-
 /**
  * grid (N, ceil(B / MAXB)), block MAXB·d threads (product thread (k = tid mod d, iq = tid / d),
  * item (row tid / d, unit tid mod d)). saved as the forward wrote it; dout [T + S, B, N·d];
  * dwx [B, T, G, N, d]; dRh [N, T, B, G·d]; dstate0 [S, B, N·d] or null. The saved values are
  * loaded 2 steps ahead, as the forward's wx.
  */
-template <int C, class T> __device__ void fusedBwd(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0,
+template <class T> __device__ void fusedBwd(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0,
     i64 B, i64 Tn, i64 N, int d) {
-  typedef Cell<C> L;
+  typedef Cell L;
   enum { G = L::G, S = L::S, GP = L::GP, PV = L::PV, KS = MAXB };
   extern __shared__ float4 smem4[];
   typename SR<T>::E* Rb = reinterpret_cast<typename SR<T>::E*>(smem4);
@@ -362,13 +236,13 @@ template <int C, class T> __device__ void fusedBwd(const T* r, const T* saved, c
   const i64 bb = (i64)blockIdx.y * MAXB + b;
   const bool valid = bb < B;
   const i64 Nd = N * d, col = n * d + u;
-  loadR<C, T>(r, Rb, n, (int)N, d, false);
+  loadR<T>(r, Rb, n, (int)N, d, false);
 
   float carry[S], dhRec = 0.f, p0[PV], p1[PV];
   #pragma unroll
   for (int s = 0; s < S; s++) carry[s] = valid ? TT<T>::ld(dout, ((Tn + s) * B + bb) * Nd + col) : 0.f;
-  if (valid && Tn > 0) loadBwd<C, T>(saved, dout, p0, Tn - 1, bb, n, u, B, Tn, N, d);
-  if (valid && Tn > 1) loadBwd<C, T>(saved, dout, p1, Tn - 2, bb, n, u, B, Tn, N, d);
+  if (valid && Tn > 0) loadBwd<T, float>(saved, dout, p0, Tn - 1, bb, n, u, B, Tn, N, d);
+  if (valid && Tn > 1) loadBwd<T, float>(saved, dout, p1, Tn - 2, bb, n, u, B, Tn, N, d);
 
   const int k = u, iq = b;
   const int iLen = (d + KS - 1) / KS, i0 = iq * iLen, i1 = min(d, i0 + iLen);
@@ -378,13 +252,13 @@ template <int C, class T> __device__ void fusedBwd(const T* r, const T* saved, c
     #pragma unroll
     for (int g = 0; g < GP; g++) dr[g] = 0.f;
     if (valid) {
-      cellBwd<C>(pv, dhRec, carry, dw, dr);
+      cellBwd<float, FastMath>(pv, dhRec, carry, dw, dr);
       #pragma unroll
       for (int g = 0; g < G; g++) {
         TT<T>::st(dwx, ((bb * Tn + t) * G + g) * Nd + col, dw[g]);
         TT<T>::st(dRh, ((n * Tn + t) * B + bb) * G * d + g * d + u, dr[g]);
       }
-      if (t >= 2) loadBwd<C, T>(saved, dout, pv, t - 2, bb, n, u, B, Tn, N, d);
+      if (t >= 2) loadBwd<T, float>(saved, dout, pv, t - 2, bb, n, u, B, Tn, N, d);
     }
     #pragma unroll
     for (int g = 0; g < GP; g++) Ds[(u * MAXB + b) * GP + g] = dr[g];
@@ -429,17 +303,17 @@ template <int C, class T> __device__ void fusedBwd(const T* r, const T* saved, c
 /** The kernels of the single-block path (the device functions above are shared with kernels/rnn-grid.ts). */
 const RNN_FUSED_KERNELS = String.raw`
 
-#define RNN_FUSED_CELL(cell, c, s, T) \
-extern "C" __global__ void rnnf_fwd_##cell##_##s(const T* wx, const T* r, const T* bias, const T* state0, T* out, T* saved, \
-    i64 B, i64 Tn, i64 N, int d) { fusedFwd<c, T>(wx, r, bias, state0, out, saved, B, Tn, N, d); } \
-extern "C" __global__ void rnnf_bwd_##cell##_##s(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0, \
-    i64 B, i64 Tn, i64 N, int d) { fusedBwd<c, T>(r, saved, dout, dwx, dRh, dstate0, B, Tn, N, d); }
-
 #define RNN_FUSED_TYPE(s, T) \
-  RNN_FUSED_CELL(lstm, 0, s, T) RNN_FUSED_CELL(gru, 1, s, T) RNN_FUSED_CELL(elman, 2, s, T) RNN_FUSED_CELL(slstm, 3, s, T)
+extern "C" __global__ void rnnf_fwd_##s(const T* wx, const T* r, const T* bias, const T* state0, T* out, T* saved, \
+    i64 B, i64 Tn, i64 N, int d) { fusedFwd<T>(wx, r, bias, state0, out, saved, B, Tn, N, d); } \
+extern "C" __global__ void rnnf_bwd_##s(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0, \
+    i64 B, i64 Tn, i64 N, int d) { fusedBwd<T>(r, saved, dout, dwx, dRh, dstate0, B, Tn, N, d); }
 
 RNN_FUSED_TYPE(f32, float)
 RNN_FUSED_TYPE(bf16, bf16)
 `;
 
-export const RNN_FUSED_SOURCE = RNN_FUSED_DEVICE + RNN_FUSED_KERNELS;
+/** The fused path's module for one cell. */
+export function rnnFusedSource(cell: RnnCellDef): string {
+  return rnnFusedDevice(cell) + RNN_FUSED_KERNELS;
+}

@@ -1,5 +1,5 @@
 /**
- * The non-linear recurrences (LSTM, GRU, Elman, sLSTM) on the GPU, "grid" path: for heads whose R
+ * The non-linear recurrences on the GPU, "grid" path: for heads whose R
  * does not fit one block's shared memory (1 × 768: 2.4 M elements), one cooperative persistent
  * kernel per direction splits each head's hidden units over many co-resident blocks that meet at a
  * grid-wide barrier once per step.
@@ -33,9 +33,10 @@
  * (its warps each take a group of up to 8 units), CR the rows of dRh_t staged at once.
  * rnnGridPlan() is the host's copy of this arithmetic.
  */
-import { RNN_FUSED_DEVICE } from './rnn-fused.js';
+import type { RnnCellDef } from '../../pointwise/rnn-cell.js';
+import { paddedGates } from '../render.js';
+import { rnnFusedDevice } from './rnn-fused.js';
 
-const GP: Record<string, number> = { lstm: 4, gru: 4, elman: 1, slstm: 4 };
 /** Threads per block at most (with __launch_bounds__(512, 1): up to 128 registers a thread). */
 const MAX_THREADS = 512;
 
@@ -51,8 +52,10 @@ const roundUp4 = (n: number) => Math.ceil(n / 4) * 4;
  * The grid path's shape for N heads of size d, batch B, bf16 or f32 storage, on a device with
  * `sms` multiprocessors and `optin` bytes of shared memory per block; or why it cannot run.
  */
-export function rnnGridPlan(cell: string, N: number, d: number, B: number, bf16: boolean, sms: number, optin: number): RnnGridPlan | { reason: string } {
-  const gp = GP[cell];
+export function rnnGridPlan(cell: RnnCellDef, N: number, d: number, B: number, bf16: boolean, sms: number, optin: number): RnnGridPlan | { reason: string } {
+  const gp = paddedGates(cell.gates);
+  // the forward's lane reduction sums 8·GP values per warp (laneSum: at most 32)
+  if (gp > 4) return { reason: `${cell.gates} gates (the grid kernels take at most 4)` };
   const perHead = Math.floor(sms / N);
   if (perHead < 1) return { reason: `${N} heads need more co-resident blocks than the device's ${sms} multiprocessors` };
   const units = Math.ceil(d / perHead), slices = Math.ceil(d / units);
@@ -72,7 +75,7 @@ export function rnnGridPlan(cell: string, N: number, d: number, B: number, bf16:
   return { units, slices, wpu, cr, b4, blocks: N * slices, threads, smemFwd, smemBwd: r + cr * d * gp * xb + pb };
 }
 
-export const RNN_GRID_SOURCE = RNN_FUSED_DEVICE + String.raw`
+const RNN_GRID_DEVICE = String.raw`
 // ------------------------------------------------------------------------------------ grid barrier
 
 // bar[0] counts arrivals over the whole launch (never reset): barrier number e is passed once it
@@ -150,8 +153,8 @@ template <int V> __device__ __forceinline__ float laneSum(float (&v)[V], int lan
  * past the head's end): rows (byRow, forward: element R[g][j0 + u][m]) or columns (backward:
  * R[g][m][j0 + u]).
  */
-template <int C, class T> __device__ void gridLoadR(const T* r, float* Rs, int n, int N, int d, int j0, int uAct, int U, bool byRow) {
-  typedef Cell<C> L;
+template <class T> __device__ void gridLoadR(const T* r, float* Rs, int n, int N, int d, int j0, int uAct, int U, bool byRow) {
+  typedef Cell L;
   const int per = d * L::GP;
   for (int e = threadIdx.x; e < U * per; e += blockDim.x) {
     const int u = e / per, m = (e % per) / L::GP, g = e % L::GP;
@@ -170,9 +173,9 @@ template <int C, class T> __device__ void gridLoadR(const T* r, float* Rs, int n
  * grid N·P blocks (P = slices per head), block 32·U·WPU threads. Arguments as rnnf_fwd_* plus
  * hx [2][N][B4/4][d][4] (f32 exchange of h) and bar (2 zeroed words).
  */
-template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const T* bias, const T* state0, T* out, T* saved,
+template <class T> __device__ void gridFwd(const T* wx, const T* r, const T* bias, const T* state0, T* out, T* saved,
     float* hx, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU) {
-  typedef Cell<C> L;
+  typedef Cell L;
   enum { G = L::G, S = L::S, GP = L::GP, V = 8 * GP };
   extern __shared__ float4 smem4[];
   const int B4 = roundUp4((int)B), RT = B4 / 4;
@@ -183,7 +186,7 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
   const unsigned nb = gridDim.x;
   unsigned target = 0;
   const int n = blockIdx.x / P, j0 = (blockIdx.x % P) * U, uAct = min(U, d - j0);
-  gridLoadR<C, T>(r, Rs, n, (int)N, d, j0, uAct, U, true);
+  gridLoadR<T>(r, Rs, n, (int)N, d, j0, uAct, U, true);
 
   // the (row, unit) item of this thread: padding rows (b ≥ B) publish zeros, units past the head none
   const int ib = tid / U, iu = tid % U, u = j0 + iu;
@@ -259,8 +262,9 @@ template <int C, class T> __device__ void gridFwd(const T* wx, const T* r, const
         rh[g] = s;
         x[g] = xv[g] + xb[g];
       }
-      if constexpr (L::GB > G) x[3] = xb[3];
-      cellFwd<C>(x, rh, st, sv);
+      #pragma unroll
+      for (int g = G; g < L::GB; g++) x[g] = xb[g];
+      cellFwd<float, FastMath>(x, rh, st, sv);
       hx[((t + 1) & 1) * hxSlot + hOff] = valid ? st[0] : 0.f;
     }
     // Outputs, saved values and the prefetch after the barrier: its fence would wait for them.
@@ -310,9 +314,9 @@ __device__ __forceinline__ void xStore4(unsigned short* p, const float* v) {
 /** Units per backward product warp (4 rows × UG sums: one per lane for the final reduction). */
 #define UG 8
 
-template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0,
+template <class T> __device__ void gridBwd(const T* r, const T* saved, const T* dout, T* dwx, T* dRh, T* dstate0,
     float* exF, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU, int CR) {
-  typedef Cell<C> L;
+  typedef Cell L;
   enum { G = L::G, S = L::S, GP = L::GP, PV = L::PV };
   typedef typename XT<T, GP>::E X;
   X* ex = reinterpret_cast<X*>(exF);
@@ -325,7 +329,7 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
   const unsigned nb = gridDim.x;
   unsigned target = 0;
   const int n = blockIdx.x / P, j0 = (blockIdx.x % P) * U, uAct = min(U, d - j0);
-  gridLoadR<C, T>(r, Rb, n, (int)N, d, j0, uAct, U, false);
+  gridLoadR<T>(r, Rb, n, (int)N, d, j0, uAct, U, false);
 
   const int ib = tid / U, iu = tid % U, u = j0 + iu;
   const bool owner = ib < B4 && iu < uAct, valid = owner && ib < B;
@@ -335,8 +339,8 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
   float carry[S], dhRec = 0.f, p0[PV], p1[PV];
   #pragma unroll
   for (int s = 0; s < S; s++) carry[s] = valid ? TT<T>::ld(dout, ((Tn + s) * B + bb) * Nd + col) : 0.f;
-  if (valid && Tn > 0) loadBwd<C, T>(saved, dout, p0, Tn - 1, bb, n, u, B, Tn, N, d);
-  if (valid && Tn > 1) loadBwd<C, T>(saved, dout, p1, Tn - 2, bb, n, u, B, Tn, N, d);
+  if (valid && Tn > 0) loadBwd<T, float>(saved, dout, p0, Tn - 1, bb, n, u, B, Tn, N, d);
+  if (valid && Tn > 1) loadBwd<T, float>(saved, dout, p1, Tn - 2, bb, n, u, B, Tn, N, d);
   __syncthreads();
 
   // Product warps: unit group ug (UG units: each E load feeds UG units' FMAs, where one unit per
@@ -350,11 +354,14 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
     float dw[G], dr[GP];
     #pragma unroll
     for (int g = 0; g < GP; g++) dr[g] = 0.f;
-    if (valid) cellBwd<C>(pv, dhRec, carry, dw, dr);
+    if (valid) cellBwd<float, FastMath>(pv, dhRec, carry, dw, dr);
     if (owner) {
       X* e = ex + (t & 1) * exSlot + eOff;
       if constexpr (GP == 4) xStore4(e, dr);
-      else e[0] = dr[0];
+      else {
+        #pragma unroll
+        for (int g = 0; g < GP; g++) e[g] = dr[g];
+      }
     }
     const bool more = t > 0 || dstate0;
     if (more) gridSync(bar, target, nb);
@@ -365,7 +372,7 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
         TT<T>::st(dwx, ((bb * Tn + t) * G + g) * Nd + col, dw[g]);
         TT<T>::st(dRh, ((n * Tn + t) * B + bb) * G * d + g * d + u, dr[g]);
       }
-      if (t >= 2) loadBwd<C, T>(saved, dout, pv, t - 2, bb, n, u, B, Tn, N, d);
+      if (t >= 2) loadBwd<T, float>(saved, dout, pv, t - 2, bb, n, u, B, Tn, N, d);
     }
     if (!more) return false;
     // dRh_t of the head in tiles of 4 rows through a ring of SL slots (all of them when they fit)
@@ -424,17 +431,19 @@ template <int C, class T> __device__ void gridBwd(const T* r, const T* saved, co
   }
 }
 
-#define RNN_GRID_CELL(cell, c, s, T) \
-extern "C" __global__ void __launch_bounds__(512, 1) rnng_fwd_##cell##_##s(const T* wx, const T* r, const T* bias, const T* state0, \
-    T* out, T* saved, float* hx, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU) { \
-  gridFwd<c, T>(wx, r, bias, state0, out, saved, hx, bar, B, Tn, N, d, U, P, WPU); } \
-extern "C" __global__ void __launch_bounds__(512, 1) rnng_bwd_##cell##_##s(const T* r, const T* saved, const T* dout, T* dwx, \
-    T* dRh, T* dstate0, float* ex, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU, int CR) { \
-  gridBwd<c, T>(r, saved, dout, dwx, dRh, dstate0, ex, bar, B, Tn, N, d, U, P, WPU, CR); }
-
 #define RNN_GRID_TYPE(s, T) \
-  RNN_GRID_CELL(lstm, 0, s, T) RNN_GRID_CELL(gru, 1, s, T) RNN_GRID_CELL(elman, 2, s, T) RNN_GRID_CELL(slstm, 3, s, T)
+extern "C" __global__ void __launch_bounds__(512, 1) rnng_fwd_##s(const T* wx, const T* r, const T* bias, const T* state0, \
+    T* out, T* saved, float* hx, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU) { \
+  gridFwd<T>(wx, r, bias, state0, out, saved, hx, bar, B, Tn, N, d, U, P, WPU); } \
+extern "C" __global__ void __launch_bounds__(512, 1) rnng_bwd_##s(const T* r, const T* saved, const T* dout, T* dwx, \
+    T* dRh, T* dstate0, float* ex, unsigned* bar, i64 B, i64 Tn, i64 N, int d, int U, int P, int WPU, int CR) { \
+  gridBwd<T>(r, saved, dout, dwx, dRh, dstate0, ex, bar, B, Tn, N, d, U, P, WPU, CR); }
 
 RNN_GRID_TYPE(f32, float)
 RNN_GRID_TYPE(bf16, bf16)
 `;
+
+/** The grid path's module for one cell. */
+export function rnnGridSource(cell: RnnCellDef): string {
+  return rnnFusedDevice(cell) + RNN_GRID_DEVICE;
+}

@@ -1,229 +1,82 @@
 /**
- * The non-linear recurrences (LSTM, GRU, Elman, sLSTM) on the GPU, "alternating" path: per time
- * step the host issues one strided-batched cuBLAS GEMM over the heads (rh = h_{t−1}·R_nᵀ, or in
- * the backward dh_{t−1} = dRh_t·R_n) and one of these pointwise kernels for all (head, batch, unit)
- * at once. The math and every layout mirror src/backend/cpu/rnn.ts (the reference; its file
- * comment has the layouts of hist, gates, rh, dRh and carry), expression for expression, in the
- * storage type's compute type (float for f32/bf16, double for f64). `carry` is in the compute type.
+ * The non-linear recurrences on the GPU, "alternating" path: per time step the host issues one
+ * strided-batched cuBLAS GEMM over the heads (rh = h_{t−1}·R_nᵀ, or in the backward
+ * dh_{t−1} = dRh_t·R_n) and one of these pointwise kernels for all (head, batch, unit) at once.
+ * The cell's math is rendered from its definition (../render.ts) in the storage type's compute
+ * type (float for f32/bf16, double for f64) with the prelude's precise functions; the layouts are
+ * the cell contract's (src/backend/pointwise/rnn-cell.ts): wx [B, T, G, N, d], bias [GB, N, d],
+ * hist [S, N, slots, B, d] then gates [T, N, B, GS, d], rh [N, B, G·d], dRh [N, T, B, G·d],
+ * carry [S, N, B, d] in the compute type.
  *
  * One thread per element i of [N, B, d]: j = i mod d, b = (i / d) mod B, n = i / (B·d).
  * Sizes are kernel arguments.
  */
+import type { RnnCellDef } from '../../pointwise/rnn-cell.js';
+import { CELL_MATH, renderRnnCell } from '../render.js';
 import { PRELUDE } from './common.js';
 
-export const RNN_SOURCE = PRELUDE + String.raw`
-template <class A> __device__ __forceinline__ A logsigm(A x) {
-  return x >= 0 ? -xlog1p(xexp(-x)) : x - xlog1p(xexp(x));
+/** The alternating path's module for one cell: its rendered math, the loops, the helper kernels. */
+export function rnnSource(cell: RnnCellDef): string {
+  return PRELUDE + CELL_MATH + renderRnnCell(cell) + RNN_LOOPS;
 }
 
+const RNN_LOOPS = String.raw`
 #define RNN_IDX \
   const i64 j = i % d, bb = (i / d) % B, n = i / (B * d); \
-  const i64 Nd = N * d; (void)Nd;
+  const i64 Nd = N * d;
 
 // ---------------------------------------------------------------------------------------- forward
 // prev / next: hist slots read and written; t: the step (wx, out and gates index).
 
-template <class T> __device__ void lstm_fwd(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates,
+template <class T> __device__ void rnn_fwd(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates,
     i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) {
   typedef typename TT<T>::A A;
-  GRID_LOOP(i, N * B * d) {
-    RNN_IDX
-    const i64 cs = N * slots * B * d;
-    const i64 x = ((bb * Tn + t) * 4 * N + n) * d + j, q = (n * B + bb) * 4 * d + j;
-    const i64 hp = ((n * slots + prev) * B + bb) * d + j, hn = ((n * slots + next) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 sv = gatesOff + ((t * N + n) * B + bb) * 4 * d + j;
-    const A ig = sigm(TT<T>::ld(wx, x) + TT<T>::ld(bias, n * d + j) + TT<T>::ld(rh, q));
-    const A f = sigm(TT<T>::ld(wx, x + Nd) + TT<T>::ld(bias, (N + n) * d + j) + TT<T>::ld(rh, q + d));
-    const A z = xtanh(TT<T>::ld(wx, x + 2 * Nd) + TT<T>::ld(bias, (2 * N + n) * d + j) + TT<T>::ld(rh, q + 2 * d));
-    const A og = sigm(TT<T>::ld(wx, x + 3 * Nd) + TT<T>::ld(bias, (3 * N + n) * d + j) + TT<T>::ld(rh, q + 3 * d));
-    const A cNew = f * TT<T>::ld(hist, cs + hp) + ig * z;
-    const A h = og * xtanh(cNew);
-    TT<T>::st(hist, hn, h);
-    TT<T>::st(hist, cs + hn, cNew);
-    TT<T>::st(out, o, h);
-    if (gates) {
-      TT<T>::st(gates, sv, ig); TT<T>::st(gates, sv + d, f); TT<T>::st(gates, sv + 2 * d, z); TT<T>::st(gates, sv + 3 * d, og);
-    }
-  }
-}
-
-template <class T> __device__ void gru_fwd(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates,
-    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) {
-  typedef typename TT<T>::A A;
-  GRID_LOOP(i, N * B * d) {
-    RNN_IDX
-    const i64 x = ((bb * Tn + t) * 3 * N + n) * d + j, q = (n * B + bb) * 3 * d + j;
-    const i64 hp = ((n * slots + prev) * B + bb) * d + j, hn = ((n * slots + next) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 sv = gatesOff + ((t * N + n) * B + bb) * 4 * d + j;
-    const A r = sigm(TT<T>::ld(wx, x) + TT<T>::ld(bias, n * d + j) + TT<T>::ld(rh, q));
-    const A z = sigm(TT<T>::ld(wx, x + Nd) + TT<T>::ld(bias, (N + n) * d + j) + TT<T>::ld(rh, q + d));
-    const A hr = TT<T>::ld(rh, q + 2 * d) + TT<T>::ld(bias, (3 * N + n) * d + j);
-    const A nv = xtanh(TT<T>::ld(wx, x + 2 * Nd) + TT<T>::ld(bias, (2 * N + n) * d + j) + r * hr);
-    const A h = nv + z * (TT<T>::ld(hist, hp) - nv);
-    TT<T>::st(hist, hn, h);
-    TT<T>::st(out, o, h);
-    if (gates) {
-      TT<T>::st(gates, sv, r); TT<T>::st(gates, sv + d, z); TT<T>::st(gates, sv + 2 * d, nv); TT<T>::st(gates, sv + 3 * d, hr);
-    }
-  }
-}
-
-template <class T> __device__ void elman_fwd(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates,
-    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) {
-  typedef typename TT<T>::A A;
-  GRID_LOOP(i, N * B * d) {
-    RNN_IDX
-    const i64 x = ((bb * Tn + t) * N + n) * d + j, q = (n * B + bb) * d + j;
-    const i64 hn = ((n * slots + next) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const A h = xtanh(TT<T>::ld(wx, x) + TT<T>::ld(bias, n * d + j) + TT<T>::ld(rh, q));
-    TT<T>::st(hist, hn, h);
-    TT<T>::st(out, o, h);
-  }
-}
-
-template <class T> __device__ void slstm_fwd(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates,
-    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) {
-  typedef typename TT<T>::A A;
+  typedef Cell L;
   GRID_LOOP(i, N * B * d) {
     RNN_IDX
     const i64 ss = N * slots * B * d;
-    const i64 x = ((bb * Tn + t) * 4 * N + n) * d + j, q = (n * B + bb) * 4 * d + j;
+    const i64 x0 = ((bb * Tn + t) * L::G * N + n) * d + j, q = (n * B + bb) * L::G * d + j;
     const i64 hp = ((n * slots + prev) * B + bb) * d + j, hn = ((n * slots + next) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 sv = gatesOff + ((t * N + n) * B + bb) * 6 * d + j;
-    const A pi = TT<T>::ld(wx, x) + TT<T>::ld(bias, n * d + j) + TT<T>::ld(rh, q);
-    const A pf = TT<T>::ld(wx, x + Nd) + TT<T>::ld(bias, (N + n) * d + j) + TT<T>::ld(rh, q + d);
-    const A z = xtanh(TT<T>::ld(wx, x + 2 * Nd) + TT<T>::ld(bias, (2 * N + n) * d + j) + TT<T>::ld(rh, q + 2 * d));
-    const A og = sigm(TT<T>::ld(wx, x + 3 * Nd) + TT<T>::ld(bias, (3 * N + n) * d + j) + TT<T>::ld(rh, q + 3 * d));
-    const A cPrev = TT<T>::ld(hist, ss + hp), nPrev = TT<T>::ld(hist, 2 * ss + hp);
-    const A a = logsigm(pf) + TT<T>::ld(hist, 3 * ss + hp);
-    const bool branchI = nPrev == A(0) || pi >= a;
-    const A m = branchI ? pi : a;
-    const A ig = xexp(pi - m), f = xexp(a - m);
-    const A cNew = f * cPrev + ig * z, nNew = f * nPrev + ig;
-    const A h = og * (cNew / nNew);
-    TT<T>::st(hist, hn, h);
-    TT<T>::st(hist, ss + hn, cNew);
-    TT<T>::st(hist, 2 * ss + hn, nNew);
-    TT<T>::st(hist, 3 * ss + hn, m);
-    TT<T>::st(out, o, h);
+    const i64 sv0 = gatesOff + ((t * N + n) * B + bb) * L::GS * d + j;
+    A x[L::GB], r[L::G], st[L::S], sv[L::GS > 0 ? L::GS : 1];
+    #pragma unroll
+    for (int g = 0; g < L::GB; g++) {
+      x[g] = g < L::G ? TT<T>::ld(wx, x0 + g * Nd) + TT<T>::ld(bias, (g * N + n) * d + j) : TT<T>::ld(bias, (g * N + n) * d + j);
+      if (g < L::G) r[g] = TT<T>::ld(rh, q + g * d);
+    }
+    #pragma unroll
+    for (int s = 0; s < L::S; s++) st[s] = TT<T>::ld(hist, s * ss + hp);
+    cellFwd<A, PreciseMath<A> >(x, r, st, sv);
+    #pragma unroll
+    for (int s = 0; s < L::S; s++) TT<T>::st(hist, s * ss + hn, st[s]);
+    TT<T>::st(out, (bb * Tn + t) * Nd + n * d + j, st[0]);
     if (gates) {
-      TT<T>::st(gates, sv, ig); TT<T>::st(gates, sv + d, f); TT<T>::st(gates, sv + 2 * d, z); TT<T>::st(gates, sv + 3 * d, og);
-      TT<T>::st(gates, sv + 4 * d, sigm(-pf)); TT<T>::st(gates, sv + 5 * d, branchI ? A(1) : A(0));
+      #pragma unroll
+      for (int g = 0; g < L::GS; g++) TT<T>::st(gates, sv0 + g * d, sv[g]);
     }
   }
 }
 
 // --------------------------------------------------------------------------------------- backward
-// hist slots t (before) and t + 1 (after); dRh [N, T, B, G·d]; carry [S, N, B, d] in A.
+// hist slots t (before) and t + 1 (after), slots = T + 1; dRh [N, T, B, G·d]; carry [S, N, B, d] in A.
 
-template <class T> __device__ void lstm_bwd(const T* hist, const T* gates, const T* dout, const T* dhRec,
+template <class T> __device__ void rnn_bwd(const T* hist, const T* gates, const T* dout, const T* dhRec,
     typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) {
   typedef typename TT<T>::A A;
+  typedef Cell L;
   GRID_LOOP(i, N * B * d) {
     RNN_IDX
-    const i64 cs = N * slots * B * d, NBd = N * B * d;
-    const i64 x = ((bb * Tn + t) * 4 * N + n) * d + j, q = ((n * Tn + t) * B + bb) * 4 * d + j;
-    const i64 hp = ((n * slots + t) * B + bb) * d + j, hn = ((n * slots + t + 1) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 sv = gatesOff + ((t * N + n) * B + bb) * 4 * d + j;
-    const i64 k = i;
-    const A ig = TT<T>::ld(gates, sv), f = TT<T>::ld(gates, sv + d), z = TT<T>::ld(gates, sv + 2 * d), og = TT<T>::ld(gates, sv + 3 * d);
-    const A dh = TT<T>::ld(dout, o) + carry[k] + TT<T>::ld(dhRec, k);
-    const A tc = xtanh(TT<T>::ld(hist, cs + hn));
-    const A dc = carry[NBd + k] + dh * og * (A(1) - tc * tc);
-    const A di = dc * z * ig * (A(1) - ig);
-    const A df = dc * TT<T>::ld(hist, cs + hp) * f * (A(1) - f);
-    const A dz = dc * ig * (A(1) - z * z);
-    const A dog = dh * tc * og * (A(1) - og);
-    carry[k] = 0;
-    carry[NBd + k] = dc * f;
-    TT<T>::st(dwx, x, di); TT<T>::st(dRh, q, di);
-    TT<T>::st(dwx, x + Nd, df); TT<T>::st(dRh, q + d, df);
-    TT<T>::st(dwx, x + 2 * Nd, dz); TT<T>::st(dRh, q + 2 * d, dz);
-    TT<T>::st(dwx, x + 3 * Nd, dog); TT<T>::st(dRh, q + 3 * d, dog);
-  }
-}
-
-template <class T> __device__ void gru_bwd(const T* hist, const T* gates, const T* dout, const T* dhRec,
-    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) {
-  typedef typename TT<T>::A A;
-  GRID_LOOP(i, N * B * d) {
-    RNN_IDX
-    const i64 x = ((bb * Tn + t) * 3 * N + n) * d + j, q = ((n * Tn + t) * B + bb) * 3 * d + j;
-    const i64 hp = ((n * slots + t) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 sv = gatesOff + ((t * N + n) * B + bb) * 4 * d + j;
-    const i64 k = i;
-    const A r = TT<T>::ld(gates, sv), z = TT<T>::ld(gates, sv + d), nv = TT<T>::ld(gates, sv + 2 * d), hr = TT<T>::ld(gates, sv + 3 * d);
-    const A dh = TT<T>::ld(dout, o) + carry[k] + TT<T>::ld(dhRec, k);
-    const A dn = dh * (A(1) - z) * (A(1) - nv * nv);
-    const A dr = dn * hr * r * (A(1) - r);
-    const A dz = dh * (TT<T>::ld(hist, hp) - nv) * z * (A(1) - z);
-    const A dhr = dn * r;
-    carry[k] = dh * z;
-    TT<T>::st(dwx, x, dr); TT<T>::st(dRh, q, dr);
-    TT<T>::st(dwx, x + Nd, dz); TT<T>::st(dRh, q + d, dz);
-    TT<T>::st(dwx, x + 2 * Nd, dn);
-    TT<T>::st(dRh, q + 2 * d, dhr);
-  }
-}
-
-template <class T> __device__ void elman_bwd(const T* hist, const T* gates, const T* dout, const T* dhRec,
-    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) {
-  typedef typename TT<T>::A A;
-  GRID_LOOP(i, N * B * d) {
-    RNN_IDX
-    const i64 x = ((bb * Tn + t) * N + n) * d + j, q = ((n * Tn + t) * B + bb) * d + j;
-    const i64 hn = ((n * slots + t + 1) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 k = i;
-    const A h = TT<T>::ld(hist, hn);
-    const A dp = (TT<T>::ld(dout, o) + carry[k] + TT<T>::ld(dhRec, k)) * (A(1) - h * h);
-    carry[k] = 0;
-    TT<T>::st(dwx, x, dp); TT<T>::st(dRh, q, dp);
-  }
-}
-
-template <class T> __device__ void slstm_bwd(const T* hist, const T* gates, const T* dout, const T* dhRec,
-    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) {
-  typedef typename TT<T>::A A;
-  GRID_LOOP(i, N * B * d) {
-    RNN_IDX
-    const i64 ss = N * slots * B * d, NBd = N * B * d;
-    const i64 x = ((bb * Tn + t) * 4 * N + n) * d + j, q = ((n * Tn + t) * B + bb) * 4 * d + j;
-    const i64 hp = ((n * slots + t) * B + bb) * d + j, hn = ((n * slots + t + 1) * B + bb) * d + j;
-    const i64 o = (bb * Tn + t) * Nd + n * d + j;
-    const i64 sv = gatesOff + ((t * N + n) * B + bb) * 6 * d + j;
-    const i64 k = i;
-    const A ig = TT<T>::ld(gates, sv), f = TT<T>::ld(gates, sv + d), z = TT<T>::ld(gates, sv + 2 * d), og = TT<T>::ld(gates, sv + 3 * d);
-    const A qf = TT<T>::ld(gates, sv + 4 * d);
-    const bool branchI = TT<T>::ld(gates, sv + 5 * d) != A(0);
-    const A dh = TT<T>::ld(dout, o) + carry[k] + TT<T>::ld(dhRec, k);
-    const A nNew = TT<T>::ld(hist, 2 * ss + hn);
-    const A y = TT<T>::ld(hist, ss + hn) / nNew;
-    const A dc = carry[NBd + k] + (dh * og) / nNew;
-    const A dn = carry[2 * NBd + k] - (dh * og * y) / nNew;
-    const A dog = dh * y * og * (A(1) - og);
-    const A dz = dc * ig * (A(1) - z * z);
-    const A dLogI = (dc * z + dn) * ig;
-    const A dF = dc * TT<T>::ld(hist, ss + hp) + dn * TT<T>::ld(hist, 2 * ss + hp);
-    const A dLogF = dF == A(0) ? A(0) : dF * f;
-    const A dm = carry[3 * NBd + k] - dLogI - dLogF;
-    const A di = branchI ? dLogI + dm : dLogI;
-    const A da = branchI ? dLogF : dLogF + dm;
-    const A df = da * qf;
-    carry[k] = 0;
-    carry[NBd + k] = dc * f;
-    carry[2 * NBd + k] = dn * f;
-    carry[3 * NBd + k] = da;
-    TT<T>::st(dwx, x, di); TT<T>::st(dRh, q, di);
-    TT<T>::st(dwx, x + Nd, df); TT<T>::st(dRh, q + d, df);
-    TT<T>::st(dwx, x + 2 * Nd, dz); TT<T>::st(dRh, q + 2 * d, dz);
-    TT<T>::st(dwx, x + 3 * Nd, dog); TT<T>::st(dRh, q + 3 * d, dog);
+    const i64 NBd = N * B * d;
+    const i64 x0 = ((bb * Tn + t) * L::G * N + n) * d + j, q = ((n * Tn + t) * B + bb) * L::G * d + j;
+    A pv[L::PV], cr[L::S], dw[L::G], dr[L::G];
+    loadBwd<T, A>(hist, dout, pv, t, bb, (int)n, (int)j, B, Tn, N, (int)d);
+    #pragma unroll
+    for (int s = 0; s < L::S; s++) cr[s] = carry[s * NBd + i];
+    cellBwd<A, PreciseMath<A> >(pv, TT<T>::ld(dhRec, i), cr, dw, dr);
+    #pragma unroll
+    for (int s = 0; s < L::S; s++) carry[s * NBd + i] = cr[s];
+    #pragma unroll
+    for (int g = 0; g < L::G; g++) { TT<T>::st(dwx, x0 + g * Nd, dw[g]); TT<T>::st(dRh, q + g * d, dr[g]); }
   }
 }
 
@@ -275,16 +128,14 @@ template <class T> __device__ void rnn_dstate0(const typename TT<T>::A* carry, c
   }
 }
 
-#define RNN_CELL(cell, s, T) \
-extern "C" __global__ void rnn_fwd_##cell##_##s(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates, \
-    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) { \
-  cell##_fwd<T>(wx, bias, rh, hist, out, gates, B, Tn, N, d, slots, t, prev, next, gatesOff); } \
-extern "C" __global__ void rnn_bwd_##cell##_##s(const T* hist, const T* gates, const T* dout, const T* dhRec, \
-    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) { \
-  cell##_bwd<T>(hist, gates, dout, dhRec, carry, dwx, dRh, B, Tn, N, d, slots, t, gatesOff); }
 
 #define RNN_TYPE(s, T) \
-  RNN_CELL(lstm, s, T) RNN_CELL(gru, s, T) RNN_CELL(elman, s, T) RNN_CELL(slstm, s, T) \
+extern "C" __global__ void rnn_fwd_##s(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates, \
+    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) { \
+  rnn_fwd<T>(wx, bias, rh, hist, out, gates, B, Tn, N, d, slots, t, prev, next, gatesOff); } \
+extern "C" __global__ void rnn_bwd_##s(const T* hist, const T* gates, const T* dout, const T* dhRec, \
+    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) { \
+  rnn_bwd<T>(hist, gates, dout, dhRec, carry, dwx, dRh, B, Tn, N, d, slots, t, gatesOff); } \
 extern "C" __global__ void rnn_permute_r_##s(const T* src, T* dst, i64 G, i64 N, i64 d, int toHeadMajor) { \
   rnn_permute_r<T>(src, dst, G, N, d, toHeadMajor); } \
 extern "C" __global__ void rnn_init_hist_##s(const T* state0, T* hist, i64 S, i64 B, i64 N, i64 d, i64 slots) { \
