@@ -10,10 +10,11 @@ import { COMPLEX_SCAN_SOURCE } from './kernels/complex-scan.js';
 import { ELEMENTWISE_SOURCE } from './kernels/elementwise.js';
 import { NORM_SOURCE } from './kernels/norm.js';
 import { REDUCE_SOURCE } from './kernels/reduce.js';
+import { RNN_HELPERS_SOURCE } from './kernels/rnn.js';
 import { SCAN_SOURCE } from './kernels/scan.js';
 
 /** The fixed kernel modules (`warmup` compiles them ahead of first use). */
-export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, complexScan: COMPLEX_SCAN_SOURCE, norm: NORM_SOURCE } as const;
+export const MODULES = { elementwise: ELEMENTWISE_SOURCE, reduce: REDUCE_SOURCE, scan: SCAN_SOURCE, complexScan: COMPLEX_SCAN_SOURCE, norm: NORM_SOURCE, rnnHelpers: RNN_HELPERS_SOURCE } as const;
 
 /** A fixed module's name, or a rendered one's (see `rendered`). */
 export type ModuleName = keyof typeof MODULES | `rendered:${string}`;

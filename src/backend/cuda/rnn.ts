@@ -87,8 +87,8 @@ export function rnnForward(k: Launcher, choice: RnnKernelChoice, def: RnnCellDef
   const hist = saved ? buf(saved) : k.temp(S * N * slots * B * d, dt);
   const rp = k.temp(G * N * d * d, dt), rh = k.temp(N * B * G * d, dt);
   const NBd = N * B * d, sBlocks = k.blocks(S * NBd);
-  k.launch(mod, `rnn_init_hist_${s}`, [sBlocks], 256, [ptr(state0), ptr(hist), i64(S), i64(B), i64(N), i64(d), i64(slots)]);
-  k.launch(mod, `rnn_permute_r_${s}`, [k.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
+  k.launch('rnnHelpers', `rnn_init_hist_${s}`, [sBlocks], 256, [ptr(state0), ptr(hist), i64(S), i64(B), i64(N), i64(d), i64(slots)]);
+  k.launch('rnnHelpers', `rnn_permute_r_${s}`, [k.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
   const gates = saved && L.saved > 0 ? saved : null;
   const gatesOff = S * N * slots * B * d;
   const name = `rnn_fwd_${s}`, blocks = k.blocks(NBd);
@@ -101,7 +101,7 @@ export function rnnForward(k: Launcher, choice: RnnKernelChoice, def: RnnCellDef
     ]);
   }
   const last = saved ? T : T & 1;
-  k.launch(mod, `rnn_last_states_${s}`, [sBlocks], 256, [ptr(hist), ptr(o), i64(S), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(last)]);
+  k.launch('rnnHelpers', `rnn_last_states_${s}`, [sBlocks], 256, [ptr(hist), ptr(o), i64(S), i64(B), i64(T), i64(N), i64(d), i64(slots), i64(last)]);
   k.free(rp);
   k.free(rh);
   if (!saved) k.free(hist);
@@ -152,9 +152,9 @@ export function rnnBackward(k: Launcher, choice: RnnKernelChoice, def: RnnCellDe
     k.free(ex);
   } else {
     const carry = k.temp(S * NBd, acc), dhRec = k.temp(NBd, dt);
-    k.launch(mod, `rnn_permute_r_${s}`, [k.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
+    k.launch('rnnHelpers', `rnn_permute_r_${s}`, [k.blocks(rp.length)], 256, [ptr(r), ptr(rp), i64(G), i64(N), i64(d), i32(1)]);
     const sBlocks = k.blocks(S * NBd);
-    k.launch(mod, `rnn_init_carry_${s}`, [sBlocks], 256, [ptr(dout), ptr(carry), i64(S), i64(B), i64(T), i64(N), i64(d)]);
+    k.launch('rnnHelpers', `rnn_init_carry_${s}`, [sBlocks], 256, [ptr(dout), ptr(carry), i64(S), i64(B), i64(T), i64(N), i64(d)]);
     fill(k, dhRec, 0);
     const gatesOff = S * N * slots * B * d;
     const name = `rnn_bwd_${s}`, blocks = k.blocks(NBd);
@@ -168,7 +168,7 @@ export function rnnBackward(k: Launcher, choice: RnnKernelChoice, def: RnnCellDe
       }
     }
     if (dstate0) {
-      k.launch(mod, `rnn_dstate0_${s}`, [sBlocks], 256, [ptr(carry), ptr(dhRec), ptr(dstate0), i64(S), i64(B), i64(N), i64(d)]);
+      k.launch('rnnHelpers', `rnn_dstate0_${s}`, [sBlocks], 256, [ptr(carry), ptr(dhRec), ptr(dstate0), i64(S), i64(B), i64(N), i64(d)]);
     }
     k.free(carry);
     k.free(dhRec);
@@ -176,7 +176,7 @@ export function rnnBackward(k: Launcher, choice: RnnKernelChoice, def: RnnCellDe
   // dRp[n] [G·d, d] = dRh[n]ᵀ [G·d, T·B] · h[n] (hist slots 0..T−1) [T·B, d]; rp is reused for it
   k.gemm('rnn', dt, true, false, G * d, d, T * B, dRh.ptr, G * d, T * B * G * d, hist.ptr, d, slots * B * d,
     rp.ptr, d, G * d * d, N, false);
-  k.launch(mod, `rnn_permute_r_${s}`, [k.blocks(rp.length)], 256, [ptr(rp), ptr(dr), i64(G), i64(N), i64(d), i32(0)]);
+  k.launch('rnnHelpers', `rnn_permute_r_${s}`, [k.blocks(rp.length)], 256, [ptr(rp), ptr(dr), i64(G), i64(N), i64(d), i32(0)]);
   // db rows 0..G−1 = column sums of dwx [B·T, G·N·d]; a recurrent-only bias row (GRU's b_rn) =
   // column sums of the dRh gate whose expression is its gradient
   const ones = k.temp(T * B, dt);

@@ -80,6 +80,19 @@ template <class T> __device__ void rnn_bwd(const T* hist, const T* gates, const 
   }
 }
 
+#define RNN_TYPE(s, T) \
+extern "C" __global__ void rnn_fwd_##s(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates, \
+    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) { \
+  rnn_fwd<T>(wx, bias, rh, hist, out, gates, B, Tn, N, d, slots, t, prev, next, gatesOff); } \
+extern "C" __global__ void rnn_bwd_##s(const T* hist, const T* gates, const T* dout, const T* dhRec, \
+    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) { \
+  rnn_bwd<T>(hist, gates, dout, dhRec, carry, dwx, dRh, B, Tn, N, d, slots, t, gatesOff); }
+
+FOR_FLOAT(RNN_TYPE)
+`;
+
+/** The cell-independent kernels of every RNN path: R's layout change, the state history's ends, dstate0. */
+export const RNN_HELPERS_SOURCE = PRELUDE + String.raw`
 // ---------------------------------------------------------------------------------------- helpers
 
 /** r [G, N, d, d] ↔ Rp [N, G·d, d] (toHeadMajor 1: r → rp; 0: rp → r). */
@@ -129,13 +142,7 @@ template <class T> __device__ void rnn_dstate0(const typename TT<T>::A* carry, c
 }
 
 
-#define RNN_TYPE(s, T) \
-extern "C" __global__ void rnn_fwd_##s(const T* wx, const T* bias, const T* rh, T* hist, T* out, T* gates, \
-    i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 prev, i64 next, i64 gatesOff) { \
-  rnn_fwd<T>(wx, bias, rh, hist, out, gates, B, Tn, N, d, slots, t, prev, next, gatesOff); } \
-extern "C" __global__ void rnn_bwd_##s(const T* hist, const T* gates, const T* dout, const T* dhRec, \
-    typename TT<T>::A* carry, T* dwx, T* dRh, i64 B, i64 Tn, i64 N, i64 d, i64 slots, i64 t, i64 gatesOff) { \
-  rnn_bwd<T>(hist, gates, dout, dhRec, carry, dwx, dRh, B, Tn, N, d, slots, t, gatesOff); } \
+#define RNN_HELPERS_TYPE(s, T) \
 extern "C" __global__ void rnn_permute_r_##s(const T* src, T* dst, i64 G, i64 N, i64 d, int toHeadMajor) { \
   rnn_permute_r<T>(src, dst, G, N, d, toHeadMajor); } \
 extern "C" __global__ void rnn_init_hist_##s(const T* state0, T* hist, i64 S, i64 B, i64 N, i64 d, i64 slots) { \
@@ -147,5 +154,5 @@ extern "C" __global__ void rnn_init_carry_##s(const T* dout, typename TT<T>::A* 
 extern "C" __global__ void rnn_dstate0_##s(const typename TT<T>::A* carry, const T* dhRec, T* dstate0, i64 S, i64 B, i64 N, i64 d) { \
   rnn_dstate0<T>(carry, dhRec, dstate0, S, B, N, d); }
 
-FOR_FLOAT(RNN_TYPE)
+FOR_FLOAT(RNN_HELPERS_TYPE)
 `;
