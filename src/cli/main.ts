@@ -15,10 +15,11 @@ import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerGenerate } from './generate.js';
+import { registerPlayground } from './playground.js';
 import { registerTrain } from './train.js';
 import { UserError, positiveInt, runCli } from './errors.js';
 
-const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerTrain, registerGenerate, registerEval, registerBench];
+const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerTrain, registerGenerate, registerEval, registerBench, registerPlayground];
 
 /** Every command below `cmd` that runs something, with its full name and options: the help's index. */
 function commandIndex(program: Command): string {

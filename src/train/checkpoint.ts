@@ -15,9 +15,12 @@
  * and only then deletes older checkpoint directories. Whenever the process dies, latest.json names
  * a complete checkpoint: the previous one or the new one.
  *
- * Readers accept the run directory (they follow latest.json) or a ckpt-* directory itself. Every
- * problem a user can meet (missing files, another format version, corrupt files) is a
- * CheckpointError naming the file and the reason.
+ * model.safetensors also carries config.json in its metadata (key "config"), so the weights file
+ * alone is a checkpoint for inference: the playground's download is such a file.
+ *
+ * Readers accept the run directory (they follow latest.json), a ckpt-* directory itself, or (for
+ * inference) one such model.safetensors file. Every problem a user can meet (missing files,
+ * another format version, corrupt files) is a CheckpointError naming the file and the reason.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -37,6 +40,8 @@ export const CHECKPOINT_VERSION = 1;
 export const RUN_FORMAT = 'recur-run';
 /** The file in a run directory that names its current checkpoint. */
 export const POINTER_FILE = 'latest.json';
+/** The metadata key of model.safetensors that holds config.json's JSON text. */
+export const CONFIG_METADATA_KEY = 'config';
 
 /** A problem with a checkpoint the user can fix (wrong path, missing or corrupt files, versions). */
 export class CheckpointError extends Error {
@@ -218,6 +223,11 @@ export interface TrainingSnapshot {
   extra?: CheckpointFiles['tensors'];
 }
 
+/** The metadata of model.safetensors: format, version and config.json (so the file alone can be loaded). */
+export function weightsMetadata(config: CheckpointConfig): Record<string, string> {
+  return { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), [CONFIG_METADATA_KEY]: JSON.stringify(config) };
+}
+
 /** saveCheckpoint of a training snapshot at trainer.step; the copies of weights and moments are freed afterwards. */
 export async function saveTrainingCheckpoint(runDir: string, s: TrainingSnapshot): Promise<string> {
   const weights = s.model.stateDict();
@@ -225,7 +235,7 @@ export async function saveTrainingCheckpoint(runDir: string, s: TrainingSnapshot
   const files: CheckpointFiles = {
     json: { 'config.json': s.config, 'trainer.json': s.trainer },
     tensors: {
-      'model.safetensors': { tensors: weights, metadata: { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION) } },
+      'model.safetensors': { tensors: weights, metadata: weightsMetadata(s.config) },
       'optimizer.safetensors': { tensors: opt.tensors, metadata: { meta: JSON.stringify(opt.meta) } },
       ...s.extra,
     },
@@ -294,9 +304,9 @@ async function readTensors(dir: string, file: string, required: boolean, floatOn
   }
 }
 
-function checkConfig(raw: unknown, dir: string): CheckpointConfig {
+/** Checks a parsed config.json of the checkpoint `dir`; `where` names it in messages. */
+export function checkConfig(raw: unknown, dir: string, where = nodePath.join(dir, 'config.json')): CheckpointConfig {
   const c = raw as Partial<CheckpointConfig> | null;
-  const where = nodePath.join(dir, 'config.json');
   if (!c || typeof c !== 'object' || c.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`'${where}' is not a recur checkpoint config (its "format" is not "${CHECKPOINT_FORMAT}")`);
   if (c.version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(`checkpoint '${dir}' has format version ${JSON.stringify(c.version)}; this recur reads version ${CHECKPOINT_VERSION}`);
@@ -347,6 +357,7 @@ async function refuseNonFinite(tensors: Readonly<Record<string, Tensor>>, file: 
  * needs (optimizer, trainer state, carried state) and requires those files.
  */
 export async function loadCheckpoint(path: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {
+  if ((await fs.stat(path).catch(() => null))?.isFile()) return loadWeightsFile(path, opts);
   const dir = await locateCheckpoint(path);
   const config = checkConfig(await readJson(dir, 'config.json'), dir);
   const model = await readTensors(dir, 'model.safetensors', true);
@@ -385,6 +396,28 @@ export async function loadCheckpoint(path: string, opts: LoadOptions = {}): Prom
     throw e;
   }
   return out;
+}
+
+/** A model.safetensors file given on its own: its config comes from the metadata. */
+async function loadWeightsFile(path: string, opts: LoadOptions): Promise<LoadedCheckpoint> {
+  if (opts.training) throw new CheckpointError(`'${path}' is a weights file; resuming needs the run directory (optimizer and trainer state)`);
+  const { tensors, metadata } = (await readTensors(nodePath.dirname(path), nodePath.basename(path), true))!;
+  try {
+    const text = metadata[CONFIG_METADATA_KEY];
+    if (text === undefined) throw new CheckpointError(`'${path}' has no "${CONFIG_METADATA_KEY}" in its metadata, so it is not a self-contained recur checkpoint (give its run directory)`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new CheckpointError(`'${path}': the "${CONFIG_METADATA_KEY}" metadata is not valid JSON`);
+    }
+    const config = checkConfig(raw, path, `${path} (metadata "${CONFIG_METADATA_KEY}")`);
+    if (!opts.allowNonFinite) await refuseNonFinite(tensors, path);
+    return { dir: path, config, weights: tensors };
+  } catch (e) {
+    disposeTensorTree(tensors);
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

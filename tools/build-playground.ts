@@ -1,0 +1,64 @@
+/**
+ * Builds the playground (src/playground) into dist/playground: two ES-module bundles (the page,
+ * app.js, and its training worker, worker.js) and the static files (index.html, style.css, the
+ * bundled sample text). The result is plain files: `recur playground` serves them, and any static
+ * host can (see src/cli/playground.ts for the headers that enable CPU threads).
+ *
+ *   node dist/tools/build-playground.js [--out DIR]     (run by `npm run build` after tsc)
+ *
+ * It bundles tsc's output (dist/src/playground/*.js). The page reuses the CLI's trainer, whose
+ * modules also write files; their Node imports resolve to the stubs in src/playground/node-stubs.
+ * The bundles must not contain eval or new Function (pages with a strict CSP forbid them): the
+ * build fails if they do.
+ */
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const COMPILED = join(ROOT, 'dist/src/playground');
+const SOURCES = join(ROOT, 'src/playground');
+/** Files copied as they are. */
+export const STATIC_FILES = ['index.html', 'style.css', 'sample.txt'];
+const NODE_STUBS: Record<string, string> = { 'node:fs': 'fs.js', 'node:path': 'path.js', 'node:crypto': 'crypto.js' };
+
+const nodeStubs: esbuild.Plugin = {
+  name: 'recur-node-stubs',
+  setup(build) {
+    build.onResolve({ filter: /^node:/ }, (args) => {
+      const stub = NODE_STUBS[args.path];
+      if (!stub) return { errors: [{ text: `${args.path} (imported by ${args.importer}) has no browser stub; keep Node-only modules out of the playground` }] };
+      return { path: join(COMPILED, 'node-stubs', stub) };
+    });
+  },
+};
+
+/**
+ * Forbidden in what ships to the browser: a call of the global eval (not `x.eval()`, Module's
+ * switch to evaluation mode, nor its definition `eval(){`) and the Function constructor.
+ */
+export const DYNAMIC_CODE = [/(?<![.\w$])eval\s*\((?!\s*\)\s*\{)/, /\bnew\s+Function\s*\(/, /(?<![.\w$])Function\s*\(\s*["'`]/];
+
+export async function buildPlayground(outDir = join(ROOT, 'dist/playground')): Promise<string[]> {
+  mkdirSync(outDir, { recursive: true });
+  const result = await esbuild.build({
+    entryPoints: { app: join(COMPILED, 'app.js'), worker: join(COMPILED, 'worker.js') },
+    outdir: outDir, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true,
+    legalComments: 'none', logLevel: 'warning', plugins: [nodeStubs], metafile: true,
+  });
+  const outputs = Object.keys(result.metafile.outputs);
+  for (const file of outputs) {
+    const code = readFileSync(resolve(ROOT, file), 'utf8');
+    const hit = DYNAMIC_CODE.find((re) => re.test(code));
+    if (hit) throw new Error(`${file} contains ${hit.source}: the playground bundle must not evaluate strings as code`);
+  }
+  for (const f of STATIC_FILES) copyFileSync(join(SOURCES, f), join(outDir, f));
+  return [...outputs.map((f) => resolve(ROOT, f)), ...STATIC_FILES.map((f) => join(outDir, f))];
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const i = process.argv.indexOf('--out');
+  const files = await buildPlayground(i > 0 ? resolve(process.argv[i + 1]!) : undefined);
+  console.log(`playground: ${files.length} files in ${dirname(files[0]!)}`);
+}
