@@ -1,6 +1,6 @@
 /**
  * Driving the playground in headless Chromium for tests: Debian's `chromium` through playwright-core
- * (no browser download), WebGPU through SwiftShader (REFERENCE.md §9), a fresh profile per launch,
+ * (no browser download), WebGPU through the SwiftShader Vulkan driver it ships, a fresh profile per launch,
  * the page served by `recur playground`'s own server on a free port.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
