@@ -1,23 +1,15 @@
 /**
- * Driving the playground in headless Chromium for tests: Debian's `chromium` through playwright-core
- * (no browser download), WebGPU through the SwiftShader Vulkan driver it ships, a fresh profile per launch,
- * the page served by `recur playground`'s own server on a free port.
+ * Driving the playground in headless Chromium for tests (tools/chromium.ts launches it), the page
+ * served by `recur playground`'s own server on a free port.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { servePlayground } from '../../src/cli/playground.js';
+import { CHROMIUM } from '../../tools/chromium.js';
 
-export const CHROMIUM = process.env.RECUR_CHROMIUM ?? '/usr/bin/chromium';
-
-/** Headless, no sandbox (CI runs as root), WebGPU on SwiftShader's Vulkan, nothing phoning home. */
-export const CHROMIUM_FLAGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run',
-];
+export { launchBrowser, type Browser } from '../../tools/chromium.js';
 
 /** Where tests leave screenshots (ignored by git). */
 export const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/playground/', import.meta.url));
@@ -30,25 +22,6 @@ export function browserMissing(): string | undefined {
   if (existsSync(CHROMIUM)) return undefined;
   if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium for the playground tests`);
   return `${CHROMIUM} is missing (apt-get install chromium)`;
-}
-
-export interface Browser {
-  context: BrowserContext;
-  close(): Promise<void>;
-}
-
-export async function launchBrowser(): Promise<Browser> {
-  const profile = mkdtempSync(join(tmpdir(), 'recur-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 }, acceptDownloads: true,
-  });
-  return {
-    context,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
 }
 
 /** The playground served on 127.0.0.1 with a free port (the CLI command's server). */
