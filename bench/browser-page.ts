@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import '../src/default-backend.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { randn } from '../src/tensor/creation.js';
 import { Rng } from '../src/tensor/random.js';

@@ -14,7 +14,7 @@ import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from './errors.js';
-import { nonNegativeIntFlag } from './train.js';
+import { nonNegativeIntFlag } from './flags.js';
 
 /** dist/playground, next to dist/src. */
 export const PLAYGROUND_DIR = fileURLToPath(new URL('../../playground/', import.meta.url));

@@ -8,15 +8,15 @@
  * The trainer is the CLI's own (LMTrainer): a page run computes what `recur train` computes with
  * the same arguments, and its checkpoints load in the CLI.
  */
+import '../default-backend.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { splitTrainVal, validationWindows, type Windows } from '../data/text.js';
 import { parseSafetensors, serializeSafetensorsAsync } from '../io/safetensors.js';
 import type { OptimizerMeta } from '../optim/optimizer.js';
 import { checkConfig, disposeTensorTree, weightsMetadata, type CheckpointConfig, type LoadedCheckpoint, type TrainerState } from '../train/checkpoint.js';
-import {
-  DEFAULT_TRAIN_ARGS, LMTrainer, evaluateWindows, modelFromCheckpoint, storedTraining, tokenizerFromCheckpoint,
-  type CharLM, type TextInfo, type TrainArgs,
-} from '../train/lm-trainer.js';
+import { evaluateWindows } from '../train/lm-eval.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, storedTraining, type TextInfo, type TrainArgs } from '../train/lm-trainer.js';
+import { modelFromCheckpoint, tokenizerFromCheckpoint, type CharLM } from '../train/model-kinds.js';
 import { NonFiniteError } from '../train/step.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { cellNames } from '../cells/registry.js';

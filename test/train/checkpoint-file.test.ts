@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '../../src/default-backend.js';
 import { readSafetensorsWithMetadata, writeSafetensors } from '../../src/io/files.js';
 import { fromHost } from '../../src/tensor/creation.js';
 import { CONFIG_METADATA_KEY, CheckpointError, disposeTensorTree, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { DEFAULT_TRAIN_ARGS, LMTrainer, modelFromCheckpoint, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { DEFAULT_TRAIN_ARGS, LMTrainer, type TrainArgs } from '../../src/train/lm-trainer.js';
+import { modelFromCheckpoint } from '../../src/train/model-kinds.js';
 
 const text = 'the quick brown fox jumps over the lazy dog. '.repeat(30);
 const args: TrainArgs = { ...DEFAULT_TRAIN_ARGS, dim: 8, depth: 1, batch: 2, seq: 8, steps: 3, valWindows: 2 };
