@@ -13,7 +13,7 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { splitTrainVal, validationWindows, type Windows } from '../data/text.js';
 import { parseSafetensors, serializeSafetensorsAsync } from '../io/safetensors.js';
 import type { OptimizerMeta } from '../optim/optimizer.js';
-import { checkConfig, disposeTensorTree, weightsMetadata, type CheckpointConfig, type LoadedCheckpoint, type TrainerState } from '../train/checkpoint.js';
+import { CONFIG_METADATA_KEY, checkConfig, disposeTensorTree, weightsMetadata, type CheckpointConfig, type LoadedCheckpoint, type TrainerState } from '../train/checkpoint.js';
 import { evaluateWindows } from '../train/lm-eval.js';
 import { DEFAULT_TRAIN_ARGS, LMTrainer, storedTraining, type TextInfo, type TrainArgs } from '../train/lm-trainer.js';
 import { modelFromCheckpoint, tokenizerFromCheckpoint, type CharLM } from '../train/model-kinds.js';
@@ -188,7 +188,9 @@ async function save(purpose: SavePurpose): Promise<void> {
   if (!s) throw new Error('there is no model to save yet: train or load one first');
   const weights = s.model.stateDict();
   try {
-    const bytes = await serializeSafetensorsAsync(weights, { ...weightsMetadata(s.config), step: String(s.step) });
+    // The whole config, training section included: a page reloading the file scores it on the run's windows.
+    const metadata = { ...weightsMetadata(s.config), [CONFIG_METADATA_KEY]: JSON.stringify(s.config), step: String(s.step) };
+    const bytes = await serializeSafetensorsAsync(weights, metadata);
     const buffer = bytes.buffer as ArrayBuffer;
     post({ type: 'saved', purpose, fileName: `recur-${s.args.model}-step${s.step}.safetensors`, bytes: buffer, step: s.step }, [buffer]);
   } finally {

@@ -15,8 +15,10 @@
  * and only then deletes older checkpoint directories. Whenever the process dies, latest.json names
  * a complete checkpoint: the previous one or the new one.
  *
- * model.safetensors also carries config.json in its metadata (key "config"), so the weights file
- * alone is a checkpoint for inference: the playground's download is such a file.
+ * model.safetensors also carries config.json in its metadata (key "config"; without the training
+ * section, so the weights of runs that differ only in how long they train stay byte-identical), so
+ * the weights file alone is a checkpoint for inference. The playground's download is such a file
+ * (with the training section: the page reads its sequence length back).
  *
  * Readers accept the run directory (they follow latest.json), a ckpt-* directory itself, or (for
  * inference) one such model.safetensors file. Every problem a user can meet (missing files,
@@ -223,9 +225,10 @@ export interface TrainingSnapshot {
   extra?: CheckpointFiles['tensors'];
 }
 
-/** The metadata of model.safetensors: format, version and config.json (so the file alone can be loaded). */
+/** The metadata of model.safetensors: format, version and config.json less its training section (so the file alone can be loaded). */
 export function weightsMetadata(config: CheckpointConfig): Record<string, string> {
-  return { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), [CONFIG_METADATA_KEY]: JSON.stringify(config) };
+  const { training: _, ...inference } = config;
+  return { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), [CONFIG_METADATA_KEY]: JSON.stringify(inference) };
 }
 
 /** saveCheckpoint of a training snapshot at trainer.step; the copies of weights and moments are freed afterwards. */
