@@ -228,7 +228,14 @@ export interface TrainingSnapshot {
 /** The metadata of model.safetensors: format, version and config.json less its training section (so the file alone can be loaded). */
 export function weightsMetadata(config: CheckpointConfig): Record<string, string> {
   const { training: _, ...inference } = config;
-  return { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), [CONFIG_METADATA_KEY]: JSON.stringify(inference) };
+  return { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), [CONFIG_METADATA_KEY]: sortedJson(inference) };
+}
+
+/** JSON with object keys sorted: the same config gives the same bytes whether built or read back from a file. */
+function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
 }
 
 /** saveCheckpoint of a training snapshot at trainer.step; the copies of weights and moments are freed afterwards. */
