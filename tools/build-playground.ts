@@ -21,7 +21,7 @@ const COMPILED = join(ROOT, 'dist/src/playground');
 const SOURCES = join(ROOT, 'src/playground');
 /** Files copied as they are. */
 export const STATIC_FILES = ['index.html', 'style.css', 'sample.txt'];
-const NODE_STUBS: Record<string, string> = { 'node:fs': 'fs.js', 'node:path': 'path.js', 'node:crypto': 'crypto.js' };
+const NODE_STUBS: Record<string, string> = { 'node:fs': 'fs.js', 'node:path': 'path.js', 'node:crypto': 'crypto.js', 'node:os': 'os.js' };
 
 const nodeStubs: esbuild.Plugin = {
   name: 'recur-node-stubs',
@@ -46,6 +46,8 @@ export async function buildPlayground(outDir = join(ROOT, 'dist/playground')): P
     entryPoints: { app: join(COMPILED, 'app.js'), worker: join(COMPILED, 'worker.js') },
     outdir: outDir, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true,
     legalComments: 'none', logLevel: 'warning', plugins: [nodeStubs], metafile: true,
+    // Settings read from the environment in Node (RECUR_MEMORY_LIMIT, …) have no source in a page.
+    define: { 'process.env': '{}' },
   });
   const outputs = Object.keys(result.metafile.outputs);
   for (const file of outputs) {

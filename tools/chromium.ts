@@ -10,22 +10,24 @@ import { chromium, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = process.env.RECUR_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Headless, no sandbox (CI runs as root), WebGPU on SwiftShader's Vulkan, nothing phoning home. */
+/** Headless, no sandbox (CI runs as root), nothing phoning home. */
 export const CHROMIUM_FLAGS = [
-  '--headless=new', '--no-sandbox', '--disable-gpu-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking',
+  '--headless=new', '--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
+/** WebGPU on SwiftShader's Vulkan (without these, headless Chromium offers no adapter). */
+export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
 
 export interface Browser {
   context: BrowserContext;
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** A fresh profile; `webgpu: false` leaves WebGPU without an adapter (to test the CPU fallback). */
+export async function launchBrowser(opts: { webgpu?: boolean } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'recur-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: { width: 1280, height: 900 }, acceptDownloads: true,
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, ...(opts.webgpu === false ? [] : WEBGPU_FLAGS)], viewport: { width: 1280, height: 900 }, acceptDownloads: true,
   });
   return {
     context,

@@ -24,7 +24,8 @@ import {
 } from './browser.js';
 
 const skip = browserMissing();
-const SETTINGS: PageSettings = { ...PAGE_DEFAULTS, dim: 32, depth: 1, steps: 30, batch: 8, seq: 64, evalEvery: 10 };
+/** A CPU run (the comparisons with the CLI are exact there). */
+const SETTINGS: PageSettings = { ...PAGE_DEFAULTS, dim: 32, depth: 1, steps: 30, batch: 8, seq: 64, evalEvery: 10, device: 'cpu' };
 /** Page and CLI run the same f32 kernels; what may differ is the JavaScript engine's Math.exp/log. */
 const SAME = 1e-5;
 
@@ -91,13 +92,15 @@ describe('playground in headless Chromium', { skip }, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  test('the page loads without console errors and tells why it trains on the CPU', async () => {
+  test('the page loads without console errors, cross-origin isolated, and names its device', async () => {
     const page = await browser.context.newPage();
     const errors = watchErrors(page);
     await page.goto(server.url);
     await page.waitForFunction((sel) => document.querySelector(sel)?.textContent !== 'starting…', byTestId('device'));
-    assert.equal(await textOf(page, 'device'), 'cpu');
-    assert.match((await page.textContent('#notices')) ?? '', /WebGPU is not used: .+ Training runs on the CPU/);
+    const device = await textOf(page, 'device');
+    assert.match(device, /^(cpu|webgpu: .+)$/);
+    if (device === 'cpu') assert.match((await page.textContent('#notices')) ?? '', /WebGPU is not used: .+ Training runs on the CPU/);
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (SharedArrayBuffer for threads)');
     assert.ok((await page.inputValue('#text')).startsWith('THE LANTERN KEEPER'), 'the bundled sample is the default text');
     assert.deepEqual(await page.$$eval('#model option', (os) => os.map((o) => (o as HTMLOptionElement).value)).then((v) => v.includes('mingru') && v.includes('mesa')), true);
     for (const id of ['train', 'stop', 'step', 'loss', 'val-loss', 'device', 'sample', 'generate', 'save', 'load']) {
@@ -106,6 +109,22 @@ describe('playground in headless Chromium', { skip }, () => {
     await page.screenshot({ path: artifactPath('empty.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await page.close();
+  });
+
+  test('without a WebGPU adapter the page says so and trains on the CPU', async () => {
+    const plain = await launchBrowser({ webgpu: false });
+    try {
+      const page = await plain.context.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${server.url}?dim=16&depth=1&steps=3&batch=2&seq=16&evalEvery=3&autostart=1`);
+      await waitForStep(page, 3);
+      assert.equal(await textOf(page, 'device'), 'cpu');
+      assert.match((await page.textContent('#notices')) ?? '', /WebGPU is not used: this browser offers WebGPU but no adapter .+ Training runs on the CPU/);
+      assert.ok(Number.isFinite(await numberOf(page, 'val-loss')));
+      assert.deepEqual(errors, []);
+    } finally {
+      await plain.close();
+    }
   });
 
   test('30 steps, stopped and resumed midway, match recur train; the loss falls, a sample appears, runs are kept', async () => {
