@@ -7,7 +7,7 @@
  *   node dist/tools/build-playground.js [--out DIR]     (run by `npm run build` after tsc)
  *
  * It bundles tsc's output (dist/src/playground/*.js). The page reuses the CLI's trainer, whose
- * modules also write files; their Node imports resolve to the stubs in src/playground/node-stubs.
+ * modules also write files; their Node imports resolve to stand-ins (see nodeStubs below).
  * The bundles must not contain eval or new Function (pages with a strict CSP forbid them): the
  * build fails if they do.
  */
@@ -21,16 +21,33 @@ const COMPILED = join(ROOT, 'dist/src/playground');
 const SOURCES = join(ROOT, 'src/playground');
 /** Files copied as they are. */
 export const STATIC_FILES = ['index.html', 'style.css', 'sample.txt'];
-const NODE_STUBS: Record<string, string> = { 'node:fs': 'fs.js', 'node:path': 'path.js', 'node:crypto': 'crypto.js', 'node:os': 'os.js' };
+/** Node modules the page needs working stand-ins for (src/playground/node-stubs). */
+const NODE_STUBS: Record<string, string> = { 'node:path': 'path.js', 'node:os': 'os.js' };
+
+/**
+ * Any other `node:` module becomes a module with the same export names whose values throw when
+ * used ("fs.appendFileSync is not available in the browser"): the trainer's file writing is
+ * never reached from the page, and a Node import added to the library later does not break the
+ * build. The names come from the real module, so every named import resolves.
+ */
+async function unavailableModule(specifier: string): Promise<string> {
+  const names = Object.keys(await import(specifier)).filter((n) => n !== 'default' && /^[A-Za-z_$][\w$]*$/.test(n));
+  const base = specifier.slice('node:'.length);
+  return [
+    'const unavailable = (name) => new Proxy(() => { throw new Error(`${name} is not available in the browser`); }, { get: (_t, key) => unavailable(`${name}.${String(key)}`) });',
+    ...names.map((n) => `export const ${n} = /* @__PURE__ */ unavailable(${JSON.stringify(`${base}.${n}`)});`),
+    `export default /* @__PURE__ */ unavailable(${JSON.stringify(base)});`,
+  ].join('\n');
+}
 
 const nodeStubs: esbuild.Plugin = {
   name: 'recur-node-stubs',
   setup(build) {
     build.onResolve({ filter: /^node:/ }, (args) => {
       const stub = NODE_STUBS[args.path];
-      if (!stub) return { errors: [{ text: `${args.path} (imported by ${args.importer}) has no browser stub; keep Node-only modules out of the playground` }] };
-      return { path: join(COMPILED, 'node-stubs', stub) };
+      return stub ? { path: join(COMPILED, 'node-stubs', stub) } : { path: args.path, namespace: 'node-unavailable' };
     });
+    build.onLoad({ filter: /.*/, namespace: 'node-unavailable' }, async (args) => ({ contents: await unavailableModule(args.path), loader: 'js' }));
   },
 };
 
