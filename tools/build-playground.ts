@@ -1,6 +1,7 @@
 /**
- * Builds the playground (src/playground) into dist/playground: two ES-module bundles (the page,
- * app.js, and its training worker, worker.js) and the static files (index.html, style.css, the
+ * Builds the playground (src/playground) into dist/playground: three ES-module bundles (the page,
+ * app.js, its training worker, worker.js, and the CPU backend's helper threads,
+ * cpu-worker-browser.js) and the static files (index.html, style.css, the
  * bundled sample text). The result is plain files: `recur playground` serves them, and any static
  * host can (see src/cli/playground.ts for the headers that enable CPU threads).
  *
@@ -60,7 +61,9 @@ export const DYNAMIC_CODE = [/(?<![.\w$])eval\s*\((?!\s*\)\s*\{)/, /\bnew\s+Func
 export async function buildPlayground(outDir = join(ROOT, 'dist/playground')): Promise<string[]> {
   mkdirSync(outDir, { recursive: true });
   const result = await esbuild.build({
-    entryPoints: { app: join(COMPILED, 'app.js'), worker: join(COMPILED, 'worker.js') },
+    // The CPU backend's thread pool loads its worker script from next to the module that starts it
+    // (new URL('./cpu-worker-browser.js', import.meta.url)): here, next to worker.js.
+    entryPoints: { app: join(COMPILED, 'app.js'), worker: join(COMPILED, 'worker.js'), 'cpu-worker-browser': join(COMPILED, '../backend/cpu/cpu-worker-browser.js') },
     outdir: outDir, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', minify: true,
     legalComments: 'none', logLevel: 'warning', plugins: [nodeStubs], metafile: true,
     // Settings read from the environment in Node (RECUR_MEMORY_LIMIT, …) have no source in a page.

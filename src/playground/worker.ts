@@ -19,10 +19,12 @@ import { DEFAULT_TRAIN_ARGS, LMTrainer, storedTraining, type TextInfo, type Trai
 import { modelFromCheckpoint, tokenizerFromCheckpoint, type CharLM } from '../train/model-kinds.js';
 import { NonFiniteError } from '../train/step.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { ready } from '../backend/cpu/ready.js';
+import { enableBrowserThreads } from '../backend/cpu/threads-browser.js';
 import { cellNames } from '../cells/registry.js';
 import { openDevice } from './device.js';
 import type { FromWorker, ModelInfo, NamedBytes, SavePurpose, TextSource, ToWorker } from './protocol.js';
-import type { PageSettings } from './settings.js';
+import type { DevicePreference, PageSettings } from './settings.js';
 import { trainArgs } from './run-args.js';
 
 interface WorkerScope {
@@ -307,11 +309,23 @@ function validationSet(s: Session, text: string): { windows: Windows | null; not
   return { windows: validationWindows(val, s.args.seq, s.args.valWindows), notice: null };
 }
 
+/**
+ * Picks the device and starts the CPU backend's threads: every core (or `threads`, 0 = all) where
+ * the page is cross-origin isolated, else one thread and a notice saying why.
+ */
+async function init(device: DevicePreference, threads: number): Promise<void> {
+  const opened = await openDevice(device);
+  enableBrowserThreads(threads > 0 ? threads : undefined);
+  const cpu = await ready();
+  const notices = [opened.notice, cpu.notice].filter((n): n is string => n !== null);
+  post({ type: 'device', label: opened.label, threads: cpu.threads, notice: notices.length ? notices.join(' ') : null, models: cellNames() });
+}
+
 self_.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.type) {
     case 'init':
-      enqueue(async () => post({ type: 'device', ...(await openDevice(m.device)), threads: 1, models: cellNames() }));
+      enqueue(() => init(m.device, m.threads));
       break;
     case 'stop':
       stopRequested = true;

@@ -127,10 +127,10 @@ describe('playground in headless Chromium', { skip }, () => {
     }
   });
 
-  test('30 steps, stopped and resumed midway, match recur train; the loss falls, a sample appears, runs are kept', async () => {
+  test('30 steps on 2 CPU threads, stopped and resumed midway, match recur train on 1; the loss falls, a sample appears, runs are kept', async () => {
     const page = await browser.context.newPage();
     const errors = watchErrors(page);
-    await page.goto(`${server.url}${formatSettings({ ...SETTINGS, autostart: true })}`);
+    await page.goto(`${server.url}${formatSettings({ ...SETTINGS, threads: 2, autostart: true })}`);
     // Stop a few steps in, then resume: the run must end where an uninterrupted one does.
     await page.waitForFunction((sel) => Number(document.querySelector(sel)?.textContent) >= 3, byTestId('step'));
     await page.click(byTestId('stop'));
@@ -140,6 +140,7 @@ describe('playground in headless Chromium', { skip }, () => {
     await page.click('#resume');
     await waitForStep(page, 30);
     await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent ?? '').length >= 100, byTestId('sample'));
+    assert.equal(await textOf(page, 'threads'), '2', 'the page is cross-origin isolated: the CPU backend runs 2 threads');
 
     const log = readLog(await cliRun);
     assertSame(await numberOf(page, 'loss'), lossAt(log, 'train', 30), 'train loss at step 30: page vs recur train');
@@ -179,8 +180,9 @@ describe('playground in headless Chromium', { skip }, () => {
     const resumed = recur(['train', '--resume', runDir, '--text', sample, '--steps', '40']);
     const page = await browser.context.newPage();
     const errors = watchErrors(page);
-    await page.goto(`${server.url}${formatSettings(SETTINGS)}`);
+    await page.goto(`${server.url}${formatSettings({ ...SETTINGS, threads: 1 })}`);
     await page.waitForFunction((sel) => document.querySelector(sel)?.textContent !== 'starting…', byTestId('device'));
+    assert.equal(await textOf(page, 'threads'), '1');
     const log = readLog(runDir);
     await page.setInputFiles(byTestId('load'), ['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer.json'].map((f) => join(ckpt, f)));
     await page.waitForFunction((sel) => document.querySelector(sel)?.hasAttribute('data-value'), byTestId('val-loss'));
