@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '../src/default-backend.js';
+import { ready } from '../src/backend/cpu/ready.js';
+import { enableBrowserThreads } from '../src/backend/cpu/threads-browser.js';
 import { AdamW } from '../src/optim/adamw.js';
 import { randn } from '../src/tensor/creation.js';
 import { Rng } from '../src/tensor/random.js';
@@ -28,8 +30,11 @@ async function time(fn: () => unknown, { runs, warmup }: RunOptions): Promise<nu
   return samples;
 }
 
-/** Recur's minGRU (real-space scan) + Linear, AdamW without weight decay (= Adam), on the CPU backend. */
-async function recur({ B, T, D }: Shape, opts: RunOptions): Promise<Samples> {
+/** Recur's minGRU (real-space scan) + Linear, AdamW without weight decay (= Adam), on the CPU backend with `threads` threads. */
+async function recur({ B, T, D }: Shape, opts: RunOptions, threads: number): Promise<Samples> {
+  enableBrowserThreads(threads);
+  const cpu = await ready();
+  if (cpu.threads !== threads) throw new Error(`asked for ${threads} CPU threads, got ${cpu.threads} (${cpu.notice ?? 'no notice'})`);
   const rng = new Rng(1);
   const model = new LayerAndHead('mingru', D, 'real', rng);
   const optimizer = new AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0 });
@@ -41,7 +46,7 @@ async function recur({ B, T, D }: Shape, opts: RunOptions): Promise<Samples> {
       trainStepOnce(model, optimizer, x, y);
       return model.head.weight.data();
     }, opts);
-    return { samplesMs, info: `crossOriginIsolated ${globalThis.crossOriginIsolated === true}, 1 thread (the browser entry has no worker pool)` };
+    return { samplesMs, info: `kernel ${cpu.kernel}, ${cpu.threads} thread(s)` };
   } finally {
     optimizer.dispose();
     model.dispose();

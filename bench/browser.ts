@@ -21,7 +21,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(HERE, '../../bench/results');
 
 interface BrowserBench {
-  recur(shape: Shape, opts: RunOptions): Promise<Samples>;
+  recur(shape: Shape, opts: RunOptions, threads: number): Promise<Samples>;
   tfjs(backend: 'wasm' | 'cpu', shape: Shape, opts: RunOptions, wasmThreads?: number): Promise<Samples>;
 }
 
@@ -29,7 +29,8 @@ interface BrowserBench {
 async function buildPage(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'recur-bench-browser-'));
   await esbuild.build({
-    entryPoints: [join(HERE, 'browser-page.js')], outfile: join(dir, 'bench.js'), bundle: true, format: 'esm',
+    // The CPU backend's helper threads load cpu-worker-browser.js from beside the bundle.
+    entryPoints: { bench: join(HERE, 'browser-page.js'), 'cpu-worker-browser': join(HERE, '../src/backend/cpu/cpu-worker-browser.js') }, outdir: dir, bundle: true, format: 'esm',
     platform: 'browser', target: 'es2022', logLevel: 'warning',
   });
   const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
@@ -74,7 +75,8 @@ export async function runBrowserBench(quick: boolean): Promise<ReturnType<typeof
     const tfWasm1 = await call('tfjs', 'wasm', shape, fast, 1);
     const tfWasm2 = await call('tfjs', 'wasm', shape, fast, 2);
     const tfCpu = await call('tfjs', 'cpu', shape, slow);
-    const recur1 = await call('recur', shape, fast);
+    const recur1 = await call('recur', shape, fast, 1);
+    const recur2 = await call('recur', shape, fast, 2);
     const sameRun = (label: string, s: Samples): Reference => ({
       label, value: (shape.B * shape.T) / (median(s.samplesMs) / 1000), source: `${s.info}, GRU(${shape.D}) + Dense(${shape.D}), Adam, MSE; measured in this run`,
     });
@@ -82,6 +84,7 @@ export async function runBrowserBench(quick: boolean): Promise<ReturnType<typeof
     const version = browser.context.browser()?.version();
     const rows = [
       row('Recur minGRU (real scan) + Linear, Adam, 1 thread', shape, recur1, references),
+      row('Recur minGRU (real scan) + Linear, Adam, 2 threads', shape, recur2, references),
       row('TF.js GRU + Dense, Adam (wasm, 1 thread)', shape, tfWasm1, []),
       row('TF.js GRU + Dense, Adam (wasm, 2 threads)', shape, tfWasm2, []),
       row('TF.js GRU + Dense, Adam (cpu)', shape, tfCpu, []),
@@ -89,7 +92,7 @@ export async function runBrowserBench(quick: boolean): Promise<ReturnType<typeof
     return createReport(quick ? 'browser-quick' : 'browser', rows, [
       `browser: ${CHROMIUM} ${version ?? ''} headless (playwright-core), one fresh page per row, served with COOP/COEP (crossOriginIsolated)`,
       `runs: median of ${fast.runs} after ${fast.warmup} warm-up (TF.js cpu: ${slow.runs} after ${slow.warmup}); tokens/s = B·T / median step time`,
-      'Recur 2 threads: not measured; the browser entry has no worker pool in this build',
+"TF.js wasm on 2 threads: its thread pool is sized from navigator.hardwareConcurrency / 2, so the page reports 4 cores to it (the machine has 2)",
     ]);
   } finally {
     await browser.close();

@@ -42,6 +42,8 @@ const SHORT_RUN: [RegExp, string[]][] = [
   [/^generate\b/, ['--tokens', '5']],
   [/^bench cpu\b/, ['--quick']],
   [/^bench selective-copy\b/, ['--steps', '2', '--eval-every', '2', '--out', 'bench-out']],
+  // The server runs until Ctrl-C: a documented `recur playground` writes the page's files instead.
+  [/^playground\b/, ['--export', 'playground-out']],
   [/^bench lm\b/, ['--models', 'bigram,mingru', '--params', '5k', '--epochs', '1', '--epoch-chars', '512', '--batch', '2', '--seq', '16', '--out', 'bench-out']],
 ];
 
