@@ -19,10 +19,10 @@ test('the issue\'s example URL gives those settings and formats back to itself',
 });
 
 test('bad values are reported one sentence each and replaced by the defaults', () => {
-  const { settings, problems } = parseSettings('?model=transformer&dim=0&depth=2.5&steps=abc&lr=-1&device=tpu&batch=', models);
+  const { settings, problems } = parseSettings('?model=mamba&dim=0&depth=2.5&steps=abc&lr=-1&device=tpu&batch=', models);
   assert.deepEqual(settings, PAGE_DEFAULTS);
   assert.equal(problems.length, 7);
-  assert.match(problems[0]!, /unknown model 'transformer' .*available: mingru/);
+  assert.match(problems[0]!, /unknown model 'mamba' .*available: mingru/);
   assert.match(problems.join('\n'), /dim=0 in the URL is not an integer in \[1, 1024\]; using 64/);
   assert.match(problems.join('\n'), /device=tpu in the URL is not auto, webgpu or cpu/);
 });
