@@ -108,6 +108,9 @@ export {
   listOpsMajority, LISTOPS_VOCAB, LISTOPS_VOCAB_SIZE, LISTOPS_PAD, LISTOPS_CLASSES, LISTOPS_OPERATORS,
 } from './data/listops.js';
 export type { ListOp, ListOpsTree, ListOpsConfig, ListOpsExample, ListOpsBatch } from './data/listops.js';
+export { WebGPUBackend } from './backend/webgpu/webgpu.js';
+export { initWebGPU, registerWebGPUBackend } from './register-webgpu.js';
+export type { WebGPUOptions, AdapterDescription } from './backend/webgpu/webgpu.js';
 
 // In a page, the CPU backend uses every core where the page is cross-origin isolated, else one
 // thread with a one-line notice (Node: src/index.ts starts its worker threads instead).

@@ -33,6 +33,7 @@ export type { CudaOptions, CudaStatus, DeviceInfo } from './backend/cuda/cuda.js
 export { enableCpuThreads as setCpuThreads, defaultThreadCount } from './backend/cpu/threads-node.js';
 
 import { registerCudaBackend as registerCuda } from './register-cuda.js';
+import { initWebGPU as initGpu, registerWebGPUBackend as registerWebGPU } from './register-webgpu.js';
 import { enableCpuThreads as startCpuThreads } from './backend/cpu/threads-node.js';
 import { setBackend as selectBackend } from './tensor/engine.js';
 
@@ -40,7 +41,10 @@ import { setBackend as selectBackend } from './tensor/engine.js';
 // changes it later). Worker threads start in the background and never keep the process alive.
 startCpuThreads();
 
-// 'cuda' is selectable by name; nothing native is loaded until it is selected. RECUR_DEVICE
-// (cpu | cuda) picks the default backend for the process.
+// 'cuda' and 'webgpu' are selectable by name; nothing native is loaded until it is selected
+// ('webgpu' after `await initWebGPU()`: its device is created asynchronously). RECUR_DEVICE
+// (cpu | cuda | webgpu) picks the default backend for the process.
 registerCuda();
+registerWebGPU();
+if (process.env.RECUR_DEVICE === 'webgpu') await initGpu();
 if (process.env.RECUR_DEVICE) selectBackend(process.env.RECUR_DEVICE);

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { enableCpuThreads } from '../backend/cpu/threads-node.js';
 import { registerCudaBackend } from '../register-cuda.js';
+import { initWebGPU } from '../register-webgpu.js';
 import { setBackend } from '../tensor/engine.js';
 import { registerBench } from './bench.js';
 import { registerDemo } from './demo.js';
@@ -59,10 +60,11 @@ function packageVersion(): string {
 }
 
 /** Makes `name` the backend new tensors are created on; a missing GPU is the user's to fix. */
-function selectDevice(name: string): void {
-  if (name !== 'cpu' && name !== 'cuda') throw new UserError(`unknown device '${name}' (RECUR_DEVICE or --device: cpu or cuda)`);
+async function selectDevice(name: string): Promise<void> {
+  if (name !== 'cpu' && name !== 'cuda' && name !== 'webgpu') throw new UserError(`unknown device '${name}' (RECUR_DEVICE or --device: cpu, cuda or webgpu)`);
   registerCudaBackend(); // loads nothing until selected
   try {
+    if (name === 'webgpu') await initWebGPU();
     setBackend(name);
   } catch (e) {
     throw new UserError((e as Error).message);
@@ -75,13 +77,13 @@ export function buildProgram(): Command {
     .description('Modern recurrent sequence models (minGRU, minLSTM, LRU, ...) in TypeScript: train, generate, benchmark.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .addOption(new Option('--threads <n>', 'CPU threads for large matmuls (default: all cores)').argParser(positiveInt('--threads')))
-    .addOption(new Option('--device <name>', 'where tensors live and kernels run (default: $RECUR_DEVICE or cpu)').choices(['cpu', 'cuda']))
+    .addOption(new Option('--device <name>', 'where tensors live and kernels run (default: $RECUR_DEVICE or cpu)').choices(['cpu', 'cuda', 'webgpu']))
     .showSuggestionAfterError(true);
 
-  program.hook('preAction', () => {
+  program.hook('preAction', async () => {
     const { threads, device } = program.opts<{ threads?: number; device?: string }>();
     enableCpuThreads(threads === undefined ? {} : { threads });
-    selectDevice(device ?? process.env.RECUR_DEVICE ?? 'cpu');
+    await selectDevice(device ?? process.env.RECUR_DEVICE ?? 'cpu');
   });
 
   for (const register of COMMANDS) register(program);

@@ -12,6 +12,7 @@ import {
 import { ELEM_BYTES, SUFFIX } from './kernels/common.js';
 import { MAX_DIMS, MAX_OPERANDS, STRIDED_WORDS } from './kernels/elementwise.js';
 import type { ModuleLoader, ModuleName } from './modules.js';
+import { collapseAxes } from '../strided.js';
 
 // ------------------------------------------------------------------------------ kernel arguments
 
@@ -33,27 +34,7 @@ export function ptr(b: BackendBuffer | null, offset = 0): Int32Array {
   return i64(c.ptr + offset * ELEM_BYTES[c.dtype]);
 }
 
-/**
- * Merges axes that are contiguous in every operand and drops unit axes, so a kernel walks as few
- * axes as possible (a contiguous tensor becomes one axis).
- */
-export function collapseAxes(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = 0; d < shape.length; d++) {
-    if (shape[d] === 1) continue;
-    const n = outShape.length;
-    if (n > 0 && strides.every((st, k) => outStrides[k][n - 1] === st[d] * shape[d])) {
-      outShape[n - 1] *= shape[d];
-      strides.forEach((st, k) => { outStrides[k][n - 1] = st[d]; });
-    } else {
-      outShape.push(shape[d]);
-      strides.forEach((st, k) => outStrides[k].push(st[d]));
-    }
-  }
-  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [0]) };
-  return { shape: outShape, strides: outStrides };
-}
+export { collapseAxes };
 
 /** The kernels' `Strided` struct (all int64): shape[8], strides[3][8], offsets[3], rank, total. */
 export function stridedArg(shape: readonly number[], views: readonly { offset: number; strides: readonly number[] }[]): { arg: Int32Array; total: number } {

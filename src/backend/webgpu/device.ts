@@ -106,13 +106,15 @@ async function gpuEntry(opts: WebGPUOptions): Promise<GpuEntry> {
  */
 async function preloadVulkanLoader(): Promise<void> {
   if (process.platform !== 'linux') return;
-  const fs = await import('node:fs');
+  // variable specifiers here too: a browser bundle must not try to resolve Node's modules
+  const fsName = 'node:fs', moduleName = 'node:module';
+  const fs = (await import(fsName)) as typeof import('node:fs');
   const candidates = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'];
   if (candidates.some((p) => fs.existsSync(p))) return;
   const bundled = '/usr/lib/chromium/libvulkan.so.1';
   if (!fs.existsSync(bundled)) return;
   try {
-    const { createRequire } = await import('node:module');
+    const { createRequire } = (await import(moduleName)) as typeof import('node:module');
     const koffi = createRequire(import.meta.url)('koffi') as { load(path: string): unknown };
     koffi.load(bundled);
   } catch {

@@ -24,8 +24,7 @@ import type {
   AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, ComplexScanDims, DType, HostArray, MatmulSpec, NormKind, ReduceOp,
   StridedView, UnaryOp,
 } from '../backend.js';
-import { registerBackend } from '../../tensor/engine.js';
-import { dropoutThreshold } from '../../tensor/random.js';
+import { dropoutThreshold } from '../random.js';
 import { collapseAxes } from '../strided.js';
 import { acquireDevice, type AdapterDescription, type WebGPUOptions } from './device.js';
 import { PARAM_WORDS, WG, grid, type Kernel, type WgslType } from './wgsl.js';
@@ -624,35 +623,4 @@ export class WebGPUBackend implements Backend {
     this.free(pw);
     if (pb) { this.reduce('sum', pb, dbias!, layout); this.free(pb); }
   }
-}
-
-// ------------------------------------------------------------------------------ registration
-
-let instance: WebGPUBackend | null = null;
-let pending: Promise<WebGPUBackend> | null = null;
-
-/**
- * Creates the WebGPU device (once; asynchronous, unlike the other backends) and makes
- * `setBackend('webgpu')` and `backend: 'webgpu'` available. Throws one sentence when there is
- * no WebGPU here (no package, no adapter).
- */
-export async function initWebGPU(opts: WebGPUOptions = {}): Promise<WebGPUBackend> {
-  if (instance) return instance;
-  pending ??= WebGPUBackend.create(opts).then((b) => {
-    instance = b;
-    registerBackend('webgpu', () => b);
-    return b;
-  }, (e: unknown) => {
-    pending = null;
-    throw e;
-  });
-  return pending;
-}
-
-/** Registers the name 'webgpu' before initWebGPU has run: selecting it then says what to do. */
-export function registerWebGPUBackend(): void {
-  if (instance) return;
-  registerBackend('webgpu', () => {
-    throw new Error("the 'webgpu' backend is created asynchronously: `await initWebGPU()` before selecting it");
-  });
 }

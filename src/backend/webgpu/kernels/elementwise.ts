@@ -19,8 +19,6 @@ const UNARY: Record<UnaryOp, string> = {
   tanh: 'tanh_(x)', relu: 'select(0.0, x, x > 0.0)', gelu: '0.5 * x * (1.0 + erf_(x * 0.70710678118654752))',
   geluTanh: '0.5 * x * (1.0 + tanh_(0.79788456080286536 * (x + 0.044715 * x * x * x)))', silu: 'x * sigmoid_(x)',
   softplus: 'softplus_(x)',
-  // minGRU's g(x) = x + ½ for x ≥ 0, σ(x) below (REFERENCE.md §1)
-  minGruG: 'select(sigmoid_(x), x + 0.5, x >= 0.0)', minGruLogG: 'select(-softplus_(-x), log(x + 0.5), x >= 0.0)',
 };
 
 /** dy·f'(x) in f32, from x, y = f(x) and dy. */
@@ -30,7 +28,6 @@ const UNARY_GRAD: Record<UnaryOp, string> = {
   logSigmoid: 'dy * sigmoid_(-x)', tanh: 'dy * (1.0 - y * y)', relu: 'select(0.0, dy, x > 0.0)',
   gelu: 'dy * (0.5 * (1.0 + erf_(x * 0.70710678118654752)) + x * 0.39894228040143268 * exp(-0.5 * x * x))',
   geluTanh: 'dy * geluTanhGrad(x)', silu: 'dy * sigmoid_(x) * (1.0 + x * (1.0 - sigmoid_(x)))', softplus: 'dy * sigmoid_(x)',
-  minGruG: 'select(dy * y * (1.0 - y), dy, x >= 0.0)', minGruLogG: 'select(dy * sigmoid_(-x), dy / (x + 0.5), x >= 0.0)',
 };
 
 const GELU_TANH_GRAD = /* wgsl */ `
