@@ -2,8 +2,8 @@
  * WebGPU benchmark (`npm run bench:webgpu`, Node + Dawn from the optional `webgpu` package):
  *  - f32 matmul, square, n = 1024 … 8192 (TFLOP/s);
  *  - one minGRU layer, forward + backward (input and weight gradients), B 64, D 512, T 512 … 4096:
- *    the input projection as one GEMM over B·T rows, then the gate math + scan (minRnnScan: one
- *    kernel where the backend has it, composite ops otherwise), f32;
+ *    the input projection as one GEMM over B·T rows, then the gate math + scan (cellScan with the
+ *    minGRU definition: one kernel where the backend renders it, composite ops otherwise), f32;
  *  - LSTM 12 heads × 64 (hidden 768), B 16, T 1024, forward + backward (FlashRNN's configuration);
  *  - the LRU layer (H 512, N 256), B 64, T 512 … 4096, forward + backward.
  * Where a CUDA device is present the same layers run on the CUDA backend in the same process
@@ -27,13 +27,15 @@ import { MinGRU } from '../src/cells/min-rnn.js';
 import { LSTM } from '../src/cells/lstm.js';
 import { LRU } from '../src/cells/lru.js';
 import type { Backend } from '../src/backend/backend.js';
-import { initWebGPU, type WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
+import type { WebGPUBackend } from '../src/backend/webgpu/webgpu.js';
+import { initWebGPU } from '../src/register-webgpu.js';
 import { rand, randn } from '../src/tensor/creation.js';
-import { hasFusedMinRnn, minRnnScan } from '../src/tensor/fused.js';
+import { cellScan, hasFusedCellScan } from '../src/cells/linear-scan.js';
+import { minGruDefinition } from '../src/cells/definitions/index.js';
 import { matmul, reshape } from '../src/tensor/ops.js';
 import { Rng } from '../src/tensor/random.js';
 import { scope, type Tensor } from '../src/tensor/tensor.js';
-import { createReport, median, rowFromThroughput, toMarkdown, writeReport, type BenchRow, type Reference } from './report.js';
+import { createReport, median, rowFromThroughput, toMarkdown, writeReport, type BenchRow, type Reference } from '../src/bench/report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -89,7 +91,7 @@ function minGruStep(be: Backend, T: number): Step {
   w.requiresGrad = true;
   return layerStep(be, [B, T, D], () => [w], (x) => {
     const proj = reshape(matmul(reshape(x, [B * T, D]), w, { transB: true }), [B, T, 2 * D]);
-    return minRnnScan('gru', proj);
+    return cellScan(minGruDefinition, proj);
   }, () => w.dispose());
 }
 
@@ -156,7 +158,7 @@ async function main(): Promise<void> {
     await bench('f32 matmul', 'C = A·B', `${n}×${n}×${n}`, (be) => matmulStep(be, n), 2 * n ** 3, 'TFLOP/s', 1e12);
   }
   const Ts = small ? [64] : [512, 1024, 2048, 4096];
-  const fused = hasFusedMinRnn(g);
+  const fused = hasFusedCellScan(g);
   for (const T of Ts) {
     const pub: Reference[] = MINGRU_PYTORCH_F32[T] ? [{ label: 'minGRU-pytorch f32 (H100)', value: (B * T) / (MINGRU_PYTORCH_F32[T] / 1000), source: 'REFERENCE.md §7' }] : [];
     await bench('minGRU layer fwd+bwd, f32', fused ? 'GEMM + fused scan' : 'GEMM + composite scan', `B=${B}, T=${T}, D=${D}`,
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
     software
       ? 'SOFTWARE ADAPTER: these timings are a correctness run of the WebGPU kernels on the CPU; they are not GPU figures and must not be quoted as such.'
       : 'GPU adapter.',
-    `minGRU scan: ${fused ? 'one fused kernel (minRnnScan)' : 'composite ops (no fused minRnnScan on this backend yet)'}; medians of ${runs} runs after 2 warm-up runs, each run ends with queue.onSubmittedWorkDone()`,
+    `minGRU scan: ${fused ? 'one fused kernel (cellScan)' : 'composite ops (no fused cellScan on this backend yet)'}; medians of ${runs} runs after 2 warm-up runs, each run ends with queue.onSubmittedWorkDone()`,
     cuda ? 'ratios "vs our CUDA backend": the same step on the CUDA backend in this process' : 'no CUDA device (or --no-cuda): no same-run CUDA ratio',
   ];
   const report = createReport('webgpu', rows, notes);
