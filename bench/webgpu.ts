@@ -7,7 +7,7 @@
  *  - LSTM 12 heads × 64 (hidden 768), B 16, T 1024, forward + backward (FlashRNN's configuration);
  *  - the LRU layer (H 512, N 256), B 64, T 512 … 4096, forward + backward.
  * Where a CUDA device is present the same layers run on the CUDA backend in the same process
- * (strict FP32), and each row shows the ratio to it; published figures from REFERENCE.md §7 are
+ * (strict FP32), and each row shows the ratio to it; published figures from BENCHMARKS.md#reference-figures are
  * shown beside them (PyTorch itself is not run here; bench:gpu does that).
  *
  * The report (bench/results/webgpu.{json,md}) carries the adapter's vendor, architecture, device
@@ -105,7 +105,7 @@ function lruStep(be: Backend, T: number): Step {
   return layerStep(be, [B, T, D], () => cell.parameters(), (x) => cell.forward(x).output, () => cell.dispose());
 }
 
-// REFERENCE.md §7, one H100, fwd + bwd, median ms
+// BENCHMARKS.md#reference-figures, one H100, fwd + bwd, median ms
 const MINGRU_PYTORCH_F32: Record<number, number> = { 512: 6.9, 1024: 13.5, 2048: 26.4, 4096: 51.9 };
 const LRU_JAX_F32: Record<number, number> = { 512: 1.81, 1024: 3.68, 2048: 5.99, 4096: 11.89 };
 const FLASHRNN_LSTM_12x64 = 40.0; // FlashRNN's alternating CUDA path, bf16, T 1024
@@ -160,15 +160,15 @@ async function main(): Promise<void> {
   const Ts = small ? [64] : [512, 1024, 2048, 4096];
   const fused = hasFusedCellScan(g);
   for (const T of Ts) {
-    const pub: Reference[] = MINGRU_PYTORCH_F32[T] ? [{ label: 'minGRU-pytorch f32 (H100)', value: (B * T) / (MINGRU_PYTORCH_F32[T] / 1000), source: 'REFERENCE.md §7' }] : [];
+    const pub: Reference[] = MINGRU_PYTORCH_F32[T] ? [{ label: 'minGRU-pytorch f32 (H100)', value: (B * T) / (MINGRU_PYTORCH_F32[T] / 1000), source: 'BENCHMARKS.md#reference-figures' }] : [];
     await bench('minGRU layer fwd+bwd, f32', fused ? 'GEMM + fused scan' : 'GEMM + composite scan', `B=${B}, T=${T}, D=${D}`,
       (be) => minGruStep(be, T), B * T, 'tokens/s', 1, pub);
   }
   const lstmT = small ? 16 : 1024;
   await bench('LSTM fwd+bwd, f32', 'LSTM 12 × 64', `B=16, T=${lstmT}, H=768`, (be) => lstmStep(be, lstmT), 16 * lstmT, 'tokens/s', 1,
-    lstmT === 1024 ? [{ label: 'FlashRNN alternating (bf16, H100)', value: (16 * 1024) / (FLASHRNN_LSTM_12x64 / 1000), source: 'REFERENCE.md §7' }] : []);
+    lstmT === 1024 ? [{ label: 'FlashRNN alternating (bf16, H100)', value: (16 * 1024) / (FLASHRNN_LSTM_12x64 / 1000), source: 'BENCHMARKS.md#reference-figures' }] : []);
   for (const T of Ts) {
-    const pub: Reference[] = LRU_JAX_F32[T] ? [{ label: 'JAX LRU f32 (H100)', value: (B * T) / (LRU_JAX_F32[T] / 1000), source: 'REFERENCE.md §7' }] : [];
+    const pub: Reference[] = LRU_JAX_F32[T] ? [{ label: 'JAX LRU f32 (H100)', value: (B * T) / (LRU_JAX_F32[T] / 1000), source: 'BENCHMARKS.md#reference-figures' }] : [];
     await bench('LRU layer fwd+bwd, f32', 'LRU', `B=${B}, T=${T}, H=${D}, N=256`, (be) => lruStep(be, T), B * T, 'tokens/s', 1, pub);
   }
 

@@ -12,7 +12,7 @@ const run = (args: string[], env: Record<string, string> = {}) =>
 test('an unknown RECUR_DEVICE is a one-line usage error', () => {
   const r = run(['demo', '--steps', '1'], { RECUR_DEVICE: 'tpu' });
   assert.equal(r.status, 2);
-  assert.equal(r.stderr.trim(), "recur: unknown device 'tpu' (RECUR_DEVICE or --device: cpu or cuda)");
+  assert.equal(r.stderr.trim(), "recur: unknown device 'tpu' (RECUR_DEVICE or --device: cpu, cuda or webgpu)");
 });
 
 test('--device cuda without a GPU says so in one sentence and exits 2', { skip: cudaStatus().available && 'a GPU is present' }, () => {

@@ -16,14 +16,17 @@
  * (deterministic: the live count drops immediately), and cached buffers beyond poolLimitBytes are
  * destroyed after the batch that might still use them is submitted.
  *
- * Optional fused kernels offered: norm/normGrad and complexScan/complexScanGrad. The minGRU /
- * minLSTM fused scan and the fused non-linear recurrences are not offered yet: those ops run as
- * composite ops on this backend (every one of them on the GPU; nothing falls back to the CPU).
+ * Optional fused kernels offered: norm/normGrad, complexScan/complexScanGrad, and the cells'
+ * fused recurrences rendered from their definitions (kernels/cells.ts): cellScan/cellScanGrad
+ * (minGRU, minLSTM, any LinearScanCellDef) and rnnForward/rnnBackward (LSTM, GRU, Elman, sLSTM,
+ * any RnnCellDef; per step one batched GEMM and one pointwise kernel). Nothing falls back to the
+ * CPU.
  */
 import type {
-  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, ComplexScanDims, DType, HostArray, MatmulSpec, NormKind, ReduceOp,
-  StridedView, UnaryOp,
+  AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, ComplexScanDims, DType, HostArray, LinearScanCellDef, MatmulSpec, NormKind,
+  ReduceOp, RnnCellDef, RnnDims, StridedView, UnaryOp,
 } from '../backend.js';
+import { rnnSavedLength } from '../pointwise/rnn-cell.js';
 import { dropoutThreshold } from '../random.js';
 import { collapseAxes } from '../strided.js';
 import { acquireDevice, type AdapterDescription, type WebGPUOptions } from './device.js';
@@ -39,6 +42,7 @@ import {
 import { complexScanGradKernel, complexScanKernel, scanGradKernel, scanKernel } from './kernels/scan.js';
 import { TILE_LARGE, TILE_SMALL, matmulKernel, tileBytes, tileThreads, type MatmulTile } from './kernels/matmul.js';
 import { normGradKernel, normKernel } from './kernels/norm.js';
+import { cellScanGradKernel, cellScanKernel, rnnBackwardStepKernel, rnnForwardStepKernel } from './kernels/cells.js';
 
 export type { WebGPUOptions, AdapterDescription } from './device.js';
 
@@ -623,4 +627,150 @@ export class WebGPUBackend implements Backend {
     this.free(pw);
     if (pb) { this.reduce('sum', pb, dbias!, layout); this.free(pb); }
   }
+
+  // ---------------------------------------------------------------------------- fused recurrences
+
+  cellScan(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, out: BackendBuffer, batch: number, time: number, dim: number): void {
+    needF32(out, `cellScan(${cell.name})`);
+    if (batch * time * dim === 0) return;
+    this.linear(`cellScan:${cell.key}`, () => cellScanKernel(cell), [proj, h0, out], Params.of(batch, time, dim, h0 ? 1 : 0), batch * dim);
+  }
+
+  cellScanGrad(cell: LinearScanCellDef, proj: BackendBuffer, h0: BackendBuffer | null, h: BackendBuffer, dh: BackendBuffer,
+               dproj: BackendBuffer, dh0: BackendBuffer | null, batch: number, time: number, dim: number): void {
+    needF32(dproj, `cellScanGrad(${cell.name})`);
+    if (batch * dim === 0) return;
+    if (time === 0) { if (dh0) this.fill(dh0, 0); return; }
+    this.linear(`cellScanGrad:${cell.key}`, () => cellScanGradKernel(cell), [proj, h0, h, dh, dproj, dh0],
+      Params.of(batch, time, dim, h0 ? 1 : 0, dh0 ? 1 : 0), batch * dim);
+  }
+
+  rnnSavedLength(cell: RnnCellDef, dims: RnnDims): number {
+    return rnnSavedLength(cell, dims);
+  }
+
+  /** r [G, N, d, d] → Rp [N, G·d, d] (toHeads) or back: one GEMM operand per head. */
+  private permuteR(src: BackendBuffer, dst: BackendBuffer, G: number, N: number, d: number, toHeads: boolean): void {
+    const dd = d * d;
+    const rStrides = [dd, N * dd, 1], pStrides = [G * dd, dd, 1];
+    this.copy({ buffer: src, offset: 0, strides: toHeads ? rStrides : pStrides }, { buffer: dst, offset: 0, strides: toHeads ? pStrides : rStrides }, [N, G, dd]);
+  }
+
+  /**
+   * The time loop: per step one GEMM batched over the heads, rh[n] [B, G·d] = h_{t−1}[n]·Rp[n]ᵀ,
+   * then the cell's rendered pointwise step (kernels/cells.ts). Layouts as the CPU backend's
+   * (src/backend/cpu/rnn.ts); `saved` holds hist [S, N, T + 1, B, d] then gates [T, N, B, Gs, d].
+   */
+  rnnForward(cell: RnnCellDef, wx: BackendBuffer, r: BackendBuffer, b: BackendBuffer, state0: BackendBuffer | null,
+             out: BackendBuffer, saved: BackendBuffer | null, dims: RnnDims): void {
+    const { batch: B, time: T, heads: N, headDim: d } = dims;
+    const G = cell.gates, S = cell.states, H = N * d;
+    rnnCheck(cell, 'wx', wx, B * T * G * H);
+    rnnCheck(cell, 'r', r, G * N * d * d);
+    rnnCheck(cell, 'b', b, cell.biases * H);
+    if (state0) rnnCheck(cell, 'state0', state0, S * B * H);
+    rnnCheck(cell, 'out', out, (T + S) * B * H);
+    if (saved) rnnCheck(cell, 'saved', saved, rnnSavedLength(cell, dims));
+    if (B * H === 0) return;
+    const slots = saved ? T + 1 : 2;
+    const histLength = S * N * slots * B * d;
+    const hist = saved ?? this.alloc(histLength, 'f32');
+    const rp = this.alloc(G * N * d * d, 'f32'), rh = this.alloc(N * B * G * d, 'f32');
+    this.permuteR(r, rp, G, N, d, true);
+    // slot 0 ← the initial states (zeros when none)
+    if (state0) {
+      this.copy({ buffer: state0, offset: 0, strides: [B * H, d, H, 1] }, { buffer: hist, offset: 0, strides: [N * slots * B * d, slots * B * d, d, 1] }, [S, N, B, d]);
+    } else {
+      this.fillRange(buf(hist), 0, histLength, 0);
+    }
+    const key = `rnnForward:${cell.key}`, build = () => rnnForwardStepKernel(cell);
+    for (let t = 0; t < T; t++) {
+      const prev = saved ? t : t & 1, next = saved ? t + 1 : (t + 1) & 1;
+      this.matmul(hist, rp, rh, {
+        batch: N, m: B, n: G * d, k: d, transA: false, transB: true, aOffset: prev * B * d, bOffset: 0, cOffset: 0,
+        aBatchStride: slots * B * d, bBatchStride: G * d * d, accumulate: false,
+      });
+      this.linear(key, build, [wx, b, rh, hist, out], Params.of(B, T, N, d, slots, t, prev, next, saved ? 1 : 0, histLength), N * B * d);
+    }
+    const last = saved ? T : T & 1;
+    this.copy({ buffer: hist, offset: last * B * d, strides: [N * slots * B * d, slots * B * d, d, 1] },
+      { buffer: out, offset: T * B * H, strides: [B * H, d, H, 1] }, [S, N, B, d]);
+    this.free(rp);
+    this.free(rh);
+    if (!saved) this.free(hist);
+  }
+
+  /**
+   * BPTT: per step from the last, the cell's rendered backward step (gate gradients into dwx and
+   * dRh, the carry of the states) and one GEMM dh_{t−1}[n] = dRh_t[n]·Rp[n]; then one GEMM over
+   * all steps for dR and column sums for db.
+   */
+  rnnBackward(cell: RnnCellDef, r: BackendBuffer, saved: BackendBuffer, dout: BackendBuffer, dwx: BackendBuffer,
+              dr: BackendBuffer, db: BackendBuffer, dstate0: BackendBuffer | null, dims: RnnDims): void {
+    const { batch: B, time: T, heads: N, headDim: d } = dims;
+    const G = cell.gates, S = cell.states, H = N * d, NBd = N * B * d, R = cell.biases - G;
+    rnnCheck(cell, 'r', r, G * N * d * d);
+    rnnCheck(cell, 'saved', saved, rnnSavedLength(cell, dims));
+    rnnCheck(cell, 'dout', dout, (T + S) * B * H);
+    rnnCheck(cell, 'dwx', dwx, B * T * G * H);
+    rnnCheck(cell, 'dr', dr, G * N * d * d);
+    rnnCheck(cell, 'db', db, cell.biases * H);
+    if (dstate0) rnnCheck(cell, 'dstate0', dstate0, S * B * H);
+    if (T * B === 0 || H === 0) {
+      this.fill(dr, 0); this.fill(db, 0); this.fill(dwx, 0);
+      if (dstate0) this.copy({ buffer: dout, offset: T * B * H, strides: [1] }, { buffer: dstate0, offset: 0, strides: [1] }, [S * B * H]);
+      return;
+    }
+    const slots = T + 1, histLength = S * N * slots * B * d;
+    const rp = this.alloc(G * N * d * d, 'f32'), dRh = this.alloc(N * T * B * G * d, 'f32');
+    const carry = this.alloc(S * NBd, 'f32'), dhRec = this.alloc(NBd, 'f32');
+    const drb = R > 0 ? this.alloc(T * B * R * H, 'f32') : null;
+    this.permuteR(r, rp, G, N, d, true);
+    // the gradients of the last states start the carry
+    this.copy({ buffer: dout, offset: T * B * H, strides: [B * H, d, H, 1] }, { buffer: carry, offset: 0, strides: [NBd, B * d, d, 1] }, [S, N, B, d]);
+    this.fill(dhRec, 0);
+    const key = `rnnBackward:${cell.key}`, build = () => rnnBackwardStepKernel(cell);
+    for (let t = T - 1; t >= 0; t--) {
+      this.linear(key, build, [saved, dout, dhRec, carry, dwx, dRh, drb], Params.of(B, T, N, d, slots, t, 0, 0, 0, histLength), NBd);
+      if (t > 0 || dstate0) {
+        this.matmul(dRh, rp, dhRec, {
+          batch: N, m: B, n: d, k: G * d, transA: false, transB: false, aOffset: t * B * G * d, bOffset: 0, cOffset: 0,
+          aBatchStride: T * B * G * d, bBatchStride: G * d * d, accumulate: false,
+        });
+      }
+    }
+    if (dstate0) {
+      // dstate0 = carry, plus dhRec for h
+      const h0grad = this.alloc(NBd, 'f32');
+      const flat = { offset: 0, strides: [1] };
+      this.binary('add', { buffer: carry, ...flat }, { buffer: dhRec, ...flat }, h0grad, [NBd]);
+      this.copy({ buffer: h0grad, ...flat }, { buffer: carry, ...flat }, [NBd]);
+      this.free(h0grad);
+      this.copy({ buffer: carry, offset: 0, strides: [NBd, B * d, d, 1] }, { buffer: dstate0, offset: 0, strides: [B * H, d, H, 1] }, [S, N, B, d]);
+    }
+    // dRp[n] [G·d, d] = dRh[n]ᵀ [G·d, T·B] · h[n] (hist slots 0..T−1) [T·B, d]; rp is reused for it
+    this.matmul(dRh, saved, rp, {
+      batch: N, m: G * d, n: d, k: T * B, transA: true, transB: false, aOffset: 0, bOffset: 0, cOffset: 0,
+      aBatchStride: T * B * G * d, bBatchStride: slots * B * d, accumulate: false,
+    });
+    this.permuteR(rp, dr, G, N, d, false);
+    // db: the input-side rows are column sums of dwx [B·T, G·N·d], the recurrent-only ones of drb
+    const dbIn = this.alloc(G * H, 'f32');
+    this.reduce('sum', dwx, dbIn, { outer: 1, size: B * T, inner: G * H });
+    this.copy({ buffer: dbIn, offset: 0, strides: [1] }, { buffer: db, offset: 0, strides: [1] }, [G * H]);
+    this.free(dbIn);
+    if (drb) {
+      const dbRec = this.alloc(R * H, 'f32');
+      this.reduce('sum', drb, dbRec, { outer: 1, size: T * B, inner: R * H });
+      this.copy({ buffer: dbRec, offset: 0, strides: [1] }, { buffer: db, offset: G * H, strides: [1] }, [R * H]);
+      this.free(dbRec);
+      this.free(drb);
+    }
+    for (const x of [rp, dRh, carry, dhRec]) this.free(x);
+  }
+}
+
+function rnnCheck(cell: RnnCellDef, what: string, b: BackendBuffer, n: number): void {
+  if (b.length !== n) throw new Error(`webgpu rnn(${cell.name}): ${what} has ${b.length} elements, expected ${n}`);
+  if (b.dtype !== 'f32') throw new Error(`webgpu rnn(${cell.name}): ${what} is ${b.dtype}, expected f32`);
 }

@@ -4,8 +4,10 @@
  * block (64 words of sizes, offsets and scalars: sizes are never baked into a shader, so one
  * pipeline serves every shape), the storage declarations, the linear invocation index over a 2-D
  * grid of workgroups, and the numerically careful scalar functions (log1p, expm1, sigmoid,
- * softplus, tanh, erf) that WGSL lacks or defines too loosely.
+ * softplus, tanh, erf) that WGSL lacks or defines too loosely. Cell definitions' expressions
+ * (src/backend/pointwise) are rendered here too (renderExprs).
  */
+import { schedule, type Expr } from '../pointwise/expr.js';
 
 /** Element types of storage arrays: f32/i32 tensors; u32 for raw copies and hashes. */
 export type WgslType = 'f32' | 'i32' | 'u32';
@@ -146,4 +148,64 @@ export function f32Literal(v: number): string {
   if (!Number.isFinite(v)) throw new Error(`wgsl: non-finite literal ${v}`);
   const s = Math.fround(v).toPrecision(9);
   return s.includes('.') || s.includes('e') ? `f32(${s})` : `f32(${s}.0)`;
+}
+
+/**
+ * A program of pointwise expressions (src/backend/pointwise/expr.ts) as WGSL statements: one
+ * `let` per node in schedule order (hash-consed nodes are computed once), inputs read through
+ * `load(name)` (a WGSL expression), in f32. Returns the statements and the WGSL names of the
+ * outputs. The scalar functions are the prelude's careful ones (log1p_, sigmoid_, tanh_, …).
+ */
+export function renderExprs(outputs: readonly Expr[], load: (name: string) => string): { code: string; results: string[] } {
+  const name = (e: Expr) => `e${e.id}`;
+  const lines: string[] = [];
+  for (const e of schedule(outputs)) {
+    lines.push(`let ${name(e)} = ${renderNode(e, name, load)};`);
+  }
+  return { code: lines.join('\n'), results: outputs.map(name) };
+}
+
+function renderNode(e: Expr, name: (e: Expr) => string, load: (n: string) => string): string {
+  switch (e.op) {
+    case 'const':
+      if (Number.isNaN(e.value)) return '(INF - INF)';
+      if (e.value === Infinity) return 'INF';
+      if (e.value === -Infinity) return '(-INF)';
+      return f32Literal(e.value);
+    case 'input': return `f32(${load(e.name)})`;
+    case 'unary': {
+      const x = name(e.x);
+      switch (e.fn) {
+        case 'neg': return `-${x}`;
+        case 'exp': return `exp(${x})`;
+        case 'log': return `log(${x})`;
+        case 'log1p': return `log1p_(${x})`;
+        case 'sigmoid': return `sigmoid_(${x})`;
+        case 'tanh': return `tanh_(${x})`;
+        case 'logSigmoid': return `-softplus_(-${x})`;
+        case 'softplus': return `softplus_(${x})`;
+        case 'sqrt': return `sqrt(${x})`;
+        case 'abs': return `abs(${x})`;
+      }
+      break;
+    }
+    case 'binary': {
+      const a = name(e.a), b = name(e.b);
+      switch (e.fn) {
+        case 'add': return `${a} + ${b}`;
+        case 'sub': return `${a} - ${b}`;
+        case 'mul': return `${a} * ${b}`;
+        case 'div': return `${a} / ${b}`;
+        case 'max': return `max(${a}, ${b})`;
+        case 'min': return `min(${a}, ${b})`;
+      }
+      break;
+    }
+    case 'compare': {
+      const op = { eq: '==', ne: '!=', lt: '<', le: '<=', gt: '>', ge: '>=' }[e.fn];
+      return `select(0.0, 1.0, ${name(e.a)} ${op} ${name(e.b)})`;
+    }
+    case 'select': return `select(${name(e.b)}, ${name(e.a)}, ${name(e.cond)} != 0.0)`;
+  }
+  throw new Error(`wgsl: cannot render expression node ${JSON.stringify(e)}`);
 }
