@@ -6,12 +6,17 @@
  * The one place that knows the GPU backend: GPU_BACKEND below (null while this build has none).
  */
 import { setBackend } from '../tensor/engine.js';
+import { initWebGPU } from '../register-webgpu.js';
 import type { DevicePreference } from './settings.js';
 
 /** Makes the GPU backend current and returns its adapter's name; throws a one-sentence reason when it cannot. */
 type GpuBackendOpener = () => Promise<string>;
 
-const GPU_BACKEND: GpuBackendOpener | null = null;
+const GPU_BACKEND: GpuBackendOpener | null = async () => {
+  const gpu = await initWebGPU();
+  setBackend('webgpu');
+  return gpu.adapter.description || 'WebGPU adapter';
+};
 
 export interface OpenedDevice {
   /** What the page shows: `webgpu: <adapter>` or `cpu`. */

@@ -111,6 +111,25 @@ describe('playground in headless Chromium', { skip }, () => {
     await page.close();
   });
 
+  test('with a WebGPU adapter (SwiftShader here) the page trains 30 steps on WebGPU: the loss falls, a sample appears', async () => {
+    const page = await browser.context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${server.url}?dim=16&depth=1&steps=30&batch=4&seq=32&evalEvery=10&device=webgpu&autostart=1`);
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent !== 'starting…', byTestId('device'));
+    const device = await textOf(page, 'device');
+    assert.match(device, /^webgpu: .+/, `the page runs on WebGPU (notices: ${await page.textContent('#notices')})`);
+    await waitForStep(page, 30);
+    // from a uniform guess, log V nats/char, the loss must have fallen well below it
+    const uniform = Math.log(new Set(readFileSync(sample, 'utf8')).size);
+    const val = await numberOf(page, 'val-loss');
+    assert.ok(val < uniform - 0.5, `val loss ${val} after 30 WebGPU steps, uniform guess ${uniform.toFixed(3)}`);
+    assert.ok(Number.isFinite(await numberOf(page, 'loss')));
+    await page.click(byTestId('generate'));
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent ?? '').length > 20, byTestId('sample'));
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test('without a WebGPU adapter the page says so and trains on the CPU', async () => {
     const plain = await launchBrowser({ webgpu: false });
     try {
