@@ -5,6 +5,7 @@
 import { getMatmulThreadPool, initMatmulWasm, matmulInfo } from './matmul.js';
 import { cpuThreadNotice } from './threads-browser.js';
 
+/** What the CPU backend runs, as `ready()` reports it. */
 export interface CpuReadyInfo {
   /** 'wasm-simd' (f32x4), 'wasm-simd-relaxed' (with fused multiply-add), or 'js' (no WebAssembly SIMD here). */
   kernel: 'wasm-simd' | 'wasm-simd-relaxed' | 'js';
@@ -18,6 +19,10 @@ export interface CpuReadyInfo {
 
 const inNode = typeof process !== 'undefined' && !!(process as { versions?: { node?: string } }).versions?.node;
 
+/**
+ * Preloads the CPU kernels (the WebAssembly module, the worker threads) and reports which kernel
+ * and how many threads are in use, with a one-line notice when fewer threads or no SIMD are available.
+ */
 export async function ready(): Promise<CpuReadyInfo> {
   const wasm = await initMatmulWasm();
   const pool = getMatmulThreadPool() as { whenReady?: (ms?: number) => Promise<number> } | null;
