@@ -35,25 +35,12 @@ import { TrainConfigError, checkArgValues } from './args.js';
 import { evaluateWindows, type EvalResult } from './lm-eval.js';
 import { trainingSchedule, type RunnableTrainer, type StepReport } from './loop.js';
 import { checkMemory, trainingMemory } from './memory.js';
-import { createModel, kindForName, kindOfSpec, modelNames, tokenizerFromCheckpoint, type CharLM } from './model-kinds.js';
+import { createModel, kindForName, kindOfSpec, modelNames, tokenizerFromCheckpoint, type CharLM, type ModelArgs } from './model-kinds.js';
 import { MixedPrecision, precisionUnsupported, type TrainDtype } from './precision.js';
 import { NonFiniteError, trainStep } from './step.js';
 
 /** Every setting of a language-model run (the flags of `recur train`). */
-export interface TrainArgs {
-  /** A cell of the registry (mingru, minlstm, …) or another registered kind (bigram). */
-  model: string;
-  dim: number;
-  depth: number;
-  expansion: number;
-  /** Causal depthwise conv kernel before each cell; 0 = none. */
-  conv: number;
-  ffMult: number;
-  dropout: number;
-  norm: 'rms' | 'layer';
-  /** How the cell's output joins the residual stream: x + cell(norm(x)) or x ⊙ cell(norm(x)). */
-  residual: 'add' | 'mul';
-  scan: 'log' | 'real';
+export interface TrainArgs extends ModelArgs {
   /** Every k-th block is attention (the hybrid); 0 = none. */
   attentionEvery: number;
   /** Values of the cell's other declared options (cells/registry.ts: heads, rMax, …); absent = its defaults. */

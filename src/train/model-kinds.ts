@@ -31,14 +31,17 @@ export interface CharLM extends Module {
 
 /** The architecture arguments of `recur train` that a model kind reads (TrainArgs has them all). */
 export interface ModelArgs {
+  /** A cell of the registry (mingru, minlstm, …) or another registered kind (bigram, hybrid). */
   model: string;
   dim: number;
   depth: number;
   expansion: number;
+  /** Causal depthwise conv kernel before each cell; 0 = none. */
   conv: number;
   ffMult: number;
   dropout: number;
   norm: 'rms' | 'layer';
+  /** How the cell's output joins the residual stream: x + cell(norm(x)) or x ⊙ cell(norm(x)). */
   residual: 'add' | 'mul';
   scan: 'log' | 'real';
   /** Every k-th block is attention (RecurrentLM's attentionEvery); 0 or absent = none. */
