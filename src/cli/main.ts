@@ -20,6 +20,14 @@ import { registerPlayground } from './playground.js';
 import { registerTrain } from './train.js';
 import { UserError, positiveInt, runCli } from './errors.js';
 
+// A reader that closes the pipe early (`recur --help | head -3`) is not an error: stop quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 const COMMANDS: ((program: Command) => void)[] = [registerDemo, registerTrain, registerGenerate, registerEval, registerBench, registerPlayground];
 
 /** Every command below `cmd` that runs something, with its full name and options: the help's index. */
