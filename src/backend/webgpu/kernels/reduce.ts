@@ -208,14 +208,11 @@ export function errorValueKernel(): Kernel {
 }
 
 /**
- * out[o, j, i] = x[o, index[o·stride + j], i] on raw 32-bit words (f32 and i32 alike).
- * Words: 0 outer, 1 size, 2 inner, 3 k, 4 indexOuterStride, 5 error tag.
+ * The shared head of gather and scatterAdd: element (o, j, i) of the output, its row s of x from
+ * the index, and the bad-index report (`onBad` runs before the early return).
  */
-export function gatherKernel(): Kernel {
-  return renderKernel({
-    bindings: [{ name: 'X', type: 'u32' }, { name: 'Index', type: 'i32' }, { name: 'Out', type: 'u32', write: true }, ERR_BINDING],
-    decls: ERR_FN,
-    body: `  let outer = pu(0u); let size = pu(1u); let inner = pu(2u); let k = pu(3u);
+function indexedRow(onBad: string): string {
+  return `  let outer = pu(0u); let size = pu(1u); let inner = pu(2u); let k = pu(3u);
   if (gid >= outer * k * inner) { return; }
   let i = gid % inner;
   let r = gid / inner;
@@ -224,9 +221,19 @@ export function gatherKernel(): Kernel {
   let s = Index[o * pu(4u) + j];
   if (s < 0 || u32(s) >= size) {
     if (i == 0u) { reportBad(pu(5u), r); }
-    Out[gid] = 0u;
-    return;
-  }
+${onBad}    return;
+  }`;
+}
+
+/**
+ * out[o, j, i] = x[o, index[o·stride + j], i] on raw 32-bit words (f32 and i32 alike).
+ * Words: 0 outer, 1 size, 2 inner, 3 k, 4 indexOuterStride, 5 error tag.
+ */
+export function gatherKernel(): Kernel {
+  return renderKernel({
+    bindings: [{ name: 'X', type: 'u32' }, { name: 'Index', type: 'i32' }, { name: 'Out', type: 'u32', write: true }, ERR_BINDING],
+    decls: ERR_FN,
+    body: `${indexedRow('    Out[gid] = 0u;\n')}
   Out[gid] = X[(o * size + u32(s)) * inner + i];`,
   });
 }
@@ -243,17 +250,7 @@ export function scatterAddKernel(t: WgslType): Kernel {
   return renderKernel({
     bindings: [{ name: 'Src', type: t }, { name: 'Index', type: 'i32' }, { name: 'Out', type: t === 'f32' ? 'atomic<u32>' : 'atomic<i32>', write: true }, ERR_BINDING],
     decls: ERR_FN,
-    body: `  let outer = pu(0u); let size = pu(1u); let inner = pu(2u); let k = pu(3u);
-  if (gid >= outer * k * inner) { return; }
-  let i = gid % inner;
-  let r = gid / inner;
-  let j = r % k;
-  let o = r / k;
-  let s = Index[o * pu(4u) + j];
-  if (s < 0 || u32(s) >= size) {
-    if (i == 0u) { reportBad(pu(5u), r); }
-    return;
-  }
+    body: `${indexedRow('')}
   let p = (o * size + u32(s)) * inner + i;
   let v = Src[gid];
 ${add}`,
