@@ -93,7 +93,8 @@ export interface CompareOptions {
   tol?: Tolerance;
 }
 
-function makeValues(spec: InputSpec, rng: Rng): Float64Array {
+/** An input's values: given, random integers below `int`, positive, uniform or normal. */
+export function makeValues(spec: InputSpec, rng: Rng): Float64Array {
   const n = sizeOf(spec.shape);
   if (spec.values) return Float64Array.from(spec.values);
   const v = new Float64Array(n);

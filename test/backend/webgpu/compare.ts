@@ -23,7 +23,7 @@ import { fromHost } from '../../../src/tensor/creation.js';
 import { Rng } from '../../../src/tensor/random.js';
 import { mul, sum } from '../../../src/tensor/ops.js';
 import { Tensor, scope, formatShape, sizeOf, type Shape } from '../../../src/tensor/tensor.js';
-import { assertNear, type InputSpec, type Tolerance } from '../cuda/compare.js';
+import { assertNear, makeValues, type InputSpec, type Tolerance } from '../cuda/compare.js';
 
 export { assertNear, type InputSpec, type Tolerance };
 
@@ -55,22 +55,6 @@ export interface CompareOptions {
   grad?: boolean;
   seed?: number;
   tol?: Tolerance;
-}
-
-function makeValues(spec: InputSpec, rng: Rng): Float64Array {
-  const n = sizeOf(spec.shape);
-  if (spec.values) return Float64Array.from(spec.values);
-  const v = new Float64Array(n);
-  if (spec.int !== undefined) {
-    for (let i = 0; i < n; i++) v[i] = Math.floor(rng.uniform() * spec.int);
-  } else if (spec.kind === 'positive') {
-    rng.fillUniform(v, 0.2, 2.2);
-  } else if (spec.kind === 'uniform') {
-    rng.fillUniform(v, -1, 1);
-  } else {
-    rng.fillNormal(v, 0, 1);
-  }
-  return v;
 }
 
 const asF32 = (v: Float64Array): Float64Array => Float64Array.from(Float32Array.from(v));
