@@ -47,3 +47,21 @@ export function applyAliases(opts: Record<string, unknown>, aliases: Readonly<Re
     delete opts[alias];
   }
 }
+
+/** The most a duration flag may say: a week (a budget beyond it is a typo, not a plan). */
+const MAX_DURATION_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Parses a duration flag: seconds as a plain number ('540'), or units h, m, s in that order
+ * ('9m', '90s', '1h30m', '2.5m'). Returns seconds; a UserError names the flag otherwise.
+ */
+export function durationFlag(flag: string): (text: string) => number {
+  return (text: string) => {
+    const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$/.exec(text.trim());
+    const seconds = m && text.trim() !== '' ? 3600 * Number(m[1] ?? 0) + 60 * Number(m[2] ?? 0) + Number(m[3] ?? 0) : NaN;
+    if (!(seconds > 0) || seconds > MAX_DURATION_SECONDS) {
+      throw new UserError(`${flag} must be a duration above 0 and at most a week, like 540, 90s, 9m or 1h30m; got '${text}'`);
+    }
+    return seconds;
+  };
+}

@@ -5,7 +5,11 @@
  * `--resume`, Ctrl-C that saves, and curves.svg + a summary line at the end. The work is in
  * src/train/lm-trainer.ts and src/train/listops-trainer.ts; both run through runTraining.
  *
- * Exit codes: 0 done; 2 bad input (one line); 1 training diverged (NaN/Inf, one line, no
+ * With `--time-budget 9m` a session saves and exits 0 once the next step would end past that
+ * much wall-clock time since the command started: a long run becomes a chain of resumed chunks
+ * (tools/chunked-run.sh), each of which leaves the same weights as one uninterrupted run would.
+ *
+ * Exit codes: 0 done (or the time budget reached); 2 bad input (one line); 1 training diverged (NaN/Inf, one line, no
  * checkpoint of bad weights); 130 interrupted by Ctrl-C (143 by SIGTERM) after writing a checkpoint.
  */
 import { createHash } from 'node:crypto';
@@ -22,13 +26,17 @@ import {
   DEFAULT_LISTOPS_ARGS, LISTOPS_PRESETS, LISTOPS_RESUMABLE_ARGS, LISTOPS_TASK, ListOpsTrainer, storedListOpsArgs,
   type ListOpsArgs, type ListOpsEvalResult,
 } from '../train/listops-trainer.js';
+import {
+  DEFAULT_TOKEN_TASK_ARGS, TOKEN_TASKS, TOKEN_TASK_PRESETS, TOKEN_TASK_RESUMABLE_ARGS, TokenTaskTrainer, isTokenTask, storedTokenTaskArgs,
+  type TokenTaskArgs, type TokenTaskEvalResult, type TokenTaskName,
+} from '../train/token-task-trainer.js';
 import { LOG_FILE, runTraining, type RunnableTrainer, type RunResult } from '../train/loop.js';
 import type { EvalResult } from '../train/lm-eval.js';
 import { modelNames } from '../train/model-kinds.js';
 import { NonFiniteError } from '../train/step.js';
 import { makeDirectory } from '../io/files.js';
 import { UserError } from './errors.js';
-import { applyAliases, specOption } from './flags.js';
+import { applyAliases, durationFlag, specOption } from './flags.js';
 import { formatDuration, formatRate, Progress } from './progress.js';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell's convention). */
@@ -95,7 +103,9 @@ interface TrainFlags {
   preset?: string;
   out?: string;
   resume?: string;
-  task?: 'lm' | 'listops';
+  /** Seconds this session may run (`--time-budget`): it then saves and exits 0. */
+  timeBudget?: number;
+  task?: Task;
   model?: string;
   scan?: string;
   [arg: string]: unknown;
@@ -120,9 +130,46 @@ function rejectFlags(f: TrainFlags, keys: readonly string[], why: string): void 
   if (given.length) throw new UserError(`${given.map(flagOf).join(', ')} ${given.length > 1 ? 'do' : 'does'} not apply to ${why}`);
 }
 
-/** Flags of the language model that --task listops does not use, and the reverse. */
-const LM_ONLY = ['text', ...Object.keys(DEFAULT_TRAIN_ARGS).filter((k) => !(k in DEFAULT_LISTOPS_ARGS))];
-const LISTOPS_ONLY = Object.keys(DEFAULT_LISTOPS_ARGS).filter((k) => !(k in DEFAULT_TRAIN_ARGS));
+/** The tasks of `recur train --task`. */
+const TASKS = ['lm', 'listops', ...TOKEN_TASKS] as const;
+type Task = (typeof TASKS)[number];
+
+/** The argument keys of each task (the language model also reads --text). */
+const TASK_KEYS: Record<Task, readonly string[]> = {
+  lm: ['text', ...Object.keys(DEFAULT_TRAIN_ARGS)],
+  listops: Object.keys(DEFAULT_LISTOPS_ARGS),
+  'selective-copy': Object.keys(DEFAULT_TOKEN_TASK_ARGS),
+  recall: Object.keys(DEFAULT_TOKEN_TASK_ARGS),
+};
+const EVERY_TASK_KEY = [...new Set(Object.values(TASK_KEYS).flat())];
+
+/** Refuses the given flags that `task` does not read (--text with listops, --letters with lm, …). */
+function rejectOtherTasksFlags(f: TrainFlags, task: Task): void {
+  rejectFlags(f, EVERY_TASK_KEY.filter((k) => !TASK_KEYS[task].includes(k)), `--task ${task}${task === 'lm' ? ' (the default; add --task for another)' : ''}`);
+}
+
+/** Every preset by name, with the task it belongs to. */
+const ALL_PRESETS: Record<string, { task: Task; description: string; args: object }> = {
+  ...Object.fromEntries(Object.entries(PRESETS).map(([n, p]) => [n, { ...p, task: 'lm' as Task }])),
+  ...Object.fromEntries(Object.entries(LISTOPS_PRESETS).map(([n, p]) => [n, { ...p, task: 'listops' as Task }])),
+  ...TOKEN_TASK_PRESETS,
+};
+
+/** The task of a new run: --task, or the task of --preset (they must agree), or lm. */
+function taskOf(flags: TrainFlags): Task {
+  const presetTask = flags.preset === undefined ? undefined : ALL_PRESETS[flags.preset]?.task;
+  if (flags.preset !== undefined && presetTask === undefined) throw new UserError(`unknown --preset ${flags.preset}`);
+  if (flags.task !== undefined && presetTask !== undefined && flags.task !== presetTask) {
+    throw new UserError(`--preset ${flags.preset} is a --task ${presetTask} preset, not --task ${flags.task}`);
+  }
+  return flags.task ?? presetTask ?? 'lm';
+}
+
+/** The settings of a new run of `defaults`' task: defaults, then the preset, then the given flags. */
+function newRunArgs<A extends object>(flags: TrainFlags, defaults: A): A {
+  const preset = flags.preset === undefined ? {} : ALL_PRESETS[flags.preset]!.args;
+  return { ...defaults, ...preset, ...givenArgs(flags, defaults) };
+}
 
 /**
  * Refuses cell options given for a model that does not declare them (`--r-min` with mingru,
@@ -198,16 +245,16 @@ function describeArgs(a: TrainArgs): string {
 
 export async function runTrain(flags: TrainFlags): Promise<void> {
   if (flags.resume !== undefined) return (await resumeRun(flags, flags.resume))();
-  if (flags.task === 'listops') return newListOpsRun(flags);
-  rejectFlags(flags, LISTOPS_ONLY, '--task lm (the default; add --task listops)');
-  if (flags.text === undefined) throw new UserError('recur train needs --text FILE (or --task listops, or --resume DIR to continue a run)');
-  if (flags.preset !== undefined && !(flags.preset in PRESETS)) throw new UserError(`--preset ${flags.preset} is a --task listops preset`);
-  const preset = flags.preset === undefined ? {} : PRESETS[flags.preset]!.args;
-  const args = { ...DEFAULT_TRAIN_ARGS, ...preset, ...givenArgs(flags, DEFAULT_TRAIN_ARGS) };
+  const task = taskOf(flags);
+  rejectOtherTasksFlags(flags, task);
+  if (task === 'listops') return newListOpsRun(flags);
+  if (isTokenTask(task)) return newTokenTaskRun(flags, task);
+  if (flags.text === undefined) throw new UserError(`recur train needs --text FILE (or --task ${TASKS.filter((t) => t !== 'lm').join('|')}, or --resume DIR to continue a run)`);
+  const args = newRunArgs(flags, DEFAULT_TRAIN_ARGS);
   rejectForeignCellFlags(flags, args.model);
   const { text, info } = await readTextFile(flags.text);
   const runDir = await newRunDir(flags.out);
-  return trainLM(LMTrainer.create({ args, text, textInfo: info }), runDir);
+  return trainLM(LMTrainer.create({ args, text, textInfo: info }), runDir, flags);
 }
 
 /** The trainer of a run to resume (either task), as a function that trains it; the checkpoint's tensors are freed before it runs. */
@@ -218,20 +265,25 @@ async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise
   }
   const ckpt = await loadCheckpoint(path, { training: true });
   try {
-    const task = ckpt.config.task === LISTOPS_TASK ? 'listops' : 'lm';
+    const task: Task = ckpt.config.task === LISTOPS_TASK ? 'listops' : isTokenTask(ckpt.config.task) ? ckpt.config.task : 'lm';
     if (flags.task !== undefined && flags.task !== task) throw new UserError(`--task ${flags.task} conflicts with the run in '${path}', a ${task} run`);
     const runDir = resumeRunDir(path, ckpt.dir);
     if (flags.out !== undefined && nodePath.resolve(flags.out) !== nodePath.resolve(runDir)) {
       throw new UserError(`--out cannot differ from --resume: a resumed run continues in its own directory ('${runDir}')`);
     }
+    rejectOtherTasksFlags(flags, task);
+    if (isTokenTask(task)) {
+      const args = mergeResumeArgs(storedTokenTaskArgs(ckpt), givenArgs(flags, DEFAULT_TOKEN_TASK_ARGS), TOKEN_TASK_RESUMABLE_ARGS);
+      refuseStepsBelow(args.steps, ckpt.trainer!.step, path);
+      const trainer = TokenTaskTrainer.resume(ckpt, args);
+      return () => trainTokenTask(trainer, runDir, flags);
+    }
     if (task === 'listops') {
-      rejectFlags(flags, LM_ONLY, '--task listops');
       const args = mergeResumeArgs(storedListOpsArgs(ckpt), givenArgs(flags, DEFAULT_LISTOPS_ARGS), LISTOPS_RESUMABLE_ARGS);
       refuseStepsBelow(args.steps, ckpt.trainer!.step, path);
       const trainer = ListOpsTrainer.resume(ckpt, args);
-      return () => trainListOps(trainer, runDir);
+      return () => trainListOps(trainer, runDir, flags);
     }
-    rejectFlags(flags, LISTOPS_ONLY, '--task lm');
     const stored = storedTraining(ckpt);
     const args = mergeResumeArgs(stored.args, givenArgs(flags, DEFAULT_TRAIN_ARGS));
     const { text, info } = flags.text === undefined
@@ -241,7 +293,7 @@ async function resumeRun(flags: TrainFlags, path: string): Promise<() => Promise
       : await readTextFile(flags.text);
     refuseStepsBelow(args.steps, ckpt.trainer!.step, path);
     const trainer = LMTrainer.resume(ckpt, args, text, info);
-    return () => trainLM(trainer, runDir);
+    return () => trainLM(trainer, runDir, flags);
   } finally {
     disposeTensorTree(ckpt.weights);
     disposeTensorTree(ckpt.optimizer?.tensors);
@@ -255,16 +307,33 @@ function refuseStepsBelow(steps: number, at: number, path: string): void {
 }
 
 async function newListOpsRun(flags: TrainFlags): Promise<void> {
-  rejectFlags(flags, LM_ONLY, '--task listops');
-  if (flags.preset !== undefined && !(flags.preset in LISTOPS_PRESETS)) throw new UserError(`--preset ${flags.preset} is a language-model preset; --task listops has ${Object.keys(LISTOPS_PRESETS).join(', ')}`);
-  const preset = flags.preset === undefined ? {} : LISTOPS_PRESETS[flags.preset]!.args;
-  const args: ListOpsArgs = { ...DEFAULT_LISTOPS_ARGS, ...preset, ...givenArgs(flags, DEFAULT_LISTOPS_ARGS) };
+  const args: ListOpsArgs = newRunArgs(flags, DEFAULT_LISTOPS_ARGS);
   rejectForeignCellFlags(flags, args.model);
   const runDir = await newRunDir(flags.out);
-  return trainListOps(ListOpsTrainer.create(args), runDir);
+  return trainListOps(ListOpsTrainer.create(args), runDir, flags);
 }
 
-async function trainLM(trainer: LMTrainer, runDir: string): Promise<void> {
+async function newTokenTaskRun(flags: TrainFlags, task: TokenTaskName): Promise<void> {
+  const args: TokenTaskArgs = newRunArgs(flags, DEFAULT_TOKEN_TASK_ARGS);
+  rejectForeignCellFlags(flags, args.model);
+  const runDir = await newRunDir(flags.out);
+  return trainTokenTask(TokenTaskTrainer.create(task, args), runDir, flags);
+}
+
+function describeTokenTask(task: TokenTaskName, a: TokenTaskArgs, vocabSize: number): string {
+  const data = task === 'selective-copy' ? `selective copying: ${a.letters} tokens in ${a.seq}` : `associative recall: ${a.pairs} pairs in ${a.seq}`;
+  const lm = describeArgs({ ...a, stateful: false, valWindows: 0 }).replace(/ \| batch .*$/, '');
+  return `${data}, vocab ${vocabSize} | ${lm} | batch ${a.batch}, ${a.steps} steps, seed ${a.seed}, data seed ${a.dataSeed}`;
+}
+
+async function trainTokenTask(trainer: TokenTaskTrainer, runDir: string, session: Session): Promise<void> {
+  process.stdout.write(`recur train --task ${trainer.task}: ${describeTokenTask(trainer.task, trainer.args, trainer.vocabSize)}\n`);
+  process.stdout.write(`  ${trainer.model.numParameters().toLocaleString('en-US')} parameters | sequences generated on the fly; ${trainer.val.count} held out for validation\n`);
+  const line = (e: TokenTaskEvalResult) => `val loss ${e.loss.toFixed(4)} nats/answer | accuracy ${pct(e.accuracy)} | sequences all right ${pct(e.sequenceAccuracy)}`;
+  await runWithProgress(trainer, runDir, { dispose: () => trainer.dispose(), evalLine: line, summary: line }, session);
+}
+
+async function trainLM(trainer: LMTrainer, runDir: string, session: Session): Promise<void> {
   const a = trainer.args;
   const out = process.stdout;
   out.write(`recur train: ${describeArgs(a)}\n`);
@@ -274,7 +343,7 @@ async function trainLM(trainer: LMTrainer, runDir: string): Promise<void> {
     dispose: () => trainer.dispose(),
     evalLine: (e) => `val loss ${e.loss.toFixed(4)} nats/char | ${e.bitsPerChar.toFixed(3)} bits/char | accuracy ${pct(e.accuracy)}`,
     summary: (e) => `val loss ${e.loss.toFixed(4)} nats/char, ${e.bitsPerChar.toFixed(3)} bits/char, accuracy ${pct(e.accuracy)}`,
-  });
+  }, session);
 }
 
 function describeListOps(a: ListOpsArgs): string {
@@ -283,14 +352,20 @@ function describeListOps(a: ListOpsArgs): string {
     `AdamW lr ${a.lr} (${a.schedule}${a.warmup ? `, warm-up ${a.warmup}` : ''}${groups}), weight decay ${a.weightDecay}, clip ${a.clip} | batch ${a.batch}, ${a.steps} steps, seed ${a.seed}, data seed ${a.dataSeed}`;
 }
 
-async function trainListOps(trainer: ListOpsTrainer, runDir: string): Promise<void> {
+async function trainListOps(trainer: ListOpsTrainer, runDir: string, session: Session): Promise<void> {
   const out = process.stdout;
   out.write(`recur train --task listops: ${describeListOps(trainer.args)}\n`);
   const { val, test } = trainer.checkpointConfig().training!.data as { val: number; test: number; testMajority: number };
   out.write(`  ${trainer.model.numParameters().toLocaleString('en-US')} parameters | examples generated on the fly; ${val} validation, ${test} test held out\n`);
   const line = (e: ListOpsEvalResult) => `val loss ${e.loss.toFixed(4)} | accuracy ${pct(e.accuracy)} (majority class ${pct(e.majority)})`;
-  await runWithProgress(trainer, runDir, { dispose: () => trainer.dispose(), evalLine: line, summary: line });
+  await runWithProgress(trainer, runDir, { dispose: () => trainer.dispose(), evalLine: line, summary: line }, session);
   if (process.exitCode === undefined || process.exitCode === 0) out.write(`test accuracy: recur eval --checkpoint ${runDir}\n`);
+}
+
+/** What a command line asks of one session of a run (not stored with the run). */
+interface Session {
+  /** Seconds since the command started after which no step begins (`--time-budget`). */
+  timeBudget?: number;
 }
 
 interface RunPrinting<E> {
@@ -305,7 +380,7 @@ interface RunPrinting<E> {
  * line, and a one-line message with exit code 1 when training diverges. Disposes the trainer.
  */
 async function runWithProgress<E extends { loss: number; accuracy: number }>(
-  trainer: RunnableTrainer<E>, runDir: string, p: RunPrinting<E>,
+  trainer: RunnableTrainer<E>, runDir: string, p: RunPrinting<E>, session: Session,
 ): Promise<void> {
   const a = trainer.args;
   const start = trainer.step;
@@ -333,6 +408,8 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
       onEval: (e, step) => progress.log(`step ${step}: ${p.evalLine(e)}`),
       onSave: (dir) => progress.log(`saved ${dir}`),
       shouldStop: () => stopRequested !== null,
+      // performance.now() counts from the start of the process, so the budget covers set-up too.
+      ...(session.timeBudget === undefined ? {} : { deadline: session.timeBudget * 1000 }),
     });
     progress.stop();
     const evalText = result.lastEval ? p.summary(result.lastEval) : 'no validation in this session';
@@ -340,6 +417,8 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
     if (result.status === 'interrupted') {
       out.write(`interrupted: ${line}\nresume with: recur train --resume ${runDir}\n`);
       process.exitCode = exitCodeOf(stopRequested ?? 'SIGINT');
+    } else if (result.status === 'time-budget') {
+      out.write(`time budget ${formatDuration(session.timeBudget!)} reached: ${line}\ncontinue with: recur train --resume ${runDir} --time-budget ${formatDuration(session.timeBudget!)}\n`);
     } else {
       out.write(`done: ${line}\n`);
     }
@@ -360,25 +439,34 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
 
 /** The help of an argument flag: its declaration's text and the defaults of both tasks. */
 function argHelp(key: string, help: string): string {
-  const d = (DEFAULT_TRAIN_ARGS as unknown as Record<string, unknown>)[key], l = (DEFAULT_LISTOPS_ARGS as unknown as Record<string, unknown>)[key];
-  const task = d === undefined ? 'listops: ' : '';
-  const defaults = d === undefined ? `default ${String(l)}` : l === undefined || l === d ? `default ${String(d)}` : `default ${String(d)}; listops ${String(l)}`;
-  return `${task}${help} (${defaults})`;
+  const defaults: [string, unknown][] = [
+    ['', (DEFAULT_TRAIN_ARGS as unknown as Record<string, unknown>)[key]],
+    ['listops', (DEFAULT_LISTOPS_ARGS as unknown as Record<string, unknown>)[key]],
+    ['token tasks', (DEFAULT_TOKEN_TASK_ARGS as unknown as Record<string, unknown>)[key]],
+  ];
+  const shown: string[] = [];
+  let first: unknown;
+  for (const [task, v] of defaults) {
+    if (v === undefined) continue;
+    if (shown.length === 0) first = v;
+    else if (v === first) continue;
+    shown.push(`${shown.length === 0 && task ? `${task}: ` : task ? `${task} ` : ''}${String(v)}`);
+  }
+  return `${help} (default ${shown.join('; ')})`;
 }
 
 /** Old flag names that still work (scripts may use them), each the alias of one argument. */
 export const TRAIN_FLAG_ALIASES: Record<string, string> = { cell: 'model', seqLength: 'seq' };
 
 export function registerTrain(program: Command): void {
-  const allPresets = { ...PRESETS, ...LISTOPS_PRESETS };
-  const presetNames = Object.keys(allPresets);
+  const presetNames = Object.keys(ALL_PRESETS);
   const cmd = program
     .command('train')
     .description('train a character-level language model on a text file (90/10 train/validation split), or a sequence classifier on ListOps (--task listops)')
-    .addOption(new Option('--task <task>', 'lm: next-character language model on --text; listops: classify ListOps expressions generated on the fly (default lm)').choices(['lm', 'listops']))
+    .addOption(new Option('--task <task>', 'lm: next-character language model on --text; listops: classify ListOps expressions generated on the fly; selective-copy, recall: token tasks generated on the fly (default lm, or the preset\'s)').choices([...TASKS]))
     .option('--text <file>', 'UTF-8 text to train on (the first 90% trains, the last 10% validates)')
-    .addOption(new Option('--preset <name>', `named settings, overridden by explicit flags: ${presetNames.map((n) => `${n} = ${allPresets[n]!.description}`).join('; ')}`).choices(presetNames));
-  const keys = [...new Set([...Object.keys(DEFAULT_TRAIN_ARGS), ...Object.keys(DEFAULT_LISTOPS_ARGS)])];
+    .addOption(new Option('--preset <name>', `named settings, overridden by explicit flags: ${presetNames.map((n) => `${n} = ${ALL_PRESETS[n]!.description}`).join('; ')}`).choices(presetNames));
+  const keys = EVERY_TASK_KEY.filter((k) => k !== 'text');
   for (const key of keys) {
     const spec = argSpec(key, key === 'model' ? modelNames() : undefined)!;
     const help = key === 'model' ? `${spec.help} (alias --cell; listops: a cell)` : key === 'seq' ? `${spec.help} (alias --seq-length)` : spec.help;
@@ -394,6 +482,7 @@ export function registerTrain(program: Command): void {
   cmd
     .option('--out <dir>', 'run directory: log.jsonl, checkpoints, curves.svg (default runs/<timestamp>)')
     .option('--resume <dir>', `continue the run in <dir> bit-for-bit; only ${RESUMABLE_ARGS.map(flagOf).join(', ')} may change`)
+    .addOption(new Option('--time-budget <duration>', 'wall-clock time this command may take (540, 90s, 9m, 1h30m): no step starts that would end later; then it saves and exits 0, and --resume continues exactly').argParser(durationFlag('--time-budget')))
     .action(async (flags: TrainFlags) => {
       applyAliases(flags, TRAIN_FLAG_ALIASES);
       await asUserErrors(() => runTrain(flags));

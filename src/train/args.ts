@@ -52,15 +52,19 @@ const ARG_SPECS: Record<string, OptionSpec> = {
   logEvery: int(1, 'log the training loss every n steps'),
   valWindows: int(0, 'validation windows of --seq characters, evenly spaced over the held-out text, 0 = all', 1 << 16),
   dtype: choice(['f32', 'bf16'], 'training precision: f32, or bf16 working copies of f32 master weights (needs --device cuda; checkpoints stay f32)'),
-  // --task listops
+  // --task listops (dataSeed, valExamples, testExamples: every generated task)
   recurrentLrFactor: positive('recurrent parameters of cells that declare them (the lru\'s ν, θ, γ, B) train at lr × x without weight decay', 1e6),
   dataSeed: int(0, 'seed of the validation and test sets', Number.MAX_SAFE_INTEGER),
   minLength: int(0, 'expressions have more than n tokens', 1 << 20),
   maxLength: int(1, 'expressions have fewer than n tokens', 1 << 20),
   maxDepth: int(1, 'nesting depth limit', 1000),
   maxArgs: int(1, 'arguments per operator, ≥ 2', 1000),
-  valExamples: int(1, 'held-out validation expressions', 1 << 20),
-  testExamples: int(1, "held-out test expressions, scored by 'recur eval'", 1 << 20),
+  valExamples: int(1, 'held-out validation examples (expressions or sequences)', 1 << 20),
+  testExamples: int(1, "held-out test examples, scored by 'recur eval'", 1 << 20),
+  // --task selective-copy | recall
+  letters: int(1, 'selective-copy: data tokens to copy', 1 << 16),
+  pairs: int(1, 'recall: key-value pairs per sequence, each queried once', 1 << 16),
+  vocab: int(0, "token tasks' vocabulary, 0 = the task's default (selective-copy 16, recall 1 + 2 × max(pairs, 16))", 1 << 20),
 };
 
 /** The declaration of an argument (its name filled in); undefined for keys that are not arguments. */

@@ -20,12 +20,10 @@ import { cellNames } from '../cells/registry.js';
 import type { OptionValue } from '../cells/options.js';
 import { CharTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { StreamBatcher, randomWindows, splitTrainVal, validationWindows, type Windows } from '../data/text.js';
-import type { DType } from '../backend/backend.js';
 import { convertLike } from '../nn/module.js';
 import { AdamW } from '../optim/adamw.js';
 import type { Schedule } from '../optim/schedule.js';
 import { fromHost } from '../tensor/creation.js';
-import { getBackend } from '../tensor/engine.js';
 import { Rng } from '../tensor/random.js';
 import {
   CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, disposeTensorTree, flattenTensorTree, mapTensorTree, restoreTrainingState, saveTrainingCheckpoint,
@@ -34,9 +32,9 @@ import {
 import { TrainConfigError, checkArgValues } from './args.js';
 import { evaluateWindows, type EvalResult } from './lm-eval.js';
 import { trainingSchedule, type RunnableTrainer, type StepReport } from './loop.js';
-import { checkMemory, trainingMemory } from './memory.js';
-import { createModel, kindForName, kindOfSpec, modelNames, tokenizerFromCheckpoint, type CharLM, type ModelArgs } from './model-kinds.js';
-import { MixedPrecision, precisionUnsupported, type TrainDtype } from './precision.js';
+import { buildLMParts } from './lm-model.js';
+import { kindForName, modelNames, tokenizerFromCheckpoint, type CharLM, type ModelArgs } from './model-kinds.js';
+import type { MixedPrecision, TrainDtype } from './precision.js';
 import { NonFiniteError, trainStep } from './step.js';
 
 /** Every setting of a language-model run (the flags of `recur train`). */
@@ -175,52 +173,13 @@ export class LMTrainer implements RunnableTrainer<EvalResult> {
     }
     if (val.length < 2) throw new TrainConfigError(`the validation split (last 10%) has ${val.length} character(s); the text is too short (need at least 20 characters)`);
     this.valWindows = validationWindows(val, args.seq, args.valWindows);
-    const unsupported = precisionUnsupported(args.dtype ?? 'f32', getBackend().name);
-    if (unsupported) throw new TrainConfigError(unsupported);
-    this.spec = spec ?? kindForName(args.model).spec(args, tokenizer.vocabSize);
-    const parameters = kindOfSpec(this.spec)?.parameterCount?.(this.spec.config);
-    if (parameters !== undefined) {
-      checkMemory(trainingMemory(parameters, args.batch * (args.seq + 1), args.dim, args.depth), `--model ${args.model} at dim ${args.dim}, depth ${args.depth}, batch ${args.batch} × seq ${args.seq}`, 'use a smaller --dim, --depth, --batch or --seq');
-    }
     this.modelRng = new Rng(args.seed);
     this.dataRng = new Rng(args.seed + DATA_SEED_OFFSET);
-    try {
-      this.model = spec ? createModel(spec, this.modelRng) : kindForName(args.model).create(this.spec.config, this.modelRng, 'f32');
-    } catch (e) {
-      if (e instanceof TrainConfigError || e instanceof CheckpointError) throw e;
-      throw new TrainConfigError(`the model cannot be built: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    try {
-      this.precision = args.dtype === 'bf16' ? this.workingCopies('bf16') : null;
-    } catch (e) {
-      this.model.dispose();
-      throw e;
-    }
-    // nanoGPT's grouping: weight decay on matrices (and embeddings), none on gains and biases.
-    const params = this.model.parameters();
-    this.optimizer = new AdamW([
-      { params: params.filter((p) => p.rank >= 2), weightDecay: args.weightDecay },
-      { params: params.filter((p) => p.rank < 2), weightDecay: 0 },
-    ], { lr: args.lr, weightDecay: args.weightDecay });
+    ({ spec: this.spec, model: this.model, precision: this.precision, optimizer: this.optimizer } =
+      buildLMParts(args, tokenizer.vocabSize, spec, this.modelRng, args.seq + 1, 'use a smaller --dim, --depth, --batch or --seq'));
     this.streams = args.stateful ? new StreamBatcher(train, args.batch, args.seq) : null;
     this.schedule = trainingSchedule(args);
     this.resumedLogBytes = resumedLogBytes;
-  }
-
-  /**
-   * The working model of a mixed-precision run: the same architecture in `dtype`, built with the
-   * model generator (its dropouts draw from it, as the master's would in an f32 run) whose state
-   * is put back afterwards, so initialisation and masks match the f32 run's.
-   */
-  private workingCopies(dtype: DType): MixedPrecision {
-    const rngState = this.modelRng.getState();
-    const working = createModel(this.spec, this.modelRng, dtype);
-    this.modelRng.setState(rngState);
-    if (working.parameters().some((p) => p.dtype !== dtype)) {
-      working.dispose();
-      throw new TrainConfigError(`the '${this.spec.kind}' model does not build with ${dtype} parameters, so it cannot train with --dtype ${dtype}`);
-    }
-    return new MixedPrecision(this.model, working);
   }
 
   /** A new run: tokenizer from the text, model initialised from the seed. */

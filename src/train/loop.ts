@@ -68,11 +68,17 @@ export interface RunHooks<E = { loss: number; accuracy: number }> {
   onSave?(dir: string, step: number): void;
   /** Polled before every step and after every evaluation: true ends the run with a checkpoint. */
   shouldStop?(): boolean;
+  /**
+   * A wall-clock deadline for this session, in performance.now() milliseconds (`--time-budget`):
+   * no step starts that would end after it, counting the evaluation and checkpoint it brings, as
+   * the slowest of each so far took. At least one step runs, so a chunked run always advances.
+   */
+  deadline?: number;
 }
 
-/** How a run ended: completed or interrupted, at which step, with the last validation. */
+/** How a run ended: completed, interrupted, or stopped at its time budget; at which step, with the last validation. */
 export interface RunResult<E = { loss: number; accuracy: number }> {
-  status: 'completed' | 'interrupted';
+  status: 'completed' | 'interrupted' | 'time-budget';
   step: number;
   /** The last validation result (null if none ran in this session). */
   lastEval: E | null;
@@ -162,11 +168,25 @@ export async function runTraining<E extends { loss: number; accuracy: number }>(
   let sessionTokens = 0, sessionSeconds = 0;
   const save = async () => {
     if (savedStep === trainer.step) return;
-    checkpoint = await trainer.save(runDir, logBytes());
+    checkpoint = await timed('save', () => trainer.save(runDir, logBytes()));
     savedStep = trainer.step;
     hooks.onSave?.(checkpoint, trainer.step);
   };
   let status: RunResult<E>['status'] = 'completed';
+  const slowest = { step: 0, eval: 0, save: 0 };
+  const timed = async <T>(kind: keyof typeof slowest, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const out = await fn();
+    slowest[kind] = Math.max(slowest[kind], performance.now() - t0);
+    return out;
+  };
+  // Whether the next step, with the evaluation and checkpoint it brings, would end after the deadline.
+  const pastDeadline = () => {
+    if (hooks.deadline === undefined || slowest.step === 0) return false;
+    const next = trainer.step + 1;
+    const evaluates = next % a.evalEvery === 0 || next === a.steps;
+    return performance.now() + slowest.step + (evaluates ? slowest.eval : 0) + slowest.save > hooks.deadline;
+  };
   try {
     while (trainer.step < a.steps) {
       // A CPU step never leaves the microtask queue: give signal handlers (Ctrl-C) their turn.
@@ -175,7 +195,11 @@ export async function runTraining<E extends { loss: number; accuracy: number }>(
         status = 'interrupted';
         break;
       }
-      const r = await trainer.trainStep();
+      if (pastDeadline()) {
+        status = 'time-budget';
+        break;
+      }
+      const r = await timed('step', () => trainer.trainStep());
       sessionTokens += r.tokens;
       sessionSeconds += r.seconds;
       const rate = sessionTokens / sessionSeconds;
@@ -187,13 +211,13 @@ export async function runTraining<E extends { loss: number; accuracy: number }>(
       }
       hooks.onStep?.(r, rate);
       if (r.step % a.evalEvery === 0 || r.step === a.steps) {
-        lastEval = await trainer.validate();
+        lastEval = await timed('eval', () => trainer.validate());
         log({ type: 'val', step: r.step, ...trainer.valRecord(lastEval) });
         hooks.onEval?.(lastEval, r.step);
       }
       if (r.step % saveEvery === 0 || r.step === a.steps) await save();
     }
-    if (status === 'interrupted' || trainer.step > 0) await save();
+    if (status !== 'completed' || trainer.step > 0) await save();
   } catch (e) {
     if (e instanceof NonFiniteError) log({ type: 'diverged', step: trainer.step + 1, message: e.message });
     throw e;
