@@ -418,7 +418,9 @@ async function runWithProgress<E extends { loss: number; accuracy: number }>(
       out.write(`interrupted: ${line}\nresume with: recur train --resume ${runDir}\n`);
       process.exitCode = exitCodeOf(stopRequested ?? 'SIGINT');
     } else if (result.status === 'time-budget') {
-      out.write(`time budget ${formatDuration(session.timeBudget!)} reached: ${line}\ncontinue with: recur train --resume ${runDir} --time-budget ${formatDuration(session.timeBudget!)}\n`);
+      // Whole seconds as 9m00s; a fraction as given, so the printed command is valid as it stands.
+      const budget = Number.isInteger(session.timeBudget) ? formatDuration(session.timeBudget!) : `${session.timeBudget}s`;
+      out.write(`time budget ${budget} reached: ${line}\ncontinue with: recur train --resume ${runDir} --time-budget ${budget}\n`);
     } else {
       out.write(`done: ${line}\n`);
     }
