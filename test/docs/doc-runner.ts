@@ -38,6 +38,7 @@ const SHORT_RUN: [RegExp, string[]][] = [
   [/^demo\b/, ['--steps', '3', '--examples', '1']],
   [/^train\b.*--resume/, ['--steps', '6', '--eval-every', '3']],
   [/^train\b.*(--task listops|--preset listops)/, ['--steps', '2', '--eval-every', '2', '--dim', '8', '--depth', '1', '--batch', '2', '--min-length', '5', '--max-length', '40', '--val-examples', '4', '--test-examples', '4']],
+  [/^train\b.*(--task (selective-copy|recall)|--preset (selective-copy|recall))/, ['--steps', '2', '--eval-every', '2', '--dim', '8', '--depth', '1', '--batch', '2', '--seq', '64', '--val-examples', '4', '--test-examples', '4', '--dtype', 'f32']],
   [/^train\b/, ['--steps', '4', '--eval-every', '2', '--val-windows', '2', '--dim', '16', '--depth', '1', '--batch', '2', '--seq', '16']],
   [/^generate\b/, ['--tokens', '5']],
   [/^bench cpu\b/, ['--quick']],

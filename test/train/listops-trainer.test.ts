@@ -119,7 +119,7 @@ test('bad flags: one line, exit code 2', async () => {
     ['lru flag on mingru', ['train', ...TINY, '--model', 'mingru', '--r-min', '0.5'], /--r-min does not apply to --model mingru/],
     ['scan on lru', ['train', ...TINY, '--scan', 'real'], /--scan does not apply to --model lru/],
     ['r-max', ['train', ...TINY, '--r-max', '1'], /--r-max must be a number in \[0, 1\), got '1'/],
-    ['lm preset', ['train', ...TINY, '--preset', 'shakespeare-mingru'], /--preset shakespeare-mingru is a language-model preset/],
+    ['lm preset', ['train', ...TINY, '--preset', 'shakespeare-mingru'], /--preset shakespeare-mingru is a --task lm preset, not --task listops/],
     ['unknown task', ['train', '--task', 'pathx'], /'pathx' is invalid/],
     ['too few distinct', ['train', ...TINY, '--max-depth', '1', '--val-examples', '20'], /cannot make the held-out sets/],
     ['resume conflict', ['train', '--resume', run, '--dim', '32', '--steps', '4'], /conflict with the run's config: dim 32 \(the run has 16\)/],
