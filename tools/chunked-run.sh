@@ -10,20 +10,27 @@
 #   tools/chunked-run.sh unpack ARCHIVE.tgz RUN_DIR    # replaces RUN_DIR with the archive's run
 #
 # A job on a machine that keeps nothing between jobs: unpack the archive brought in (if any),
-# `run`, then `pack` to whatever the job hands back. The flags of a new run are ignored once the
-# folder holds a checkpoint (a resumed run keeps its settings). RECUR (default
-# `node dist/src/cli/main.js`) is the command; add `--device cuda` to it for the GPU.
+# `run`, then `pack` to whatever the job hands back. Once the folder holds a checkpoint, the flags
+# of a new run are ignored (a resumed run keeps its settings) except --text, which may have moved.
+# RECUR (default `node dist/src/cli/main.js`) is the command; add `--device cuda` for the GPU.
 set -euo pipefail
 recur=${RECUR:-node dist/src/cli/main.js}
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 case "${1:-}" in
   run)
     [ $# -ge 3 ] || usage
     dir=$2 budget=$3; shift 3
     if [ -f "$dir/latest.json" ]; then
-      exec $recur train --resume "$dir" --time-budget "$budget"
+      # A resumed run keeps its settings; only --text goes along (the folder may have moved to a
+      # machine where the text has another path; its hash is checked).
+      text=()
+      while [ $# -gt 0 ]; do
+        if [ "$1" = --text ] && [ $# -ge 2 ]; then text=(--text "$2"); shift; fi
+        shift
+      done
+      exec $recur train --resume "$dir" --time-budget "$budget" "${text[@]}"
     fi
     exec $recur train --out "$dir" --time-budget "$budget" "$@"
     ;;

@@ -81,6 +81,17 @@ test('tools/chunked-run.sh: chunks on machines that keep nothing (pack, wipe, un
   assert.deepEqual([...new Set(listing)], ['ckpt-000005', 'curves.svg', 'latest.json', 'log.jsonl'], 'only the latest checkpoint travels');
 });
 
+test('tools/chunked-run.sh: a resumed language model finds its text by the --text given (the folder moved machines)', async () => {
+  const run = join(dir, 'sh-lm'), moved = join(dir, 'moved.txt');
+  const env = { ...process.env, RECUR: `${process.execPath} ${MAIN} --threads 1` };
+  const flags = [...TASKS.lm!, ...COMMON];
+  execFileSync('bash', [CHUNKED_RUN, 'run', run, '0.001', ...flags], { env, encoding: 'utf8' });
+  writeFileSync(moved, readFileSync(text));
+  const out = execFileSync('bash', [CHUNKED_RUN, 'run', run, '0.001', ...flags.map((f) => (f === text ? moved : f))], { env, encoding: 'utf8' });
+  assert.match(out, /resuming at step 1\b/);
+  assert.match(out, new RegExp(`text ${moved}:`));
+});
+
 test('--time-budget refuses what is not a duration in one sentence', async () => {
   for (const bad of ['0', '-5', '9x', 'm', '8d', '1000000000']) {
     assertUserError(await recur(['train', '--text', text, '--time-budget', bad]), /--time-budget must be a duration above 0 and at most a week, like 540, 90s, 9m or 1h30m/, bad);
