@@ -14,10 +14,11 @@
  * directions) a smaller learning rate and no weight decay (`lruParamGroups`); other cells get
  * ordinary groups (weight decay on matrices only).
  *
- * Padding: with a right-padded batch and a causal cell, padding never reaches the real tokens and
- * the masked mean ignores it, so a padded example gets the logits it gets alone. A bidirectional
- * LRU's backward direction reads the padding before the tokens (the classifier still sees only
- * masked positions in the pooling); pad to a common length for training, as LRA does.
+ * Padding: with a right-padded batch, every block's cell reads zeros at the padded positions (the
+ * mask multiplies the normalised input) and the masked mean ignores them. A causal cell never sees
+ * the padding anyway; a bidirectional LRU's backward direction reads it first, and zero input keeps
+ * its state at exactly zero (B u has no bias), so it starts at each row's last token. Either way a
+ * padded example gets the logits it gets alone.
  */
 import type { RecurrentCell, ScanMode } from '../cells/cell.js';
 import { LRU_RECURRENT_PARAMS } from '../cells/lru.js';
@@ -111,8 +112,15 @@ class ClassifierBlock extends Module {
     this.glu = this.module('glu', new GLU({ ...opts, inFeatures: dim, outFeatures: dim }));
   }
 
-  forward(x: Tensor): Tensor {
-    return add(x, this.glu.forward(this.drop.forward(this.cell.forward(this.norm.forward(x)).output)));
+  /**
+   * x [B, T, H]; tokenMask [B, T, 1] (1 = token, 0 = padding) zeroes the cell's input at padding, so
+   * that a bidirectional LRU's backward direction starts from a zero state at each row's last token
+   * (no bias in B u: zero input keeps a zero state) instead of reading the padding first.
+   */
+  forward(x: Tensor, tokenMask?: Tensor | null): Tensor {
+    const normed = this.norm.forward(x);
+    const input = tokenMask ? mul(normed, tokenMask) : normed;
+    return add(x, this.glu.forward(this.drop.forward(this.cell.forward(input).output)));
   }
 }
 
@@ -145,13 +153,14 @@ export class SequenceClassifier extends Module {
     if (tokens ? x.rank !== 2 || x.dtype !== 'i32' : x.rank !== 3) {
       throw new Error(`${name}.forward: x ${describe(x)} must be ${tokens ? 'i32 ids [B, T]' : `[B, T, ${this.config.inputDim}]`}`);
     }
-    let h = this.encoder.forward(x);
-    for (const block of this.blocks) h = block.forward(h);
-    if (!mask) return this.head.forward(mean(h, 1));
-    if (mask.rank !== 2 || mask.shape[0] !== x.shape[0] || mask.shape[1] !== x.shape[1]) {
+    if (mask && (mask.rank !== 2 || mask.shape[0] !== x.shape[0] || mask.shape[1] !== x.shape[1])) {
       throw new Error(`${name}.forward: mask ${describe(mask)} must be [${x.shape[0]}, ${x.shape[1]}]`);
     }
-    return this.head.forward(div(sum(mul(h, unsqueeze(mask, 2)), 1), unsqueeze(sum(mask, 1), 1)));
+    const tokenMask = mask ? unsqueeze(mask, 2) : null;
+    let h = this.encoder.forward(x);
+    for (const block of this.blocks) h = block.forward(h, tokenMask);
+    if (!tokenMask) return this.head.forward(mean(h, 1));
+    return this.head.forward(div(sum(mul(h, tokenMask), 1), unsqueeze(sum(mask!, 1), 1)));
   }
 }
 

@@ -37,18 +37,22 @@ test('DeepLRU: logits shape, every parameter gets a gradient, features input, co
   assert.throws(() => scope(() => model.forward(fromHost(new Float64Array(6), [2, 3], { dtype: 'f64' }))), /i32 ids/);
 });
 
-test('DeepLRU: right padding with the mask leaves each example\'s logits unchanged (causal LRU, eval mode)', () => {
-  const model = new DeepLRU({ ...small, dropout: 0.3 }, { rng: new Rng(3), dtype: 'f64' }).eval();
-  const data = generateListOps(4, { maxDepth: 4, maxArgs: 4, minLength: 3, maxLength: 30 }, new Rng(4));
-  const batch = listOpsBatch(data, 40);
-  scope(() => {
-    const logits = model.forward(fromHost(batch.inputs, [4, 40]), fromHost(batch.mask, [4, 40], { dtype: 'f64' })).dataSync();
-    data.forEach((e, i) => {
-      const alone = model.forward(fromHost(e.tokens, [1, e.tokens.length])).dataSync();
-      assertClose(logits.subarray(i * LISTOPS_CLASSES, (i + 1) * LISTOPS_CLASSES), alone, 1e-12, `example ${i}`);
+for (const bidirectional of [false, true]) {
+  // Bidirectional: the backward direction reads a row's padding before its tokens, so the padding
+  // must leave its state at zero (padding of 40 − length tokens would otherwise shift the logits).
+  test(`DeepLRU: right padding with the mask leaves each example's logits unchanged (${bidirectional ? 'bidirectional' : 'causal'} LRU, eval mode)`, () => {
+    const model = new DeepLRU({ ...small, dropout: 0.3, bidirectional }, { rng: new Rng(3), dtype: 'f64' }).eval();
+    const data = generateListOps(4, { maxDepth: 4, maxArgs: 4, minLength: 3, maxLength: 30 }, new Rng(4));
+    const batch = listOpsBatch(data, 40);
+    scope(() => {
+      const logits = model.forward(fromHost(batch.inputs, [4, 40]), fromHost(batch.mask, [4, 40], { dtype: 'f64' })).dataSync();
+      data.forEach((e, i) => {
+        const alone = model.forward(fromHost(e.tokens, [1, e.tokens.length])).dataSync();
+        assertClose(logits.subarray(i * LISTOPS_CLASSES, (i + 1) * LISTOPS_CLASSES), alone, 1e-12, `example ${i}`);
+      });
     });
   });
-});
+}
 
 test('lruParamGroups: ν, θ, γ, B (both directions) at the smaller lr without weight decay; the rest at lr', () => {
   const model = new DeepLRU({ ...small, bidirectional: true }, { rng: new Rng(5) });
