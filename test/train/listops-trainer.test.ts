@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../src/default-backend.js';
-import { DEFAULT_LISTOPS_ARGS, ListOpsTrainer, listOpsHeldOut, type ListOpsArgs } from '../../src/train/listops-trainer.js';
+import {
+  DEFAULT_LISTOPS_ARGS, LISTOPS_PRESETS, ListOpsTrainer, checkListOpsArgs, listOpsHeldOut, listOpsModelConfig, type ListOpsArgs,
+} from '../../src/train/listops-trainer.js';
+import { SequenceClassifier, classifierParamGroups } from '../../src/models/deep-lru.js';
+import { LRU } from '../../src/cells/lru.js';
+import { Rng } from '../../src/tensor/random.js';
+import { scope } from '../../src/tensor/tensor.js';
 import { assertUserError, recur } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'recur-listops-'));
@@ -149,4 +155,28 @@ test('held-out sets: deterministic, disjoint, and never drawn for training', asy
   } finally {
     trainer.dispose();
   }
+});
+
+test('listops-lra builds the LRU paper\'s classifier (6 bidirectional LRU blocks, H 128, N 256) on LRA\'s lengths; listops-cpu stays the default', () => {
+  assert.deepEqual(LISTOPS_PRESETS['listops-cpu'].args, {});
+  const args = checkListOpsArgs({ ...DEFAULT_LISTOPS_ARGS, ...LISTOPS_PRESETS['listops-lra'].args });
+  const model = new SequenceClassifier(listOpsModelConfig(args), { rng: new Rng(0) });
+  try {
+    assert.equal(model.blocks.length, 6);
+    for (const block of model.blocks) {
+      const cell = block.cell as LRU;
+      assert.ok(cell instanceof LRU && cell.bidirectional, 'every block is a bidirectional LRU');
+      assert.deepEqual([cell.dModel, cell.dState], [128, 256]);
+      // the ring [0, 0.99]: every initial |λ| lies in it
+      const [re, im] = scope(() => cell.lambda('backward').map((t) => t.dataSync()));
+      for (let n = 0; n < 256; n++) assert.ok(Math.hypot(re[n], im[n]) <= 0.99 + 1e-6);
+    }
+    for (const block of model.blocks) assert.equal(block.drop.p, 0, 'no dropout');
+    const [other, recurrent] = classifierParamGroups(model, args);
+    assert.deepEqual([other.lr, other.weightDecay, recurrent.lr, recurrent.weightDecay], [3e-3, 0.05, 1.5e-3, 0]);
+    assert.equal(recurrent.params.length, 6 * 2 * 5, 'ν, θ, γ, B_re, B_im of both directions of every block');
+  } finally {
+    model.dispose();
+  }
+  assert.deepEqual([args.minLength, args.maxLength, args.batch, args.valExamples, args.testExamples], [500, 2000, 32, 2000, 2000]);
 });
