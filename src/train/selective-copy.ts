@@ -1,17 +1,16 @@
 /**
- * Training a RecurrentLM on selective copying (src/data/selective-copy.ts): fresh random batches
- * every step, cross-entropy on the answer positions only, token accuracy on held-out batches.
+ * Training a RecurrentLM on selective copying (src/data/selective-copy.ts) in one call, as `recur
+ * demo` and `recur bench selective-copy` do: fresh random batches every step, the answer-position
+ * loss and scores of the token tasks (token-task-trainer.ts), fresh evaluation batches, an early
+ * stop at a target accuracy. Resumable runs with a run folder are `recur train --task selective-copy`.
  */
 import { AdamW } from '../optim/adamw.js';
 import { warmupCosineSchedule } from '../optim/schedule.js';
 import { RecurrentLM, type RecurrentLMConfig } from '../models/recurrent-lm.js';
-import { IGNORE_INDEX, checkSelectiveCopyConfig, selectiveCopyBatch, type SelectiveCopyConfig } from '../data/selective-copy.js';
-import { fromHost } from '../tensor/creation.js';
-import { noGrad } from '../tensor/engine.js';
-import { argmax, crossEntropy, reshape } from '../tensor/ops.js';
+import { checkSelectiveCopyConfig, selectiveCopyBatch, type SelectiveCopyConfig } from '../data/selective-copy.js';
 import { Rng } from '../tensor/random.js';
-import { scope } from '../tensor/tensor.js';
 import { trainStep } from './step.js';
+import { answerCrossEntropy, evaluateTokenTask } from './token-task-trainer.js';
 
 /** Settings of {@link trainSelectiveCopy}: the task, the model, the schedule and when to stop. */
 export interface SelectiveCopyRunConfig {
@@ -76,29 +75,8 @@ export interface SelectiveCopyResult {
 /** Token accuracy and loss on the answer positions of `size` fresh sequences. */
 export async function evaluateSelectiveCopy(model: RecurrentLM, task: SelectiveCopyConfig, size: number, rng: Rng): Promise<{ accuracy: number; loss: number }> {
   const { seqLength } = checkSelectiveCopyConfig(task);
-  const data = selectiveCopyBatch(task, size, rng);
-  const wasTraining = model.training;
-  model.eval();
-  const { predicted, loss } = noGrad(() => scope(() => {
-    const { logits } = model.forward(fromHost(data.inputs, [size, seqLength]));
-    const flat = reshape(logits, [size * seqLength, model.config.vocabSize]);
-    return {
-      predicted: argmax(flat, -1),
-      loss: crossEntropy(flat, fromHost(data.targets, [size * seqLength]), { ignoreIndex: IGNORE_INDEX }),
-    };
-  }));
-  model.train(wasTraining);
-  const p = await predicted.data();
-  const lossValue = await loss.item();
-  predicted.dispose();
-  loss.dispose();
-  let right = 0, total = 0;
-  data.targets.forEach((t, i) => {
-    if (t === IGNORE_INDEX) return;
-    total++;
-    if (p[i] === t) right++;
-  });
-  return { accuracy: right / total, loss: lossValue };
+  const r = await evaluateTokenTask(model, { ...selectiveCopyBatch(task, size, rng), count: size, seqLength }, size);
+  return { accuracy: r.accuracy, loss: r.loss };
 }
 
 /** Trains a RecurrentLM on selective copying until it reaches the target accuracy or the step limit (what `recur demo` and `recur bench selective-copy` run). */
@@ -124,10 +102,7 @@ export async function trainSelectiveCopy(
       const t0 = performance.now();
       const data = selectiveCopyBatch(task, run.batch, rng);
       optimizer.lr = run.lr * schedule(step);
-      const { loss, gradNorm } = await trainStep(model, optimizer, () => {
-        const { logits } = model.forward(fromHost(data.inputs, [run.batch, task.seqLength]));
-        return crossEntropy(reshape(logits, [run.batch * task.seqLength, task.vocabSize]), fromHost(data.targets, [run.batch * task.seqLength]), { ignoreIndex: IGNORE_INDEX });
-      }, { clip: run.clip, step });
+      const { loss, gradNorm } = await trainStep(model, optimizer, () => answerCrossEntropy(model, data.inputs, data.targets, run.batch, task.seqLength), { clip: run.clip, step });
       step++;
       hooks.onStep?.({ step, loss, gradNorm, tokensPerSec: (run.batch * task.seqLength) / ((performance.now() - t0) / 1000) });
       if (step % evalEvery === 0 || step === run.steps) {

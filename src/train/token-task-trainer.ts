@@ -23,7 +23,7 @@ import { fromHost } from '../tensor/creation.js';
 import { noGrad } from '../tensor/engine.js';
 import { argmax, crossEntropy, reshape } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
-import { scope } from '../tensor/tensor.js';
+import { scope, type Tensor } from '../tensor/tensor.js';
 import {
   CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, restoreTrainingState, saveTrainingCheckpoint,
   type CheckpointConfig, type LoadedCheckpoint, type ModelSpec, type TrainerState,
@@ -167,6 +167,12 @@ export function tokenTaskHeldOut(task: TokenTaskName, a: TokenTaskArgs, split: '
   return { ...data, count, seqLength: a.seq };
 }
 
+/** Mean cross-entropy of a model's outputs at the answer positions of a batch (targets IGNORE_INDEX elsewhere). */
+export function answerCrossEntropy(model: CharLM, inputs: Int32Array, targets: Int32Array, batch: number, seqLength: number): Tensor {
+  const logits = model.forward(fromHost(inputs, [batch, seqLength])).logits;
+  return crossEntropy(reshape(logits, [batch * seqLength, model.config.vocabSize]), fromHost(targets, [batch * seqLength]), { ignoreIndex: IGNORE_INDEX });
+}
+
 /** Loss and accuracies of a model on a fixed set, in eval mode, `batch` sequences at a time. */
 export async function evaluateTokenTask(model: CharLM, set: TokenTaskSet, batch: number): Promise<TokenTaskEvalResult> {
   const was = model.training;
@@ -270,10 +276,7 @@ export class TokenTaskTrainer implements RunnableTrainer<TokenTaskEvalResult> {
     const lr = this.nextLr;
     this.optimizer.lr = lr;
     const forward = (this.precision?.working ?? this.model) as CharLM;
-    const computeLoss = () => crossEntropy(
-      reshape(forward.forward(fromHost(b.inputs, [B, T])).logits, [B * T, this.vocabSize]),
-      fromHost(b.targets, [B * T]), { ignoreIndex: IGNORE_INDEX },
-    );
+    const computeLoss = () => answerCrossEntropy(forward, b.inputs, b.targets, B, T);
     const opts = { clip: this.args.clip, step: this.step + 1 };
     const r = this.precision ? await this.precision.step(this.optimizer, computeLoss, opts) : await trainStep(this.model, this.optimizer, computeLoss, opts);
     this.step++;
