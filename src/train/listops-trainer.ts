@@ -30,7 +30,7 @@ import {
 import { field, isNumber, isString, oneOf } from './model-kinds.js';
 import { checkMemory, countParameters, trainingMemory } from './memory.js';
 import { RESUMABLE_ARGS, TrainConfigError, checkArgValues } from './args.js';
-import { trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
+import { countStep, trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
 import { NonFiniteError, trainStep } from './step.js';
 
 export const LISTOPS_TASK = 'listops';
@@ -392,11 +392,7 @@ export class ListOpsTrainer implements RunnableTrainer<ListOpsEvalResult> {
     );
     const r = await trainStep(this.model, this.optimizer, computeLoss, { clip: this.args.clip, step: this.step + 1 });
     const tokens = b.lengths.reduce((s, n) => s + n, 0);
-    this.step++;
-    this.tokens += tokens;
-    const seconds = (performance.now() - t0) / 1000;
-    this.elapsedSeconds += seconds;
-    return { step: this.step, loss: r.loss, gradNorm: r.gradNorm, lr, seconds, tokens };
+    return countStep(this, t0, r, lr, tokens);
   }
 
   async validate(): Promise<ListOpsEvalResult> {

@@ -31,7 +31,7 @@ import {
 } from './checkpoint.js';
 import { TrainConfigError, checkArgValues } from './args.js';
 import { evaluateWindows, type EvalResult } from './lm-eval.js';
-import { trainingSchedule, type RunnableTrainer, type StepReport } from './loop.js';
+import { countStep, trainingSchedule, type RunnableTrainer, type StepReport } from './loop.js';
 import { buildLMParts } from './lm-model.js';
 import { kindForName, modelNames, tokenizerFromCheckpoint, type CharLM, type ModelArgs } from './model-kinds.js';
 import type { MixedPrecision, TrainDtype } from './precision.js';
@@ -277,11 +277,7 @@ export class LMTrainer implements RunnableTrainer<EvalResult> {
       disposeTensorTree(prev);
       this.carried = nextState;
     }
-    this.step++;
-    this.tokens += B * T;
-    const seconds = (performance.now() - t0) / 1000;
-    this.elapsedSeconds += seconds;
-    return { step: this.step, loss: r.loss, gradNorm: r.gradNorm, lr, seconds, tokens: B * T };
+    return countStep(this, t0, r, lr, B * T);
   }
 
   /** Validation over the fixed windows; NonFiniteError when the loss is not finite. */

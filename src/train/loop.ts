@@ -30,6 +30,21 @@ export function trainingSchedule(a: { warmup: number; steps: number; schedule: '
     : (s) => (s < a.warmup ? (s + 1) / a.warmup : 1);
 }
 
+/** The running totals a trainer keeps over all sessions of a run. */
+export interface TrainerTotals { step: number; tokens: number; elapsedSeconds: number }
+
+/**
+ * Adds a finished optimizer step to a trainer's totals (one more step, its tokens, the seconds
+ * since `started`, a performance.now() time) and returns the step's report.
+ */
+export function countStep(totals: TrainerTotals, started: number, r: { loss: number; gradNorm: number }, lr: number, tokens: number): StepReport {
+  const seconds = (performance.now() - started) / 1000;
+  totals.step++;
+  totals.tokens += tokens;
+  totals.elapsedSeconds += seconds;
+  return { step: totals.step, loss: r.loss, gradNorm: r.gradNorm, lr, seconds, tokens };
+}
+
 /** A log.jsonl line of a training step. */
 export interface TrainRecord { type: 'train'; step: number; loss: number; lr: number; grad_norm: number; tokens: number; tokens_per_sec: number; elapsed_s: number }
 /** A log.jsonl line of a validation. */

@@ -30,7 +30,7 @@ import {
 } from './checkpoint.js';
 import { RESUMABLE_ARGS, TrainConfigError, checkArgValues } from './args.js';
 import { buildLMParts } from './lm-model.js';
-import { trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
+import { countStep, trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
 import { kindForName, modelNames, type CharLM, type ModelArgs } from './model-kinds.js';
 import { checkSpecMatches } from './lm-trainer.js';
 import type { MixedPrecision, TrainDtype } from './precision.js';
@@ -279,11 +279,7 @@ export class TokenTaskTrainer implements RunnableTrainer<TokenTaskEvalResult> {
     const computeLoss = () => answerCrossEntropy(forward, b.inputs, b.targets, B, T);
     const opts = { clip: this.args.clip, step: this.step + 1 };
     const r = this.precision ? await this.precision.step(this.optimizer, computeLoss, opts) : await trainStep(this.model, this.optimizer, computeLoss, opts);
-    this.step++;
-    this.tokens += B * T;
-    const seconds = (performance.now() - t0) / 1000;
-    this.elapsedSeconds += seconds;
-    return { step: this.step, loss: r.loss, gradNorm: r.gradNorm, lr, seconds, tokens: B * T };
+    return countStep(this, t0, r, lr, B * T);
   }
 
   async validate(): Promise<TokenTaskEvalResult> {
