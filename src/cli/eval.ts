@@ -7,7 +7,8 @@
  */
 import { Option, type Command } from 'commander';
 import { disposeTensorTree, loadCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';
-import { evaluateTokenTask, isTokenTask, storedTokenTaskArgs, tokenTaskHeldOut, type TokenTaskName } from '../train/token-task-trainer.js';
+import { isTokenTask, storedTokenTaskArgs, tokenTaskHeldOut, type TokenTaskName } from '../train/token-task-trainer.js';
+import { evaluateTokenTask } from '../train/token-tasks.js';
 import { LISTOPS_TASK, evaluateListOps, listOpsHeldOut, listOpsModelFromCheckpoint, storedListOpsArgs, type HeldOutSplit } from '../train/listops-trainer.js';
 import { evaluateStream } from '../train/lm-eval.js';
 import { storedTraining } from '../train/lm-trainer.js';

@@ -18,7 +18,7 @@ import * as nodePath from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { cellEntry, cellNames, cellsDeclaring, describeCellOptions } from '../cells/registry.js';
-import { flagOf, type OptionSpec, type OptionValue } from '../cells/options.js';
+import { flagOf, type OptionValue } from '../cells/options.js';
 import { RESUMABLE_ARGS, TrainConfigError, argSpec, cellOptionSpecs, mergeResumeArgs } from '../train/args.js';
 import { CheckpointError, loadCheckpoint, disposeTensorTree, POINTER_FILE } from '../train/checkpoint.js';
 import { DEFAULT_TRAIN_ARGS, LMTrainer, PRESETS, storedTraining, type TextInfo, type TrainArgs } from '../train/lm-trainer.js';
@@ -28,10 +28,10 @@ import {
 } from '../train/listops-trainer.js';
 import {
   DEFAULT_TOKEN_TASK_ARGS, TOKEN_TASKS, TOKEN_TASK_PRESETS, TOKEN_TASK_RESUMABLE_ARGS, TokenTaskTrainer, isTokenTask, storedTokenTaskArgs,
-  type TokenTaskArgs, type TokenTaskEvalResult, type TokenTaskName,
+  type TokenTaskArgs, type TokenTaskName,
 } from '../train/token-task-trainer.js';
+import type { TokenTaskEvalResult } from '../train/token-tasks.js';
 import { LOG_FILE, runTraining, type RunnableTrainer, type RunResult } from '../train/loop.js';
-import type { EvalResult } from '../train/lm-eval.js';
 import { modelNames } from '../train/model-kinds.js';
 import { NonFiniteError } from '../train/step.js';
 import { makeDirectory } from '../io/files.js';

@@ -1,7 +1,7 @@
 /**
  * Training a RecurrentLM on selective copying (src/data/selective-copy.ts) in one call, as `recur
  * demo` and `recur bench selective-copy` do: fresh random batches every step, the answer-position
- * loss and scores of the token tasks (token-task-trainer.ts), fresh evaluation batches, an early
+ * loss and scores of the token tasks (token-tasks.ts), fresh evaluation batches, an early
  * stop at a target accuracy. Resumable runs with a run folder are `recur train --task selective-copy`.
  */
 import { AdamW } from '../optim/adamw.js';
@@ -10,7 +10,7 @@ import { RecurrentLM, type RecurrentLMConfig } from '../models/recurrent-lm.js';
 import { checkSelectiveCopyConfig, selectiveCopyBatch, type SelectiveCopyConfig } from '../data/selective-copy.js';
 import { Rng } from '../tensor/random.js';
 import { trainStep } from './step.js';
-import { answerCrossEntropy, evaluateTokenTask } from './token-task-trainer.js';
+import { answerCrossEntropy, evaluateTokenTask } from './token-tasks.js';
 
 /** Settings of {@link trainSelectiveCopy}: the task, the model, the schedule and when to stop. */
 export interface SelectiveCopyRunConfig {

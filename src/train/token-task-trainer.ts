@@ -16,20 +16,17 @@
 import * as nodePath from 'node:path';
 import { cellNames } from '../cells/registry.js';
 import { associativeRecallBatch, checkAssociativeRecallConfig } from '../data/associative-recall.js';
-import { IGNORE_INDEX, checkSelectiveCopyConfig, selectiveCopyBatch } from '../data/selective-copy.js';
+import { checkSelectiveCopyConfig, selectiveCopyBatch } from '../data/selective-copy.js';
 import type { AdamW } from '../optim/adamw.js';
 import type { Schedule } from '../optim/schedule.js';
-import { fromHost } from '../tensor/creation.js';
-import { noGrad } from '../tensor/engine.js';
-import { argmax, crossEntropy, reshape } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
-import { scope, type Tensor } from '../tensor/tensor.js';
 import {
   CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, restoreTrainingState, saveTrainingCheckpoint,
   type CheckpointConfig, type LoadedCheckpoint, type ModelSpec, type TrainerState,
 } from './checkpoint.js';
 import { RESUMABLE_ARGS, TrainConfigError, checkArgValues } from './args.js';
 import { buildLMParts } from './lm-model.js';
+import { answerCrossEntropy, evaluateTokenTask, type TokenTaskEvalResult, type TokenTaskSet } from './token-tasks.js';
 import { countStep, trainingSchedule, type CurveLabels, type RunnableTrainer, type StepReport } from './loop.js';
 import { kindForName, modelNames, type CharLM, type ModelArgs } from './model-kinds.js';
 import { checkSpecMatches } from './lm-trainer.js';
@@ -142,20 +139,6 @@ export function checkTokenTaskArgs(task: TokenTaskName, a: TokenTaskArgs): Token
   return a;
 }
 
-/** Scores of a model on a fixed set of sequences. */
-export interface TokenTaskEvalResult {
-  /** Mean cross-entropy per answer token, nats. */
-  loss: number;
-  /** Share of answer tokens predicted right. */
-  accuracy: number;
-  /** Share of sequences with every answer right. */
-  sequenceAccuracy: number;
-  sequences: number;
-}
-
-/** A fixed set of sequences: inputs and targets of `count` rows of `seqLength`. */
-export interface TokenTaskSet { inputs: Int32Array; targets: Int32Array; count: number; seqLength: number }
-
 const TRAIN_SEED_OFFSET = 0x5eed;
 const VAL_SEED_OFFSET = 0xa1;
 const TEST_SEED_OFFSET = 0x7e57;
@@ -165,47 +148,6 @@ export function tokenTaskHeldOut(task: TokenTaskName, a: TokenTaskArgs, split: '
   const count = split === 'val' ? a.valExamples : a.testExamples;
   const data = taskData(task, a).batch(count, new Rng(a.dataSeed + (split === 'val' ? VAL_SEED_OFFSET : TEST_SEED_OFFSET)));
   return { ...data, count, seqLength: a.seq };
-}
-
-/** Mean cross-entropy of a model's outputs at the answer positions of a batch (targets IGNORE_INDEX elsewhere). */
-export function answerCrossEntropy(model: CharLM, inputs: Int32Array, targets: Int32Array, batch: number, seqLength: number): Tensor {
-  const logits = model.forward(fromHost(inputs, [batch, seqLength])).logits;
-  return crossEntropy(reshape(logits, [batch * seqLength, model.config.vocabSize]), fromHost(targets, [batch * seqLength]), { ignoreIndex: IGNORE_INDEX });
-}
-
-/** Loss and accuracies of a model on a fixed set, in eval mode, `batch` sequences at a time. */
-export async function evaluateTokenTask(model: CharLM, set: TokenTaskSet, batch: number): Promise<TokenTaskEvalResult> {
-  const was = model.training;
-  model.eval();
-  const T = set.seqLength, V = model.config.vocabSize;
-  let nats = 0, answers = 0, right = 0, wholeRows = 0;
-  try {
-    for (let start = 0; start < set.count; start += batch) {
-      const n = Math.min(batch, set.count - start);
-      const inputs = set.inputs.subarray(start * T, (start + n) * T), targets = set.targets.subarray(start * T, (start + n) * T);
-      const r = noGrad(() => scope(() => {
-        const flat = reshape(model.forward(fromHost(inputs, [n, T])).logits, [n * T, V]);
-        return { nats: crossEntropy(flat, fromHost(targets, [n * T]), { reduction: 'sum', ignoreIndex: IGNORE_INDEX }), predicted: argmax(flat, -1) };
-      }));
-      nats += await r.nats.item();
-      const predicted = await r.predicted.data();
-      r.nats.dispose();
-      r.predicted.dispose();
-      for (let row = 0; row < n; row++) {
-        let allRight = true;
-        for (let t = row * T; t < (row + 1) * T; t++) {
-          if (targets[t] === IGNORE_INDEX) continue;
-          answers++;
-          if (predicted[t] === targets[t]) right++;
-          else allRight = false;
-        }
-        if (allRight) wholeRows++;
-      }
-    }
-  } finally {
-    model.train(was);
-  }
-  return { loss: nats / Math.max(answers, 1), accuracy: right / Math.max(answers, 1), sequenceAccuracy: wholeRows / Math.max(set.count, 1), sequences: set.count };
 }
 
 export const TOKEN_TASK_CURVE_LABELS: CurveLabels = { loss: 'nats/answer token', accuracy: 'answer-token accuracy' };
