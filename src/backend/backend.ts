@@ -9,6 +9,21 @@
 import type { LinearScanCellDef } from './pointwise/linear-scan-cell.js';
 import type { RnnCellDef, RnnDims } from './pointwise/rnn-cell.js';
 
+/**
+ * A device ran out of memory for an allocation (after giving back what its cache held). The CLI
+ * reports it in one sentence: the run's settings, or other programs on the GPU, ask for too much.
+ */
+export class DeviceMemoryError extends Error {
+  override name = 'DeviceMemoryError';
+  constructor(readonly device: string, readonly requestedBytes: number, readonly heldBytes: number) {
+    super(`the ${device} ran out of memory: ${formatBytes(requestedBytes)} more were needed while this process held ${formatBytes(heldBytes)} (other programs on the same device count too)`);
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${n} bytes`;
+}
+
 export type { LinearScanCellDef, RnnCellDef, RnnDims };
 
 /** Element types: f32, f64 (gradient checks), i32 (ids, targets) and bf16 (storage on CUDA; computes in f32). */

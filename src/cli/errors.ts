@@ -7,8 +7,10 @@
  *
  * Commands throw `UserError` for what the user can fix. Commander's own parse errors (it runs
  * with exitOverride, see main.ts) and file-system errors on a named path (ENOENT, EACCES, ...)
- * are treated as user errors too. `RECUR_DEBUG=1` (any level >= 1) prints stacks always.
+ * are treated as user errors too, and so is a device that runs out of memory (DeviceMemoryError:
+ * the settings or other programs ask too much of it). `RECUR_DEBUG=1` (any level >= 1) prints stacks always.
  */
+import { DeviceMemoryError } from '../backend/backend.js';
 import { CommanderError } from 'commander';
 
 /** An error the user can fix; the message is shown as is, on one line, without a stack. */
@@ -55,6 +57,9 @@ export function describeError(err: unknown, debug = debugLevel()): ErrorReport {
     return { exitCode: EXIT_USAGE, text: userLine(message, err, debug) };
   }
   if (err instanceof UserError) return { exitCode: EXIT_USAGE, text: userLine(err.message, err, debug) };
+  if (err instanceof DeviceMemoryError) {
+    return { exitCode: EXIT_USAGE, text: userLine(`${err.message}; use a smaller --batch, --seq, --dim or --depth, or free the device`, err, debug) };
+  }
   if (isFsUserError(err)) {
     const what: Record<string, string> = {
       ENOENT: 'no such file or directory',

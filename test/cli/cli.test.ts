@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import '../../src/default-backend.js';
 import { describeError, UserError } from '../../src/cli/errors.js';
+import { DeviceMemoryError } from '../../src/backend/backend.js';
 import { formatDuration, formatRate, Progress } from '../../src/cli/progress.js';
 import type { BenchReport } from '../../src/bench/report.js';
 
@@ -99,6 +100,12 @@ test('describeError: user errors are one line with exit 2, bugs carry the stack 
   const bug = describeError(new TypeError('undefined is not a function'), 0);
   assert.equal(bug.exitCode, 1);
   assert.match(bug.text, /TypeError: undefined is not a function\n\s+at /);
+
+  const oom = describeError(new DeviceMemoryError('GPU', 1.5 * 2 ** 30, 75 * 2 ** 30), 0);
+  assert.deepEqual(oom, {
+    exitCode: 2,
+    text: 'recur: the GPU ran out of memory: 1.50 GiB more were needed while this process held 75.00 GiB (other programs on the same device count too); use a smaller --batch, --seq, --dim or --depth, or free the device\n',
+  });
 
   assert.equal(describeError('a string', 0).exitCode, 1);
   assert.match(describeError(new UserError('x'), 1).text, /^recur: x\nUserError: x\n\s+at /);

@@ -6,6 +6,8 @@
  * driver is asked for memory only when a bucket is empty, and memory goes back to the driver only
  * in emptyCache() (also tried once when an allocation runs out of memory).
  */
+import { DeviceMemoryError } from '../backend.js';
+
 export interface RawDeviceMemory {
   /** Allocates; returns the device pointer or throws (with `code` 2 for out of memory). */
   alloc(bytes: number): number;
@@ -70,7 +72,7 @@ export class CachingAllocator {
       if ((e as { code?: number }).code !== 2 || this.cachedBytes === 0) {
         this.live--;
         this.liveBytes -= size;
-        throw e;
+        throw (e as { code?: number }).code === 2 ? new DeviceMemoryError('GPU', size, this.reserved) : e;
       }
       this.emptyCache();
       try {
@@ -78,7 +80,7 @@ export class CachingAllocator {
       } catch (e2) {
         this.live--;
         this.liveBytes -= size;
-        throw e2;
+        throw (e2 as { code?: number }).code === 2 ? new DeviceMemoryError('GPU', size, this.reserved) : e2;
       }
     }
     this.driverAllocs++;
