@@ -167,8 +167,12 @@ function taskOf(flags: TrainFlags): Task {
 
 /** The settings of a new run of `defaults`' task: defaults, then the preset, then the given flags. */
 function newRunArgs<A extends object>(flags: TrainFlags, defaults: A): A {
-  const preset = flags.preset === undefined ? {} : ALL_PRESETS[flags.preset]!.args;
-  return { ...defaults, ...preset, ...givenArgs(flags, defaults) };
+  const preset: { cellOptions?: Record<string, OptionValue> } = flags.preset === undefined ? {} : ALL_PRESETS[flags.preset]!.args;
+  const given: { cellOptions?: Record<string, OptionValue> } = givenArgs(flags, defaults);
+  const merged = { ...defaults, ...preset, ...given } as A & { cellOptions?: Record<string, OptionValue> };
+  // A cell flag beside a preset changes that one option; the preset's other cell options stay.
+  if (preset.cellOptions || given.cellOptions) merged.cellOptions = { ...preset.cellOptions, ...given.cellOptions };
+  return merged;
 }
 
 /**

@@ -180,3 +180,14 @@ test('listops-lra builds the LRU paper\'s classifier (6 bidirectional LRU blocks
   }
   assert.deepEqual([args.minLength, args.maxLength, args.batch, args.valExamples, args.testExamples], [500, 2000, 32, 2000, 2000]);
 });
+
+test('a cell flag given with a preset changes that option only; the preset\'s other cell options stay', async () => {
+  const run = join(dir, 'preset-and-flag');
+  const r = await recur(['train', '--task', 'listops', '--preset', 'listops-lra', ...TINY, '--r-min', '0.5', '--steps', '1', '--eval-every', '1', '--out', run]);
+  assert.equal(r.code, 0, r.stderr);
+  const config = JSON.parse(readFileSync(join(run, 'ckpt-000001', 'config.json'), 'utf8')) as { model: { config: Record<string, unknown> } };
+  const text = JSON.stringify(config.model.config);
+  assert.match(text, /"rMin":0\.5/, 'the flag sets rMin');
+  assert.match(text, /"rMax":0\.99/, 'the preset\'s rMax stays');
+  assert.match(text, /"bidirectional":true/, 'the preset\'s bidirectional stays');
+});
