@@ -11,7 +11,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { readLog, type LogRecord, type TrainRecord, type ValRecord } from '../src/train/loop.js';
-import { figureSvg, type Series } from '../src/train/plot.js';
+import { PALETTE, figureSvg, type Series } from '../src/train/plot.js';
 
 interface Options { out: string; runs: { label: string; dir: string }[]; title: string; lossLabel: string; accuracyLabel: string }
 
@@ -50,12 +50,14 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const loss: Series[] = [], accuracy: Series[] = [];
   const rows: string[] = [];
-  for (const run of o.runs) {
+  for (const [i, run] of o.runs.entries()) {
+    // One colour per run in both panels (the figure's default palette runs on across charts).
+    const color = PALETTE[i % PALETTE.length];
     const records = await readLog(run.dir);
     if (records.length === 0) throw new Error(`no log.jsonl records in '${run.dir}'`);
     const val = records.filter((r): r is ValRecord => r.type === 'val');
-    loss.push({ name: run.label, points: val.map((r) => [r.step, r.loss] as const), markers: val.length < 60 });
-    accuracy.push({ name: run.label, points: val.map((r) => [r.step, r.accuracy] as const), markers: val.length < 60 });
+    loss.push({ name: run.label, color, points: val.map((r) => [r.step, r.loss] as const), markers: val.length < 60 });
+    accuracy.push({ name: run.label, color, points: val.map((r) => [r.step, r.accuracy] as const), markers: val.length < 60 });
     rows.push(summaryRow(run.label, records));
   }
   const title = o.title ? `${o.title}: ` : '';

@@ -31,6 +31,12 @@ test('best loss, best accuracy and the last validation of each run, with the tim
   assert.match(table, /^\| second \| 10 \| 0\.1 min \| 2\.5000 \(step 10\) \| 10\.00% \(step 10\) \| 2\.5000, 10\.00% \|$/m);
   const text = readFileSync(svg, 'utf8');
   for (const s of ['data-name="first"', 'data-name="second"', 'T: validation accuracy']) assert.ok(text.includes(s), s);
+  // A run keeps its colour in both panels.
+  for (const name of ['first', 'second']) {
+    const colours = [...text.matchAll(new RegExp(`<g class="markers" data-name="${name}" fill="([^"]+)"`, 'g'))].map((m) => m[1]);
+    assert.equal(colours.length, 2, name);
+    assert.equal(colours[0], colours[1], `${name}: ${colours.join(' vs ')}`);
+  }
 });
 
 test('bad arguments: one line and exit 2', () => {
