@@ -11,7 +11,8 @@
 #
 # A job on a machine that keeps nothing between jobs: unpack the archive brought in (if any),
 # `run`, then `pack` to whatever the job hands back. Once the folder holds a checkpoint, the flags
-# of a new run are ignored (a resumed run keeps its settings) except --text, which may have moved.
+# of a new run are ignored (a resumed run keeps its settings) except a language model's --text,
+# which may have moved.
 # RECUR (default `node dist/src/cli/main.js`) is the command; add `--device cuda` for the GPU.
 set -euo pipefail
 recur=${RECUR:-node dist/src/cli/main.js}
@@ -24,10 +25,16 @@ case "${1:-}" in
     dir=$2 budget=$3; shift 3
     if [ -f "$dir/latest.json" ]; then
       # A resumed run keeps its settings; only --text goes along (the folder may have moved to a
-      # machine where the text has another path; its hash is checked).
+      # machine where the text has another path; its hash is checked), and only to a language
+      # model: the other tasks refuse --text, and a job may pass one command line to every run.
+      latest=$(sed -n 's/.*"checkpoint": *"\([^"]*\)".*/\1/p' "$dir/latest.json")
+      task=$(sed -n 's/^ *"task": *"\([^"]*\)".*/\1/p' "$dir/$latest/config.json" 2>/dev/null | head -1)
       text=()
       while [ $# -gt 0 ]; do
-        if [ "$1" = --text ] && [ $# -ge 2 ]; then text=(--text "$2"); shift; fi
+        if [ "$1" = --text ] && [ $# -ge 2 ]; then
+          case ${task:-lm} in lm) text=(--text "$2") ;; esac
+          shift
+        fi
         shift
       done
       exec $recur train --resume "$dir" --time-budget "$budget" "${text[@]}"

@@ -92,6 +92,16 @@ test('tools/chunked-run.sh: a resumed language model finds its text by the --tex
   assert.match(out, new RegExp(`text ${moved}:`));
 });
 
+test('tools/chunked-run.sh: a job may pass --text to every run; a run of another task resumes without it', async () => {
+  const run = join(dir, 'sh-copy');
+  const env = { ...process.env, RECUR: `${process.execPath} ${MAIN} --threads 1` };
+  const flags = [...TASKS['selective-copy']!, ...COMMON];
+  execFileSync('bash', [CHUNKED_RUN, 'run', run, '0.001', ...flags], { env, encoding: 'utf8' });
+  const out = execFileSync('bash', [CHUNKED_RUN, 'run', run, '0.001', '--text', text], { env, encoding: 'utf8' });
+  assert.match(out, /resuming at step 1\b/);
+  assert.match(out, /time budget 0.001s reached: step 2\/5/);
+});
+
 test('--time-budget refuses what is not a duration in one sentence', async () => {
   for (const bad of ['0', '-5', '9x', 'm', '8d', '1000000000']) {
     assertUserError(await recur(['train', '--text', text, '--time-budget', bad]), /--time-budget must be a duration above 0 and at most a week, like 540, 90s, 9m or 1h30m/, bad);
