@@ -2,8 +2,8 @@
  * `recur eval`: loss (nats/char), bits/char and next-character accuracy of a language-model
  * checkpoint over a whole text, read as one stream in consecutive windows with the state carried
  * between them; or, for a `--task listops` checkpoint, accuracy on the run's held-out test set
- * (regenerated from its settings) next to that set's majority-class rate; for a selective-copy or
- * recall checkpoint, answer and whole-sequence accuracy on its held-out test set.
+ * (regenerated from its settings) next to that set's majority-class and root-operator-alone
+ * rates; for a selective-copy or recall checkpoint, answer and whole-sequence accuracy on its held-out test set.
  */
 import { Option, type Command } from 'commander';
 import { disposeTensorTree, loadCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';
@@ -59,11 +59,11 @@ export async function runEval(f: EvalFlags): Promise<void> {
     if (f.json) {
       process.stdout.write(`${JSON.stringify({
         checkpoint: ckpt.dir, task: LISTOPS_TASK, split, examples: r.examples, loss: r.loss, accuracy: r.accuracy,
-        majority: r.majority, majority_label: r.majorityLabel, seconds: Number(seconds.toFixed(3)),
+        majority: r.majority, majority_label: r.majorityLabel, root_operator: r.rootOperator, seconds: Number(seconds.toFixed(3)),
       })}\n`);
     } else {
       process.stdout.write(`eval ${ckpt.dir} on ListOps ${split} (${r.examples.toLocaleString('en-US')} expressions, ${args.minLength} < length < ${args.maxLength}, data seed ${args.dataSeed}): ` +
-        `accuracy ${(100 * r.accuracy).toFixed(2)}% | majority class (${r.majorityLabel}) ${(100 * r.majority).toFixed(2)}% | loss ${r.loss.toFixed(4)} | ${formatDuration(seconds)}\n`);
+        `accuracy ${(100 * r.accuracy).toFixed(2)}% | majority class (${r.majorityLabel}) ${(100 * r.majority).toFixed(2)}% | root operator alone ${(100 * r.rootOperator).toFixed(2)}% | loss ${r.loss.toFixed(4)} | ${formatDuration(seconds)}\n`);
     }
   } finally {
     model.dispose();
@@ -135,7 +135,7 @@ async function evalLM(f: EvalFlags & { text: string }): Promise<void> {
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description("a language model's loss (nats/char), bits/char and next-character accuracy over a whole text; a ListOps classifier's test accuracy and the majority-class rate")
+    .description("a language model's loss (nats/char), bits/char and next-character accuracy over a whole text; a ListOps classifier's test accuracy beside the majority-class rate and the root-operator-alone rate")
     .requiredOption('--checkpoint <dir>', "run directory of 'recur train' (its latest checkpoint) or a ckpt-* directory")
     .option('--allow-non-finite', 'load weights that hold NaN or infinite values (to inspect a diverged run; refused otherwise)')
     .option('--text <file>', 'language models: UTF-8 text to evaluate (every character after the first is predicted once)')

@@ -221,6 +221,25 @@ export function listOpsBatch(examples: readonly ListOpsExample[], padTo?: number
   return { inputs, mask, labels, lengths, batch, length };
 }
 
+/**
+ * The accuracy of answering from the root operator alone: for each operator, the answer most
+ * frequent among these examples with that operator at the root (an expression that is a bare digit
+ * is its own key). A classifier that has learned only the outermost operator sits here: on LRA's
+ * distribution MAX is mostly 9 and MIN mostly 0, so this is about twice the majority class.
+ */
+export function listOpsRootOperatorBaseline(examples: readonly ListOpsExample[]): number {
+  const byRoot = new Map<number, number[]>();
+  for (const e of examples) {
+    const root = e.tokens[0] ?? LISTOPS_PAD;
+    let counts = byRoot.get(root);
+    if (!counts) byRoot.set(root, (counts = new Array<number>(LISTOPS_CLASSES).fill(0)));
+    counts[e.label]++;
+  }
+  let right = 0;
+  for (const counts of byRoot.values()) right += Math.max(...counts);
+  return right / Math.max(examples.length, 1);
+}
+
 /** Label counts (index = class) and the majority class's share: the baseline to beat. */
 export function listOpsMajority(examples: readonly ListOpsExample[]): { counts: number[]; label: number; accuracy: number } {
   const counts = new Array<number>(LISTOPS_CLASSES).fill(0);

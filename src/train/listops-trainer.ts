@@ -13,7 +13,7 @@ import * as nodePath from 'node:path';
 import { cellEntry, cellNames } from '../cells/registry.js';
 import type { OptionValue } from '../cells/options.js';
 import {
-  LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, type ListOpsConfig, type ListOpsExample,
+  LISTOPS_CLASSES, LISTOPS_VOCAB_SIZE, generateListOps, listOpsBatch, listOpsMajority, listOpsRootOperatorBaseline, type ListOpsConfig, type ListOpsExample,
 } from '../data/listops.js';
 import { SequenceClassifier, classifierParamGroups, type SequenceClassifierConfig } from '../models/deep-lru.js';
 import { AdamW } from '../optim/adamw.js';
@@ -200,6 +200,8 @@ export interface ListOpsEvalResult {
   /** The share of the most frequent answer in these examples: the baseline to beat. */
   majority: number;
   majorityLabel: number;
+  /** Answering from the root operator alone (listOpsRootOperatorBaseline): the plateau of a model that has learned only the outermost operator. */
+  rootOperator: number;
 }
 
 /** Loss and accuracy of a classifier on examples (eval mode; sorted by length so batches pad little). */
@@ -226,7 +228,7 @@ export async function evaluateListOps(model: SequenceClassifier, examples: reado
   }
   const m = listOpsMajority(examples);
   const n = Math.max(examples.length, 1);
-  return { loss: nats / n, accuracy: right / n, examples: examples.length, majority: m.accuracy, majorityLabel: m.label };
+  return { loss: nats / n, accuracy: right / n, examples: examples.length, majority: m.accuracy, majorityLabel: m.label, rootOperator: listOpsRootOperatorBaseline(examples) };
 }
 
 /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import '../../src/default-backend.js';
 import {
   LISTOPS_PAD, LISTOPS_VOCAB_SIZE, detokenizeListOps, evaluateListOps, evaluateTree, generateListOps, generateTree,
-  listOpsBatch, listOpsMajority, tokenizeListOps, treeToString,
+  listOpsBatch, listOpsMajority, listOpsRootOperatorBaseline, tokenizeListOps, treeToString,
 } from '../../src/data/listops.js';
 import { Rng } from '../../src/tensor/random.js';
 
@@ -100,4 +100,20 @@ test('generateListOps never returns an excluded expression (held-out sets)', () 
   assert.equal(drawn.length, 150);
   for (const e of drawn) assert.ok(!excluded.has(e.source), e.source);
   assert.throws(() => generateListOps(201, config, new Rng(10), excluded), /only 200 of 201 distinct trees/);
+});
+
+test('the root-operator baseline answers each root operator with its most frequent value', () => {
+  const ex = (source: string) => ({ source, tokens: tokenizeListOps(source), label: evaluateListOps(source) });
+  const data = [
+    ex('[MAX 9 1 ]'), ex('[MAX 9 2 ]'), ex('[MAX 3 4 ]'), // MAX: 9 twice, 4 once → 2 right
+    ex('[MIN 0 5 ]'), ex('[MIN 7 8 ]'), // MIN: 0 and 7 once each → 1 right
+    ex('[SM 2 3 ]'), // → 1 right
+    ex('4'), ex('4'), ex('6'), // bare digits are keyed by themselves: 4, 4 and 6 → 3 right
+  ];
+  assert.equal(listOpsRootOperatorBaseline(data), 7 / 9);
+  assert.equal(listOpsRootOperatorBaseline([]), 0);
+  // On LRA's distribution it is about twice the majority class (the plateau of a model that reads only the root).
+  const lra = generateListOps(600, { minLength: 500, maxLength: 2000 }, new Rng(3));
+  const [root, majority] = [listOpsRootOperatorBaseline(lra), listOpsMajority(lra).accuracy];
+  assert.ok(root > 0.3 && root < 0.45 && root > 1.8 * majority, `root ${root}, majority ${majority}`);
 });

@@ -42,12 +42,13 @@ test('a deep LRU learns easy ListOps far above the majority class; recur eval sc
 
   const ev = await recur(['eval', '--checkpoint', run, '--json']);
   assert.equal(ev.code, 0, ev.stderr);
-  const e = JSON.parse(ev.stdout) as { split: string; examples: number; accuracy: number; majority: number; loss: number };
+  const e = JSON.parse(ev.stdout) as { split: string; examples: number; accuracy: number; majority: number; root_operator: number; loss: number };
+  assert.ok(e.root_operator >= e.majority && e.root_operator <= 1, `root operator ${e.root_operator}`);
   assert.equal(e.split, 'test');
   assert.equal(e.examples, 300);
   assert.ok(e.accuracy >= 0.35 && e.accuracy >= 2.5 * e.majority, `test accuracy ${e.accuracy} vs majority ${e.majority}`);
   const plain = await recur(['eval', '--checkpoint', run]);
-  assert.match(plain.stdout, /on ListOps test \(300 expressions, 3 < length < 8, data seed 1\): accuracy [\d.]+% \| majority class \(\d\) [\d.]+% \| loss [\d.]+/);
+  assert.match(plain.stdout, /on ListOps test \(300 expressions, 3 < length < 8, data seed 1\): accuracy [\d.]+% \| majority class \(\d\) [\d.]+% \| root operator alone [\d.]+% \| loss [\d.]+/);
   const svg = readFileSync(join(run, 'curves.svg'), 'utf8');
   assert.ok(svg.includes('answer accuracy') && svg.includes('data-name="val accuracy"'));
 });
