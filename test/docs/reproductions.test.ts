@@ -19,10 +19,16 @@ const PAGE = readFileSync(join(ROOT, 'docs', 'reproductions.md'), 'utf8');
 const records = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number });
 const lastStep = (file: string) => Math.max(...records(file).filter((r) => r.type === 'train').map((r) => r.step));
 
-test('every run folder has a log, and every figure the page shows exists', () => {
+test('every run folder has the flags it starts with, shown on the page; every log is a run\'s; every figure exists', () => {
   const runs = readdirSync(RUNS);
   assert.ok(runs.length >= 4, runs.join(', '));
-  for (const run of runs) assert.ok(records(join(RUNS, run, 'log.jsonl')).length > 1, run);
+  for (const run of runs) {
+    const flags = readFileSync(join(RUNS, run, 'flags'), 'utf8').trim();
+    assert.ok(PAGE.includes(`train ${flags}`), `${run}: the page shows no 'recur train ${flags}'`);
+  }
+  const logged = runs.filter((run) => existsSync(join(RUNS, run, 'log.jsonl')));
+  assert.ok(logged.length >= 4, logged.join(', '));
+  for (const run of logged) assert.ok(records(join(RUNS, run, 'log.jsonl')).length > 1, run);
   const figures = [...PAGE.matchAll(/!\[[^\]]*\]\(([^)]+\.svg)\)/g)].map((m) => m[1]!);
   assert.ok(figures.length >= 4, `figures: ${figures.join(', ')}`);
   for (const f of figures) assert.ok(readFileSync(join(ROOT, 'docs', f), 'utf8').includes('<svg'), f);
