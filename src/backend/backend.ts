@@ -15,11 +15,8 @@ import type { RnnCellDef, RnnDims } from './pointwise/rnn-cell.js';
  */
 export class DeviceMemoryError extends Error {
   override name = 'DeviceMemoryError';
-  /** `limitBytes`: the process's own memory limit, when that (not the device) was reached. */
-  constructor(readonly device: string, readonly requestedBytes: number, readonly heldBytes: number, readonly limitBytes?: number) {
-    super(limitBytes === undefined
-      ? `the ${device} ran out of memory: ${formatBytes(requestedBytes)} more were needed while this process held ${formatBytes(heldBytes)} (other programs on the same device count too)`
-      : `this process's ${device} memory limit of ${formatBytes(limitBytes)} was reached: ${formatBytes(requestedBytes)} more were needed while it held ${formatBytes(heldBytes)}`);
+  constructor(readonly device: string, readonly requestedBytes: number, readonly heldBytes: number) {
+    super(`the ${device} ran out of memory: ${formatBytes(requestedBytes)} more were needed while this process held ${formatBytes(heldBytes)} (other programs on the same device count too)`);
   }
 }
 

@@ -58,8 +58,7 @@ export function describeError(err: unknown, debug = debugLevel()): ErrorReport {
   }
   if (err instanceof UserError) return { exitCode: EXIT_USAGE, text: userLine(err.message, err, debug) };
   if (err instanceof DeviceMemoryError) {
-    const way = err.limitBytes === undefined ? 'free the device' : 'raise RECUR_CUDA_MEMORY_LIMIT';
-    return { exitCode: EXIT_USAGE, text: userLine(`${err.message}; use a smaller --batch, --seq, --dim or --depth, or ${way}`, err, debug) };
+    return { exitCode: EXIT_USAGE, text: userLine(`${err.message}; use a smaller --batch, --seq, --dim or --depth, or free the device`, err, debug) };
   }
   if (isFsUserError(err)) {
     const what: Record<string, string> = {

@@ -107,12 +107,6 @@ test('describeError: user errors are one line with exit 2, bugs carry the stack 
     text: 'recur: the GPU ran out of memory: 1.50 GiB more were needed while this process held 75.00 GiB (other programs on the same device count too); use a smaller --batch, --seq, --dim or --depth, or free the device\n',
   });
 
-  const limit = describeError(new DeviceMemoryError('GPU', 2 ** 30, 15 * 2 ** 30, 16 * 2 ** 30), 0);
-  assert.deepEqual(limit, {
-    exitCode: 2,
-    text: "recur: this process's GPU memory limit of 16.00 GiB was reached: 1.00 GiB more were needed while it held 15.00 GiB; use a smaller --batch, --seq, --dim or --depth, or raise RECUR_CUDA_MEMORY_LIMIT\n",
-  });
-
   assert.equal(describeError('a string', 0).exitCode, 1);
   assert.match(describeError(new UserError('x'), 1).text, /^recur: x\nUserError: x\n\s+at /);
 });

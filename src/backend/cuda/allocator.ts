@@ -5,10 +5,6 @@
  * (512 B steps below 1 MiB, 2 MiB steps above) and a freed block goes back to its bucket; the
  * driver is asked for memory only when a bucket is empty, and memory goes back to the driver only
  * in emptyCache() (also tried once when an allocation runs out of memory).
- *
- * An optional limit caps the bytes this process holds from the driver (cached blocks included),
- * like PyTorch's per-process memory fraction: several runs can then share one GPU without the
- * first one's cache starving the others. Reaching it empties the cache and retries once.
  */
 import { DeviceMemoryError } from '../backend.js';
 
@@ -40,19 +36,6 @@ export interface AllocatorStats {
 
 const SMALL = 1 << 20;
 
-const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-
-/**
- * A memory size as written in RECUR_CUDA_MEMORY_LIMIT: bytes, or a number with K, M, G or T
- * (binary units; "GiB", "GB" and "g" read the same), e.g. 16G, 512M, 1.5GiB.
- */
-export function parseMemorySize(text: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  const bytes = m ? Math.floor(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!) : NaN;
-  if (!(bytes >= 1 << 20) || !Number.isSafeInteger(bytes)) throw new Error(`${what} must be a memory size of at least 1M, like 16G or 512M, got '${text}'`);
-  return bytes;
-}
-
 export function bucketBytes(bytes: number): number {
   if (bytes <= 0) return 0;
   if (bytes < SMALL) return Math.ceil(bytes / 512) * 512;
@@ -69,8 +52,7 @@ export class CachingAllocator {
   private peak = 0;
   private driverAllocs = 0;
 
-  /** `limitBytes`: the most this allocator holds from the driver (default: no limit). */
-  constructor(private readonly raw: RawDeviceMemory, private readonly limitBytes = Infinity) {}
+  constructor(private readonly raw: RawDeviceMemory) {}
 
   alloc(bytes: number): Block {
     const size = bucketBytes(bytes);
@@ -82,14 +64,6 @@ export class CachingAllocator {
       this.cachedBytes -= size;
       this.cachedBlocks--;
       return { ptr: cached, bytes: size };
-    }
-    if (this.reserved + size > this.limitBytes) {
-      this.emptyCache();
-      if (this.reserved + size > this.limitBytes) {
-        this.live--;
-        this.liveBytes -= size;
-        throw new DeviceMemoryError('GPU', size, this.reserved, this.limitBytes);
-      }
     }
     let ptr: number;
     try {

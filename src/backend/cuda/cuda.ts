@@ -15,8 +15,7 @@
  *
  * dtypes: f32, f64, i32 and bf16 storage (bf16 computes in f32; its GEMMs take bf16 and accumulate
  * in f32). TF32 GEMMs for f32 are opt-in: `allowTF32` (or RECUR_CUDA_TF32=1), like PyTorch's
- * allow_tf32. `memoryLimit` (or RECUR_CUDA_MEMORY_LIMIT=16G) caps the memory this process holds, so
- * runs can share a GPU. Debugging: RECUR_CUDA_SYNC=1 synchronizes and checks after every launch.
+ * allow_tf32. Debugging: RECUR_CUDA_SYNC=1 synchronizes and checks after every launch.
  *
  * Beyond the required methods: `cellScan`/`cellScanGrad`, the fused minGRU/minLSTM gate math + scan,
  * and `norm`/`normGrad`, the fused RMSNorm/LayerNorm (+ residual add); the optional fused recurrences rnnSavedLength/rnnForward/rnnBackward
@@ -27,7 +26,7 @@ import type {
   AdamWHyper, AxisLayout, Backend, BackendBuffer, BinaryOp, ComplexScanDims, DType, HostArray, LinearScanCellDef, MatmulSpec,
   NormKind, ReduceOp, RnnCellDef, RnnDims, StridedView, UnaryOp,
 } from '../backend.js';
-import { parseMemorySize, type AllocatorStats } from './allocator.js';
+import type { AllocatorStats } from './allocator.js';
 import { CudaDevice, type CudaOptions, type DeviceInfo } from './device.js';
 import { Launcher } from './launch.js';
 import { ModuleLoader } from './modules.js';
@@ -58,8 +57,7 @@ export class CudaBackend implements Backend {
   private readonly k: Launcher;
 
   constructor(opts: CudaOptions = {}) {
-    const limit = opts.memoryLimit ?? (process.env.RECUR_CUDA_MEMORY_LIMIT ? parseMemorySize(process.env.RECUR_CUDA_MEMORY_LIMIT, 'RECUR_CUDA_MEMORY_LIMIT') : Infinity);
-    this.gpu = new CudaDevice(opts.device ?? Number(process.env.RECUR_CUDA_DEVICE ?? 0), limit);
+    this.gpu = new CudaDevice(opts.device ?? Number(process.env.RECUR_CUDA_DEVICE ?? 0));
     this.device = this.gpu.info;
     this.modules = new ModuleLoader(this.gpu.drv, this.device.arch, () => this.gpu.sharedMemoryOptin());
     this.k = new Launcher(this.gpu, this.modules, opts.allowTF32 ?? process.env.RECUR_CUDA_TF32 === '1');

@@ -45,11 +45,6 @@ export interface CudaOptions {
   device?: number;
   /** Let f32 GEMMs use TF32 tensor cores (default false, or RECUR_CUDA_TF32=1). */
   allowTF32?: boolean;
-  /**
-   * The most bytes this process's buffers may hold on the GPU, cache included (default: no limit,
-   * or RECUR_CUDA_MEMORY_LIMIT such as 16G). cuBLAS's workspace and the kernel modules are outside it.
-   */
-  memoryLimit?: number;
 }
 
 /** The GPU a CudaBackend runs on. */
@@ -89,7 +84,7 @@ export class CudaDevice {
   readonly errWord: number;
   private smemOptinBytes = 0;
 
-  constructor(ordinal: number, memoryLimit = Infinity) {
+  constructor(ordinal: number) {
     const status = cudaStatus();
     if (!status.available) {
       throw new Error(`The CUDA backend is unavailable on this machine (${status.reason?.replace(/\.$/, '')}); use the 'cpu' backend.`);
@@ -115,7 +110,7 @@ export class CudaDevice {
       alloc: (bytes) => { const p = [0]; check(drv.cuMemAlloc(p, bytes), `cuMemAlloc(${bytes} bytes)`); return ptrNumber(p[0]); },
       free: (p) => check(drv.cuMemFree(p), 'cuMemFree'),
       synchronize: () => this.synchronize(),
-    }, memoryLimit);
+    });
     const e = [0];
     check(drv.cuMemAlloc(e, 8), 'cuMemAlloc(error word)');
     this.errWord = ptrNumber(e[0]);

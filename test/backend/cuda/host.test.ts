@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../../src/default-backend.js';
-import { CachingAllocator, bucketBytes, parseMemorySize } from '../../../src/backend/cuda/allocator.js';
+import { CachingAllocator, bucketBytes } from '../../../src/backend/cuda/allocator.js';
 import { DeviceMemoryError } from '../../../src/backend/backend.js';
 import { CudaBackend, cudaStatus, fromBf16, roundToBf16, toBf16 } from '../../../src/backend/cuda/cuda.js';
 import { collapseAxes } from '../../../src/backend/cuda/launch.js';
@@ -82,29 +82,6 @@ test('allocator: out of memory empties the cache and retries once', () => {
   assert.equal(a.stats().cachedBytes, 0);
   assert.throws(() => a.alloc(8192), (e: Error) => e instanceof DeviceMemoryError && /^the GPU ran out of memory: 8192 bytes more were needed while this process held 2048 bytes/.test(e.message));
   assert.equal(a.liveBlocks(), 1);
-});
-
-test('allocator: a memory limit (RECUR_CUDA_MEMORY_LIMIT) empties the cache first, then refuses in one sentence', () => {
-  const dev = fakeDevice(); // the device itself has room: only the limit refuses
-  const a = new CachingAllocator(dev.raw, 4096);
-  a.free(a.alloc(3000)); // 3072 held, cached
-  a.alloc(2048); // 3072 + 2048 > 4096: the cache goes back, then it fits
-  assert.equal(a.stats().reservedBytes, 2048);
-  a.alloc(2000); // 4096 held: at the limit, not past it
-  assert.throws(() => a.alloc(512), (e: Error) => e instanceof DeviceMemoryError && e.limitBytes === 4096 &&
-    e.message === "this process's GPU memory limit of 4096 bytes was reached: 512 bytes more were needed while it held 4096 bytes");
-  assert.equal(a.liveBlocks(), 2);
-  assert.deepEqual(dev.log, ['alloc 3072', 'sync', 'free 3072', 'alloc 2048', 'alloc 2048'], 'the refused block never reached the driver');
-});
-
-test('parseMemorySize reads bytes and K/M/G/T sizes, and refuses anything else in one sentence', () => {
-  assert.equal(parseMemorySize('16G', 'X'), 16 * 2 ** 30);
-  assert.equal(parseMemorySize('1.5GiB', 'X'), 1.5 * 2 ** 30);
-  assert.equal(parseMemorySize('512m', 'X'), 512 * 2 ** 20);
-  assert.equal(parseMemorySize('2097152', 'X'), 2 ** 21);
-  for (const bad of ['', 'lots', '-1G', '16 Q', '100', '1e9', 'G16']) {
-    assert.throws(() => parseMemorySize(bad, 'RECUR_CUDA_MEMORY_LIMIT'), new RegExp(`^Error: RECUR_CUDA_MEMORY_LIMIT must be a memory size of at least 1M, like 16G or 512M, got '${bad}'$`), bad);
-  }
 });
 
 test('collapseAxes merges contiguous axes and drops unit axes', () => {
