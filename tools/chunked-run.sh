@@ -17,6 +17,9 @@
 set -euo pipefail
 recur=${RECUR:-node dist/src/cli/main.js}
 
+# The checkpoint folder that DIR/latest.json names.
+latest_checkpoint() { sed -n 's/.*"checkpoint": *"\([^"]*\)".*/\1/p' "$1/latest.json"; }
+
 usage() { sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 case "${1:-}" in
@@ -27,8 +30,7 @@ case "${1:-}" in
       # A resumed run keeps its settings; only --text goes along (the folder may have moved to a
       # machine where the text has another path; its hash is checked), and only to a language
       # model: the other tasks refuse --text, and a job may pass one command line to every run.
-      latest=$(sed -n 's/.*"checkpoint": *"\([^"]*\)".*/\1/p' "$dir/latest.json")
-      task=$(sed -n 's/^ *"task": *"\([^"]*\)".*/\1/p' "$dir/$latest/config.json" 2>/dev/null | head -1)
+      task=$(sed -n 's/^ *"task": *"\([^"]*\)".*/\1/p' "$dir/$(latest_checkpoint "$dir")/config.json" 2>/dev/null | head -1)
       text=()
       while [ $# -gt 0 ]; do
         if [ "$1" = --text ] && [ $# -ge 2 ]; then
@@ -46,7 +48,7 @@ case "${1:-}" in
     dir=$2 archive=$3
     [ -f "$dir/latest.json" ] || { echo "chunked-run: '$dir' holds no checkpoint yet" >&2; exit 2; }
     # latest.json names the checkpoint to keep; older ckpt-* folders stay behind.
-    latest=$(sed -n 's/.*"checkpoint": *"\([^"]*\)".*/\1/p' "$dir/latest.json")
+    latest=$(latest_checkpoint "$dir")
     [ -n "$latest" ] && [ -d "$dir/$latest" ] || { echo "chunked-run: '$dir/latest.json' names no checkpoint folder" >&2; exit 2; }
     files=(latest.json "$latest")
     for f in config.json log.jsonl curves.svg; do [ -e "$dir/$f" ] && files+=("$f"); done

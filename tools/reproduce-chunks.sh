@@ -20,18 +20,19 @@ here=$(dirname "$0")
 case $budget in ''|*[!0-9]*) echo "reproduce-chunks: BUDGET_SECONDS must be a whole number of seconds, got '$budget'" >&2; exit 2 ;; esac
 mkdir -p "$out" "$work"
 
+names=() delays=()
 for spec in "$@"; do
   name=${spec%@*} delay=0
   [ "$spec" != "$name" ] && delay=${spec#*@}
   case $delay in ''|*[!0-9]*) echo "reproduce-chunks: the delay in '$spec' must be whole seconds" >&2; exit 2 ;; esac
   [ "$delay" -lt "$budget" ] || { echo "reproduce-chunks: the delay in '$spec' leaves no time of the ${budget} s budget" >&2; exit 2; }
   [ -f "$runs/$name/flags" ] || { echo "reproduce-chunks: '$runs/$name/flags' does not exist (the run's recur train flags)" >&2; exit 2; }
+  names+=("$name") delays+=("$delay")
 done
 
-pids=() names=()
-for spec in "$@"; do
-  name=${spec%@*} delay=0
-  [ "$spec" != "$name" ] && delay=${spec#*@}
+pids=()
+for i in "${!names[@]}"; do
+  name=${names[$i]} delay=${delays[$i]}
   rm -rf "${work:?}/$name"
   if [ -f "$runs/$name/run.tgz" ]; then bash "$here/chunked-run.sh" unpack "$runs/$name/run.tgz" "$work/$name" || exit 2; fi
   # The flags file is one line of words without quoting (commands, not shell).
@@ -45,7 +46,7 @@ for spec in "$@"; do
       if [ -n "${SPLIT:-}" ]; then split -b "$SPLIT" "$out/$name.tgz" "$out/$name.tgz.part-" && rm "$out/$name.tgz"; fi
     fi
   ) &
-  pids+=($!) names+=("$name")
+  pids+=($!)
 done
 
 status=0

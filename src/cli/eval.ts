@@ -3,7 +3,8 @@
  * checkpoint over a whole text, read as one stream in consecutive windows with the state carried
  * between them; or, for a `--task listops` checkpoint, accuracy on the run's held-out test set
  * (regenerated from its settings) next to that set's majority-class and root-operator-alone
- * rates; for a selective-copy or recall checkpoint, answer and whole-sequence accuracy on its held-out test set.
+ * rates; for a selective-copy or recall checkpoint, answer and whole-sequence accuracy on its
+ * held-out test set.
  */
 import { Option, type Command } from 'commander';
 import { disposeTensorTree, loadCheckpoint, type LoadedCheckpoint } from '../train/checkpoint.js';

@@ -121,8 +121,9 @@ const LRU_PAPER_LISTOPS: Partial<ListOpsArgs> = {
   // (ours ends at lr/10, the port's at 0).
   batch: 32, steps: 90_000, warmup: 12_000, schedule: 'cosine',
   // Gradient clip 1 [ours: the paper names none; at LRA length the norm is below 1 on the majority
-  // plateau, then 2–3.5 with spikes past 100, so it acts on most steps: docs/reproductions.md]. Pre-norm LayerNorm [ours: the paper and S5 use BatchNorm, which the classifier
-  // does not have; LayerNorm works per token, so padding never enters its statistics].
+  // plateau, then 2–3.5 with spikes past 100, so it acts on most steps: docs/reproductions.md].
+  // Pre-norm LayerNorm [ours: the paper and S5 use BatchNorm, which the classifier does not have;
+  // LayerNorm works per token, so padding never enters its statistics].
   clip: 1, norm: 'layer',
   // LRA's split sizes: 2,000 validation and 2,000 test expressions [LRA]; validate every 3,000 steps
   // (an epoch of 96,000 at batch 32) [ours].
@@ -200,7 +201,10 @@ export interface ListOpsEvalResult {
   /** The share of the most frequent answer in these examples: the baseline to beat. */
   majority: number;
   majorityLabel: number;
-  /** Answering from the root operator alone (listOpsRootOperatorBaseline): the plateau of a model that has learned only the outermost operator. */
+  /**
+   * Accuracy of answering from the root operator alone (listOpsRootOperatorBaseline): the plateau
+   * of a model that has learned only the outermost operator.
+   */
   rootOperator: number;
 }
 
